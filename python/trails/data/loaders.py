@@ -34,25 +34,37 @@ def _drop_split_tables(cursor, name: str) -> None:
         cursor.execute(f"DROP TABLE IF EXISTS {quote_ident(f'{name}_{split}')}")
 
 
+FRAPPE_COLUMNS = ("user_id", "item_id", *frappe.CONTEXT_FIELDS)
+
+
 def load_frappe(cursor, folder: Path, seed: int = frappe.DEFAULT_SEED) -> dict[str, int]:
-    """frappe_{train,valid,test}: id, label, user_id, item_id and 8 context enum columns."""
+    """frappe_{train,valid,test}: id, label and the 10 fields, each an enum type.
+
+    Every field is categorical with a declared domain, so its type is an enum
+    ``frappe_<field>`` listing every value of the raw log (users and items in numeric
+    order, context values in order of first appearance). The layout takes an enum's
+    dictionary from its type, not from the rows of the train split: one user occurs only
+    in valid/test, and the ids still come out as ARM-Net's 5,382.
+    """
     log = frappe.read_log(folder / "frappe" / "raw_frappe.csv.gz")
     parts = frappe.split_rows(frappe.build_rows(log, seed))
     _drop_split_tables(cursor, "frappe")
-    for field in frappe.CONTEXT_FIELDS:
+    domains = {"user": [str(user) for user in np.unique(log.users)],
+               "item": [str(item) for item in np.unique(log.items)],
+               **log.context_values}
+    for field, values in domains.items():
         type_name = quote_ident(f"frappe_{field}")
-        labels = ", ".join("'" + value.replace("'", "''") + "'"
-                           for value in log.context_values[field])
+        labels = ", ".join("'" + value.replace("'", "''") + "'" for value in values)
         cursor.execute(f"DROP TYPE IF EXISTS {type_name}")
         cursor.execute(f"CREATE TYPE {type_name} AS ENUM ({labels})")
-    context_columns = ", ".join(f"{field} {quote_ident('frappe_' + field)}"
-                                for field in frappe.CONTEXT_FIELDS)
-    columns = ["id", "label", "user_id", "item_id", *frappe.CONTEXT_FIELDS]
+    field_columns = ", ".join(f"{quote_ident(column)} {quote_ident('frappe_' + field)}"
+                              for column, field in zip(FRAPPE_COLUMNS, frappe.FIELDS))
+    columns = ["id", "label", *FRAPPE_COLUMNS]
     counts, next_id = {}, 1
     for split in SPLITS:
         table = quote_ident(f"frappe_{split}")
         cursor.execute(f"CREATE TABLE {table} (id bigint PRIMARY KEY, label smallint NOT NULL,"
-                       f" user_id integer, item_id integer, {context_columns})")
+                       f" {field_columns})")
         part = parts[split]
         n = len(part["label"])
         rows = zip(range(next_id, next_id + n), part["label"].tolist(), part["user"].tolist(),

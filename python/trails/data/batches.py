@@ -1,0 +1,58 @@
+"""Read a dataset's rows in chunks and encode them with its layout.
+
+The one reader behind both paths: :mod:`trails.data.spi` hands it an SPI session,
+:mod:`trails.data.pg` a psycopg2 one. Identical rows give identical arrays.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+
+from trails.config import load_config
+from trails.data.dataset import Dataset
+from trails.data.layout import Layout
+from trails.data.session import Session
+
+
+@dataclass
+class EncodedRows:
+    """``ids`` int64 (B, F), ``values`` float32 (B, F), ``labels`` int64 (B,)."""
+
+    ids: np.ndarray
+    values: np.ndarray
+    labels: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @classmethod
+    def concatenate(cls, parts: list, n_fields: int) -> "EncodedRows":
+        if not parts:
+            return cls(np.empty((0, n_fields), np.int64), np.empty((0, n_fields), np.float32),
+                       np.empty(0, np.int64))
+        return cls(np.concatenate([p.ids for p in parts]),
+                   np.concatenate([p.values for p in parts]),
+                   np.concatenate([p.labels for p in parts]))
+
+
+def iter_encoded(session: Session, dataset: Dataset, layout: Layout, split: str,
+                 limit: int | None = None, chunk_rows: int | None = None,
+                 ordered: bool = True) -> Iterator[EncodedRows]:
+    """Yield the rows of ``split`` encoded, ``chunk_rows`` at a time (``[data] chunk_rows``).
+
+    ``ordered`` reads in physical order (``ORDER BY ctid``) so both paths see the same rows.
+    """
+    chunk_rows = chunk_rows or load_config().getint("data", "chunk_rows")
+    sql = layout.select_sql(dataset, split, session.quote_ident, limit=limit, ordered=ordered)
+    for columns in session.chunks(sql, chunk_rows):
+        yield EncodedRows(*layout.encode(columns))
+
+
+def read_encoded(session: Session, dataset: Dataset, layout: Layout, split: str,
+                 limit: int | None = None, ordered: bool = True) -> EncodedRows:
+    """All (or the first ``limit``) rows of ``split``, encoded, in one :class:`EncodedRows`."""
+    parts = list(iter_encoded(session, dataset, layout, split, limit, ordered=ordered))
+    return EncodedRows.concatenate(parts, layout.n_fields)

@@ -1,0 +1,256 @@
+"""The field layout of a table: which columns become which feature ids.
+
+Every non-label column becomes one field, or is skipped:
+
+* **categorical** — enum, bool and text columns, and integer columns with few distinct
+  values (≤ ``categorical_max_distinct`` and ≤ ``categorical_max_ratio`` of the rows). Each
+  dictionary value gets one id; the value fed to the model is 1. An enum's dictionary is its
+  type's labels in their declared order (its domain, not the rows that happen to be in
+  train); others keep the ``max_vocabulary`` most frequent train values, in value order.
+* **numeric** — other integer and all floating/numeric columns: one id, value standardised
+  with the train mean and standard deviation.
+* **key** (skipped) — a column whose every train value is distinct (an identifier).
+
+Ids are laid end to end field by field (so frappe's are ARM-Net's 0..5381), then every field
+gets two more: a *missing* id (NULL, or an empty string) and an *unknown* id (a category not
+in the dictionary). ``n_ids = Σ cardinality + 2·fields``.
+
+The label must be binary-valued or is made so: 0/1 and false/true keep 1/true as the
+positive class; any other column's positive class is its least frequent value
+(one-vs-rest), which the caller reports.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from trails.config import load_config
+from trails.data.dataset import Dataset
+from trails.data.session import Session
+from trails.errors import TrailsError
+
+INTEGER_TYPES = {"smallint", "integer", "bigint"}
+NUMERIC_CATEGORIES = {"N"}  # pg_type.typcategory
+
+
+@dataclass
+class Field:
+    """One feature field. ``first_id`` .. ``first_id + cardinality - 1`` are its value ids."""
+
+    name: str
+    kind: str  # "categorical" | "numeric"
+    sql_type: str
+    first_id: int
+    cardinality: int
+    missing_id: int = -1
+    unknown_id: int = -1
+    values: list = field(default_factory=list)  # categorical dictionary (text)
+    mean: float = 0.0
+    std: float = 1.0
+
+    @property
+    def last_id(self) -> int:
+        return self.first_id + self.cardinality - 1
+
+    def select_expression(self, quote_ident) -> str:
+        cast = "float8" if self.kind == "numeric" else "text"
+        return f"t.{quote_ident(self.name)}::{cast}"
+
+
+@dataclass
+class Layout:
+    """How rows of one dataset become ``(ids, values, labels)`` arrays."""
+
+    label: str
+    positive: str  # the label value (as text) that means class 1
+    fields: list
+    skipped: dict  # column → why
+    train_rows: int
+    layout_id: int | None = None
+
+    @property
+    def n_fields(self) -> int:
+        return len(self.fields)
+
+    @property
+    def n_ids(self) -> int:
+        return sum(f.cardinality for f in self.fields) + 2 * len(self.fields)
+
+    def to_json(self) -> dict:
+        return {"label": self.label, "positive": self.positive, "train_rows": self.train_rows,
+                "skipped": self.skipped, "fields": [asdict(f) for f in self.fields]}
+
+    @classmethod
+    def from_json(cls, data: dict, layout_id: int | None = None) -> "Layout":
+        return cls(data["label"], data["positive"], [Field(**f) for f in data["fields"]],
+                   data["skipped"], data["train_rows"], layout_id)
+
+    def select_sql(self, dataset: Dataset, split: str, quote_ident, limit: int | None = None,
+                   ordered: bool = False) -> str:
+        """The query returning a split's rows as ``f0..f{F-1}, label`` (label NULLs dropped)."""
+        columns = [f"{fld.select_expression(quote_ident)} AS f{i}"
+                   for i, fld in enumerate(self.fields)]
+        columns.append(f"t.{quote_ident(self.label)}::text AS label")
+        source = dataset.source(split, f"t.{quote_ident(self.label)} IS NOT NULL")
+        sql = f"SELECT {', '.join(columns)} {source}"
+        if ordered:
+            sql += " ORDER BY t.ctid"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return sql
+
+    def encode(self, columns: dict) -> tuple:
+        """Encode one chunk (``{"f0": [...], ..., "label": [...]}``, as ``select_sql`` names).
+
+        Returns ``ids`` int64 (B, F), ``values`` float32 (B, F), ``labels`` int64 (B,).
+        """
+        n = len(columns["label"])
+        ids = np.empty((n, self.n_fields), dtype=np.int64)
+        values = np.ones((n, self.n_fields), dtype=np.float32)
+        for i, fld in enumerate(self.fields):
+            raw = columns[f"f{i}"]
+            if fld.kind == "numeric":
+                x = np.array([math.nan if v is None else v for v in raw], dtype=np.float64)
+                missing = np.isnan(x)
+                ids[:, i] = np.where(missing, fld.missing_id, fld.first_id)
+                values[:, i] = np.where(missing, 1.0, (x - fld.mean) / fld.std)
+            else:
+                lookup = self._lookup(i)
+                unknown, missing = fld.unknown_id, fld.missing_id
+                ids[:, i] = [missing if v is None or v == "" else lookup.get(v, unknown)
+                             for v in raw]
+        positive = self.positive
+        labels = np.fromiter((v == positive for v in columns["label"]), dtype=np.int64, count=n)
+        return ids, values, labels
+
+    def _lookup(self, index: int) -> dict:
+        cache = self.__dict__.setdefault("_lookups", {})
+        if index not in cache:
+            fld = self.fields[index]
+            cache[index] = {value: fld.first_id + j for j, value in enumerate(fld.values)}
+        return cache[index]
+
+
+def table_columns(session: Session, table: str) -> list[dict]:
+    """``[{name, sql_type, category, enum_oid}]`` of a (quoted) table, in column order."""
+    return session.query(
+        "SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS sql_type,"
+        " ty.typcategory AS category, CASE WHEN ty.typtype = 'e' THEN ty.oid END AS enum_oid"
+        " FROM pg_attribute a JOIN pg_type ty ON ty.oid = a.atttypid"
+        " WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped"
+        " ORDER BY a.attnum", [table], ["text"])
+
+
+def _positive_class(session: Session, dataset: Dataset, label: str, sql_type: str):
+    """(positive value as text, how it was chosen or None when the label is 0/1)."""
+    q = session.quote_ident
+    counts = session.query(
+        f"SELECT t.{q(label)}::text AS value, count(*) AS n"
+        f" {dataset.source('train', f't.{q(label)} IS NOT NULL')} GROUP BY 1 ORDER BY 2, 1 LIMIT 1001")
+    values = {row["value"] for row in counts}
+    if not counts:
+        raise TrailsError(f"label column \"{label}\" has no non-NULL value in the train split",
+                          hint="check that the table has rows and the right label column")
+    if values <= {"0", "1"} or values <= {"false", "true"}:
+        return ("1" if values <= {"0", "1"} else "true"), None
+    if len(counts) > 1000:
+        raise TrailsError(f"label column \"{label}\" ({sql_type}) has more than 1,000 values",
+                          hint="trails selects binary classifiers: pass a 0/1, boolean or "
+                               "low-cardinality label column")
+    positive = counts[0]["value"]
+    return positive, (f"label \"{label}\" has {len(counts)} values: positive class is its least "
+                      f"frequent value '{positive}' ({counts[0]['n']} train rows), the rest are 0")
+
+
+def _train_statistics(session: Session, dataset: Dataset, features: list) -> dict:
+    """One scan: ``rows`` and, for numeric columns ``i``, mean ``m{i}`` and std ``s{i}``."""
+    parts = ["count(*) AS rows"]
+    for i, c in enumerate(features):
+        if c["category"] in NUMERIC_CATEGORIES:
+            col = f"t.{session.quote_ident(c['name'])}::float8"
+            parts.append(f"avg({col}) AS m{i}, stddev_pop({col}) AS s{i}")
+    return session.query(f"SELECT {', '.join(parts)} {dataset.source('train')}")[0]
+
+
+def _value_counts(session: Session, dataset: Dataset, features: list) -> dict:
+    """One scan: {feature index: {value as text: train rows}}, NULLs and '' left out."""
+    pairs = ", ".join(f"({i}, t.{session.quote_ident(c['name'])}::text)"
+                      for i, c in enumerate(features) if c["enum_oid"] is None)
+    if not pairs:
+        return {}
+    rows = session.query(
+        f"SELECT x.k AS k, x.v AS v, count(*) AS n FROM (SELECT t.* {dataset.source('train')}) AS t"
+        f" CROSS JOIN LATERAL (VALUES {pairs}) AS x(k, v)"
+        " WHERE x.v IS NOT NULL AND x.v <> '' GROUP BY 1, 2")
+    counts: dict = {}
+    for row in rows:
+        counts.setdefault(row["k"], {})[row["v"]] = row["n"]
+    return counts
+
+
+def infer_layout(session: Session, dataset: Dataset, label: str) -> Layout:
+    """Inspect the train split and build a :class:`Layout` (not stored; see layout_store)."""
+    config = load_config()
+    max_distinct = config.getint("layout", "categorical_max_distinct")
+    max_ratio = config.getfloat("layout", "categorical_max_ratio")
+    max_vocabulary = config.getint("layout", "max_vocabulary")
+    q = session.quote_ident
+    columns = table_columns(session, dataset.train_table)
+    by_name = {c["name"]: c for c in columns}
+    if label not in by_name:
+        raise TrailsError(f"label column \"{label}\" not found in {dataset.train_table}",
+                          hint="columns: " + ", ".join(c["name"] for c in columns))
+    features = [c for c in columns if c["name"] != label]
+    if not features:
+        raise TrailsError(f"{dataset.train_table} has no column besides the label \"{label}\"",
+                          hint="a dataset needs at least one feature column")
+    positive, label_note = _positive_class(session, dataset, label, by_name[label]["sql_type"])
+    if label_note:
+        session.notice(label_note)
+
+    stats = _train_statistics(session, dataset, features)
+    rows = stats["rows"]
+    if rows == 0:
+        raise TrailsError(f"the train split of \"{dataset.name}\" is empty",
+                          hint="load rows into the table before selecting a model for it")
+    counts = _value_counts(session, dataset, features)
+
+    fields, skipped, next_id = [], {}, 0
+    for i, c in enumerate(features):
+        name, sql_type, category = c["name"], c["sql_type"], c["category"]
+        value_counts = counts.get(i, {})
+        distinct = len(value_counts)
+        is_integer = sql_type in INTEGER_TYPES
+        if c["enum_oid"] is not None:
+            labels = session.query("SELECT enumlabel::text AS v FROM pg_enum WHERE enumtypid = $1"
+                                   " ORDER BY enumsortorder", [c["enum_oid"]], ["oid"])
+            fld = Field(name, "categorical", sql_type, next_id, len(labels),
+                        values=[r["v"] for r in labels])
+        elif distinct == 0:
+            skipped[name] = "always NULL or empty in train"
+            continue
+        elif distinct == rows and rows > 1 and category != "B":
+            skipped[name] = f"key: all {rows} train values distinct"
+            continue
+        elif category in NUMERIC_CATEGORIES and not (
+                is_integer and distinct <= max_distinct and distinct <= max_ratio * rows):
+            std = stats[f"s{i}"] or 0.0
+            fld = Field(name, "numeric", sql_type, next_id, 1, mean=float(stats[f"m{i}"]),
+                        std=float(std) if std > 0 else 1.0)
+        else:
+            frequent = sorted(value_counts, key=lambda v: (-value_counts[v], v))[:max_vocabulary]
+            values = sorted(frequent, key=int if is_integer else None)
+            fld = Field(name, "categorical", sql_type, next_id, len(values), values=values)
+        fields.append(fld)
+        next_id += fld.cardinality
+    if not fields:
+        raise TrailsError(f"no usable feature column in {dataset.train_table}",
+                          detail="; ".join(f"{k}: {v}" for k, v in skipped.items()),
+                          hint="a dataset needs at least one column that is not a key")
+    for fld in fields:
+        fld.missing_id, fld.unknown_id = next_id, next_id + 1
+        next_id += 2
+    return Layout(label, positive, fields, skipped, rows)

@@ -1,0 +1,61 @@
+"""Layouts are computed once per (train table, label, row count, layout settings) and kept
+in ``trails.layouts``, so valid/test/predict and the refinement service encode alike."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from trails.config import load_config
+from trails.data.dataset import Dataset
+from trails.data.layout import Layout, infer_layout
+from trails.data.session import Session
+
+
+def _settings_signature() -> str:
+    config = load_config()
+    text = json.dumps(sorted(config.items("layout")))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _train_rows(session: Session, dataset: Dataset) -> int:
+    return session.query(f"SELECT count(*) AS n {dataset.source('train')}")[0]["n"]
+
+
+def _as_dict(value) -> dict:
+    return value if isinstance(value, dict) else json.loads(value)
+
+
+def load_layout(session: Session, layout_id: int) -> Layout:
+    """The stored layout ``layout_id``; raises ``KeyError`` when there is none."""
+    rows = session.query("SELECT layout FROM trails.layouts WHERE layout_id = $1",
+                         [layout_id], ["bigint"])
+    if not rows:
+        raise KeyError(f"layout {layout_id} not found in trails.layouts")
+    return Layout.from_json(_as_dict(rows[0]["layout"]), layout_id)
+
+
+def get_or_create_layout(session: Session, dataset: Dataset, label: str) -> Layout:
+    """The stored layout of ``dataset`` for ``label``, inferring and storing it if new.
+
+    Stored in a subtransaction: a failure leaves no row behind.
+    """
+    signature = _settings_signature()
+    rows_now = _train_rows(session, dataset)
+    key = [dataset.train_table, label, rows_now, signature]
+    key_types = ["text", "text", "bigint", "text"]
+    lookup = ("SELECT layout_id, layout FROM trails.layouts WHERE train_table = $1"
+              " AND label = $2 AND train_rows = $3 AND settings = $4")
+    found = session.query(lookup, key, key_types)
+    if found:
+        return Layout.from_json(_as_dict(found[0]["layout"]), found[0]["layout_id"])
+    layout = infer_layout(session, dataset, label)
+    with session.atomic():
+        session.query(
+            "INSERT INTO trails.layouts (dataset, train_table, label, train_rows, settings, layout)"
+            " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+            [dataset.name, *key, json.dumps(layout.to_json())],
+            ["text", "text", "text", "bigint", "text", "jsonb"])
+    stored = session.query(lookup, key, key_types)[0]
+    layout.layout_id = stored["layout_id"]
+    return layout

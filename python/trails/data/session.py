@@ -1,0 +1,122 @@
+"""One query interface over the two ways trails reaches PostgreSQL.
+
+In the database, PL/Python's ``plpy`` runs queries through SPI; out of it (the refinement
+service, scripts, benchmarks) a psycopg2 connection does. Everything above this module —
+dataset resolution, layouts, batch reading — is written once against :class:`Session`.
+
+Queries use PostgreSQL's ``$1, $2 ...`` placeholders on both paths.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from typing import Iterator, Sequence
+
+Row = dict
+Columns = dict  # {column name: list of values}, one chunk of rows
+
+
+class Session:
+    """Run SQL; the two subclasses differ only in how rows arrive."""
+
+    def query(self, sql: str, args: Sequence = (), types: Sequence[str] = ()) -> list[Row]:
+        """All result rows as dicts. ``types`` are the PostgreSQL types of ``args``."""
+        raise NotImplementedError
+
+    def chunks(self, sql: str, chunk_rows: int) -> Iterator[Columns]:
+        """Stream the rows of ``sql`` (no arguments) as column dicts of ≤ ``chunk_rows`` rows."""
+        raise NotImplementedError
+
+    def atomic(self):
+        """Context manager: what runs inside commits or rolls back as one unit."""
+        raise NotImplementedError
+
+    def notice(self, message: str) -> None:
+        """Tell the user about progress (a NOTICE in psql; a no-op out of the database)."""
+
+    @staticmethod
+    def quote_ident(name: str) -> str:
+        return '"' + name.replace('"', '""') + '"'
+
+    @staticmethod
+    def quote_literal(value: str) -> str:
+        return "'" + value.replace("'", "''") + "'"
+
+
+class SpiSession(Session):
+    """Inside a PL/Python function: ``plpy`` and its SPI cursors."""
+
+    def __init__(self, plpy):
+        self.plpy = plpy
+
+    def query(self, sql, args=(), types=()):
+        if not args:
+            return list(self.plpy.execute(sql))
+        plan = self.plpy.prepare(sql, list(types))
+        return list(self.plpy.execute(plan, list(args)))
+
+    def chunks(self, sql, chunk_rows):
+        cursor = self.plpy.cursor(sql)
+        try:
+            while True:
+                result = cursor.fetch(chunk_rows)
+                if not result:
+                    return
+                names = list(result[0].keys())
+                yield {name: [row[name] for row in result] for name in names}
+        finally:
+            cursor.close()
+
+    def atomic(self):
+        return self.plpy.subtransaction()
+
+    def notice(self, message):
+        self.plpy.notice(message)
+
+    def quote_ident(self, name):
+        return self.plpy.quote_ident(name)
+
+    def quote_literal(self, value):
+        return self.plpy.quote_literal(value)
+
+
+_PLACEHOLDER = re.compile(r"\$(\d+)")
+
+
+def to_pyformat(sql: str) -> str:
+    """``$1`` → ``%(p1)s`` (and ``%`` → ``%%``) for psycopg2."""
+    return _PLACEHOLDER.sub(r"%(p\1)s", sql.replace("%", "%%"))
+
+
+class PgSession(Session):
+    """Out of the database: a psycopg2 connection; streaming uses a server-side cursor."""
+
+    _cursor_number = 0
+
+    def __init__(self, connection):
+        self.connection = connection
+
+    def query(self, sql, args=(), types=()):
+        import psycopg2.extras
+
+        with self.connection.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cursor:
+            cursor.execute(to_pyformat(sql), {f"p{i}": arg for i, arg in enumerate(args, 1)})
+            return [dict(row) for row in cursor.fetchall()] if cursor.description else []
+
+    def chunks(self, sql, chunk_rows):
+        PgSession._cursor_number += 1
+        with self.connection.cursor(name=f"trails_chunks_{PgSession._cursor_number}") as cursor:
+            cursor.itersize = chunk_rows
+            cursor.execute(sql.replace("%", "%%"))
+            while True:
+                rows = cursor.fetchmany(chunk_rows)
+                if not rows:
+                    return
+                names = [column.name for column in cursor.description]
+                yield {name: list(values) for name, values in zip(names, zip(*rows))}
+
+    @contextlib.contextmanager
+    def atomic(self):
+        with self.connection:
+            yield

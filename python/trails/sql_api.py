@@ -1,0 +1,115 @@
+"""The Python side of every SQL function: each PL/Python body is one line calling in here.
+
+Each entry point validates its arguments and turns a :class:`~trails.errors.TrailsError`
+into a PostgreSQL ERROR with DETAIL and HINT. Errors from PostgreSQL itself (a cancelled
+query, a failed statement) pass through unchanged; anything else becomes an ERROR that
+names the bug instead of a bare Python traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import platform
+import sys
+import time
+import traceback
+
+from trails.errors import TrailsError
+
+
+def sql_function(body):
+    """Decorator: run ``body(plpy, ...)`` and report failures as PostgreSQL errors."""
+
+    @functools.wraps(body)
+    def wrapper(plpy, *args, **kwargs):
+        try:
+            return body(plpy, *args, **kwargs)
+        except TrailsError as error:
+            plpy.error(error.message, detail=error.detail, hint=error.hint)
+        except plpy.SPIError:
+            raise
+        except Exception as error:  # a bug: say so plainly, with where it happened
+            where = traceback.extract_tb(error.__traceback__)[-1]
+            plpy.error(f"trails internal error in {body.__name__}: {type(error).__name__}: {error}",
+                       detail=f"at {where.filename}:{where.lineno} ({where.name})",
+                       hint="this is a bug in trails; please report it with this message")
+
+    return wrapper
+
+
+def require_positive(name: str, value, allow_null: bool = False) -> None:
+    """Raise TrailsError unless ``value`` is a positive integer (or NULL when allowed)."""
+    if value is None and allow_null:
+        return
+    if value is None or value <= 0:
+        raise TrailsError(f"{name} must be a positive integer, got {value}",
+                          hint=f"pass {name} > 0")
+
+
+def _dataset_and_layout(plpy, dataset, label):
+    from trails.data.dataset import resolve_dataset
+    from trails.data.layout_store import get_or_create_layout
+    from trails.data.session import SpiSession
+
+    if not label:
+        raise TrailsError("label must name a column", hint="e.g. label => 'label'")
+    session = SpiSession(plpy)
+    resolved = resolve_dataset(session, dataset)
+    return session, resolved, get_or_create_layout(session, resolved, label)
+
+
+@sql_function
+def describe(plpy, dataset, label):
+    """Rows of ``trails.describe``: one per field, then one per skipped column."""
+    _, _, layout = _dataset_and_layout(plpy, dataset, label)
+    rows = [(i, f.name, f.kind, f.sql_type, f.cardinality, f.first_id, f.last_id, f.missing_id,
+             f.unknown_id, None) for i, f in enumerate(layout.fields)]
+    rows += [(None, name, "skipped", None, 0, None, None, None, None, why)
+             for name, why in layout.skipped.items()]
+    return rows
+
+
+@sql_function
+def read_batch(plpy, dataset, n, split, label):
+    """Rows of ``trails.read_batch``: the first ``n`` encoded rows of a split."""
+    from trails.data.batches import read_encoded
+
+    require_positive("n", n)
+    session, resolved, layout = _dataset_and_layout(plpy, dataset, label)
+    rows = read_encoded(session, resolved, layout, split, limit=n)
+    return [(row_ids, row_values, int(row_label)) for row_ids, row_values, row_label
+            in zip(rows.ids.tolist(), rows.values.astype(float).tolist(), rows.labels.tolist())]
+
+
+@sql_function
+def read_batch_stats(plpy, dataset, n, split, label):
+    """One row: how many rows were read and encoded through SPI, and how fast."""
+    from trails.data.batches import iter_encoded
+
+    require_positive("n", n, allow_null=True)
+    session, resolved, layout = _dataset_and_layout(plpy, dataset, label)
+    started = time.perf_counter()
+    rows = positives = 0
+    for chunk in iter_encoded(session, resolved, layout, split, limit=n, ordered=False):
+        rows += len(chunk)
+        positives += int(chunk.labels.sum())
+    seconds = time.perf_counter() - started
+    return [(rows, layout.n_fields, layout.n_ids, positives / rows if rows else None, seconds,
+             rows / seconds if seconds > 0 else None)]
+
+
+@sql_function
+def environment(plpy):
+    """Rows of ``trails.environment``: what the backend's Python sees."""
+    import trails
+    from trails.config import config_path, data_dir
+
+    rows = [("trails", trails.__version__), ("trails.path", trails.__path__[0]),
+            ("python", platform.python_version()), ("python.prefix", sys.prefix),
+            ("config", str(config_path())), ("data_dir", str(data_dir()))]
+    for module in ("numpy", "torch", "sklearn", "scipy"):
+        try:
+            rows.append((module, __import__(module).__version__))
+        except ImportError as error:
+            rows.append((module, f"not importable: {error}"))
+    return rows

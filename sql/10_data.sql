@@ -1,0 +1,29 @@
+-- trails: looking at a dataset the way the models will see it.
+
+-- One row per field of the dataset's layout (then one per skipped column).
+CREATE FUNCTION trails.describe(dataset text, label text DEFAULT 'label')
+RETURNS TABLE(field int, name text, kind text, sql_type text, cardinality int,
+              first_id int, last_id int, missing_id int, unknown_id int, note text)
+LANGUAGE plpython3u VOLATILE
+AS $$from trails.sql_api import describe; return describe(plpy, dataset, label)$$;
+
+-- The first n rows of a split, encoded as the models see them: ids, values, label.
+CREATE FUNCTION trails.read_batch(dataset text, n int DEFAULT 32, split text DEFAULT 'train',
+                                  label text DEFAULT 'label')
+RETURNS TABLE(ids int[], vals float8[], target int)
+LANGUAGE plpython3u VOLATILE
+AS $$from trails.sql_api import read_batch; return read_batch(plpy, dataset, n, split, label)$$;
+
+-- Read and encode n rows (NULL: all) of a split through SPI; how many, and how fast.
+CREATE FUNCTION trails.read_batch_stats(dataset text, n int DEFAULT NULL,
+                                        split text DEFAULT 'train', label text DEFAULT 'label')
+RETURNS TABLE(rows bigint, fields int, n_ids int, positive_rate float8, read_s float8,
+              rows_per_s float8)
+LANGUAGE plpython3u VOLATILE
+AS $$from trails.sql_api import read_batch_stats; return read_batch_stats(plpy, dataset, n, split, label)$$;
+
+-- What the backend's Python sees: versions and paths.
+CREATE FUNCTION trails.environment()
+RETURNS TABLE(key text, value text)
+LANGUAGE plpython3u STABLE
+AS $$from trails.sql_api import environment; return environment(plpy)$$;
