@@ -17,6 +17,20 @@ import traceback
 from trails.errors import TrailsError
 
 
+def raise_sql_error(plpy, message: str, detail: str | None = None, hint: str | None = None,
+                    sqlstate: str = "22023") -> None:
+    """Raise what PL/Python reports as ``ERROR:  trails: <message>`` with DETAIL and HINT.
+
+    This is ``plpy.error`` with two differences: the message is prefixed ``trails:``
+    instead of ``plpy.Error:`` (PL/Python prefixes the exception's type name), and the
+    SQLSTATE is ``sqlstate`` (default 22023, invalid_parameter_value) instead of XX000.
+    """
+    error_type = type("trails", (plpy.Error,), {"__module__": "builtins"})
+    error = error_type(message)
+    error.detail, error.hint, error.sqlstate = detail, hint, sqlstate
+    raise error
+
+
 def sql_function(body):
     """Decorator: run ``body(plpy, ...)`` and report failures as PostgreSQL errors."""
 
@@ -25,14 +39,15 @@ def sql_function(body):
         try:
             return body(plpy, *args, **kwargs)
         except TrailsError as error:
-            plpy.error(error.message, detail=error.detail, hint=error.hint)
+            raise_sql_error(plpy, error.message, error.detail, error.hint)
         except plpy.SPIError:
             raise
         except Exception as error:  # a bug: say so plainly, with where it happened
             where = traceback.extract_tb(error.__traceback__)[-1]
-            plpy.error(f"trails internal error in {body.__name__}: {type(error).__name__}: {error}",
-                       detail=f"at {where.filename}:{where.lineno} ({where.name})",
-                       hint="this is a bug in trails; please report it with this message")
+            raise_sql_error(plpy, f"internal error in {body.__name__}: {type(error).__name__}: "
+                            f"{error}", detail=f"at {where.filename}:{where.lineno} ({where.name})",
+                            hint="this is a bug in trails; please report it with this message",
+                            sqlstate="XX000")
 
     return wrapper
 

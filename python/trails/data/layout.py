@@ -9,7 +9,8 @@ Every non-label column becomes one field, or is skipped:
   train); others keep the ``max_vocabulary`` most frequent train values, in value order.
 * **numeric** — other integer and all floating/numeric columns: one id, value standardised
   with the train mean and standard deviation.
-* **key** (skipped) — a column whose every train value is distinct (an identifier).
+* **key** (skipped) — an integer or text column whose every train value is distinct
+  (an identifier; a float column with all values distinct is an ordinary numeric field).
 
 Ids are laid end to end field by field (so frappe's are ARM-Net's 0..5381), then every field
 gets two more: a *missing* id (NULL, or an empty string) and an *unknown* id (a category not
@@ -232,7 +233,7 @@ def infer_layout(session: Session, dataset: Dataset, label: str) -> Layout:
         elif distinct == 0:
             skipped[name] = "always NULL or empty in train"
             continue
-        elif distinct == rows and rows > 1 and category != "B":
+        elif distinct == rows and rows > 1 and (is_integer or category not in "NB"):
             skipped[name] = f"key: all {rows} train values distinct"
             continue
         elif category in NUMERIC_CATEGORIES and not (

@@ -108,7 +108,7 @@ class PgSession(Session):
         PgSession._cursor_number += 1
         with self.connection.cursor(name=f"trails_chunks_{PgSession._cursor_number}") as cursor:
             cursor.itersize = chunk_rows
-            cursor.execute(sql.replace("%", "%%"))
+            cursor.execute(sql)  # no arguments: psycopg2 leaves '%' alone
             while True:
                 rows = cursor.fetchmany(chunk_rows)
                 if not rows:

@@ -1,0 +1,134 @@
+"""Test harness: a real PostgreSQL 15 cluster with PL/Python, started for the session.
+
+``trails_server`` runs ``initdb`` + ``pg_ctl`` (as the ``postgres`` user when the tests run
+as root) on a free loopback port, with ``PYTHONPATH`` pointing at this checkout and the
+running venv, the same way ``make install`` configures the main cluster. pytest-postgresql
+then builds a template database once (extension + the three datasets, loaded by the real
+loaders) and gives each test that asks for ``postgresql`` a fresh copy of it.
+
+The extension's files must be installed (``make install``; ``make test`` does it).
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import sysconfig
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg2
+import pytest
+from pytest_postgresql import factories
+
+REPO = Path(__file__).resolve().parents[1]
+PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
+DATA_DIR = Path(os.environ.get("TRAILS_DATA_DIR") or REPO.parent / "shared" / "data")
+
+
+@dataclass
+class Server:
+    """What pytest-postgresql's ``depends_on`` reads from a process fixture."""
+
+    host: str
+    port: int
+    user: str = "postgres"
+    password: str | None = None
+    options: str = ""
+    dbname: str = "postgres"
+    maintenance_dbname: str = "postgres"
+    template_dbname: str | None = None
+
+    def dsn(self, dbname: str) -> str:
+        return f"host={self.host} port={self.port} user={self.user} dbname={dbname}"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _as_postgres(command: list[str], **kwargs) -> subprocess.CompletedProcess:
+    if os.geteuid() == 0:
+        command = ["runuser", "-u", "postgres", "--", *command]
+    return subprocess.run(command, check=True, capture_output=True, text=True, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def trails_server():
+    """A running cluster on 127.0.0.1 whose PL/Python imports trails from this checkout."""
+    root = Path(tempfile.mkdtemp(prefix="trails-pg-"))
+    data, sockets = root / "data", root / "sockets"
+    sockets.mkdir()
+    if os.geteuid() == 0:
+        postgres = pwd.getpwnam("postgres")
+        for path in (root, sockets):
+            os.chown(path, postgres.pw_uid, postgres.pw_gid)
+    port = _free_port()
+    env = dict(os.environ, PYTHONPATH=f"{REPO / 'python'}:{sysconfig.get_paths()['purelib']}")
+    _as_postgres([str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
+                  "--no-sync", "-E", "UTF8", "--locale=C.UTF-8"])
+    options = (f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=off"
+               " -c full_page_writes=off -c synchronous_commit=off")
+    try:
+        _as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(data), "-l", str(root / "server.log"),
+                      "-o", options, "-w", "start"], env=env)
+    except subprocess.CalledProcessError as error:
+        log = (root / "server.log").read_text() if (root / "server.log").exists() else ""
+        raise RuntimeError(f"test cluster did not start: {error.stderr}\n{log}") from error
+    yield Server("127.0.0.1", port)
+    _as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"])
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def load_template(host, port, user, dbname, password=None, **_):
+    """Template database: the extension and the three datasets, loaded by the real loaders."""
+    from trails.data.loaders import load_dataset
+
+    connection = psycopg2.connect(host=host, port=port, user=user, dbname=dbname)
+    try:
+        with connection, connection.cursor() as cursor:
+            cursor.execute("CREATE EXTENSION trails CASCADE")
+        for name in ("frappe", "uci_diabetes", "criteo"):
+            load_dataset(connection, name, DATA_DIR)
+    finally:
+        connection.close()
+
+
+postgresql_noproc = factories.postgresql_noproc(depends_on="trails_server", dbname="trails_tmpl",
+                                                load=[load_template])
+postgresql = factories.postgresql("postgresql_noproc")
+
+
+@pytest.fixture
+def pg_dsn(postgresql) -> str:
+    """libpq DSN of this test's fresh database (for psycopg2 and subprocesses)."""
+    info = postgresql.info
+    return f"host={info.host} port={info.port} user={info.user} dbname={info.dbname}"
+
+
+@pytest.fixture
+def pg2(pg_dsn):
+    """A psycopg2 connection to this test's database (the out-of-DB path)."""
+    connection = psycopg2.connect(pg_dsn)
+    yield connection
+    connection.close()
+
+
+@pytest.fixture
+def sql(postgresql):
+    """``sql(query, *args)`` → list of tuples, on this test's database (autocommit)."""
+    postgresql.autocommit = True
+
+    def run(query, *args):
+        with postgresql.cursor() as cursor:
+            cursor.execute(query, args or None)
+            return cursor.fetchall() if cursor.description else []
+
+    return run
