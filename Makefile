@@ -15,7 +15,7 @@ PG_CLUSTER ?= 15/main
 TRAILS_VENV ?= /opt/trails-venv
 TRAILS_VERSION = 0.1.0
 EXTENSION_SQL = extension/trails--$(TRAILS_VERSION).sql
-PYTHON = $(TRAILS_VENV)/bin/python
+TRAILS_PYTHON = $(TRAILS_VENV)/bin/python
 SUDO = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 MODULEDIR = extension
@@ -52,6 +52,6 @@ demo: setup
 
 test: setup
 	@$(SUDO) $(MAKE) --no-print-directory install
-	$(PYTHON) -m pytest -q tests
+	$(TRAILS_PYTHON) -m pytest -q tests
 
 .PHONY: setup demo test register-python
