@@ -128,3 +128,67 @@ def environment(plpy):
         except ImportError as error:
             rows.append((module, f"not importable: {error}"))
     return rows
+
+
+def _progress_notice(plpy, what: str):
+    def report(done, total, seconds):
+        rate = done / seconds if seconds > 0 else float("inf")
+        plpy.notice(f"{what}: {done}/{total} archs scored ({100 * done // total}%), {rate:,.0f} archs/s")
+
+    return report
+
+
+@sql_function
+def filtering_phase(plpy, dataset, n, k, tfmem, strategy, label):
+    """Rows of ``filtering_phase``: the top ``k`` of ``n`` scored archs, (rank, arch, score)."""
+    from trails.data.session import SpiSession
+    from trails.filtering import run_filtering, validate_filtering_arguments
+
+    validate_filtering_arguments(n, k, tfmem, strategy)
+    result = run_filtering(SpiSession(plpy), dataset, n, k, tfmem, strategy, label,
+                           report=_progress_notice(plpy, f"filtering {dataset} with {tfmem}"))
+    plpy.notice(f"filtering {dataset}: {result.n_scored} archs scored with {tfmem} ({strategy}) in "
+                f"{result.score_s:.2f} s after {result.read_s:.2f} s reading")
+    return [(rank, result.space.encode(arch), score)
+            for rank, (arch, score) in enumerate(result.top(k), start=1)]
+
+
+@sql_function
+def coordinator(plpy, budget_s, t1, t2):
+    """One row (n, k, u): the coordinator's plan for a budget and measured t1, t2."""
+    from trails.config import load_config
+    from trails.coordinator import schedule
+
+    for name, value in (("budget_s", budget_s), ("t1", t1), ("t2", t2)):
+        if value is None or not value > 0:
+            raise TrailsError(f"{name} must be a positive number of seconds, got {value}",
+                              hint="t1 = seconds to score one arch (profiling_filtering_phase), "
+                                   "t2 = seconds per training epoch of one model")
+    config = load_config()
+    plan = schedule(budget_s, t1, t2, eta=config.getint("coordinator", "eta"),
+                    ratio=config.getint("coordinator", "ratio"),
+                    max_epochs=config.getint("coordinator", "max_epochs"))
+    return [(plan.n, plan.k, plan.u)]
+
+
+@sql_function
+def profiling_filtering_phase(plpy, dataset, tfmem, label):
+    """t1: measured seconds to score one arch of the dataset's space."""
+    from trails.data.session import SpiSession
+    from trails.filtering import profile_scoring
+
+    return profile_scoring(SpiSession(plpy), dataset, tfmem, label)
+
+
+@sql_function
+def benchmark_filtering_latency_in_db(plpy, n, dataset, batch_size, tfmem, label):
+    """One row: read, score and total seconds for filtering ``n`` archs in the database."""
+    from trails.data.session import SpiSession
+    from trails.filtering import run_filtering
+
+    require_positive("batch_size", batch_size)
+    started = time.perf_counter()
+    result = run_filtering(SpiSession(plpy), dataset, n, None, tfmem, "evolution", label,
+                           batch_size=batch_size)
+    total = time.perf_counter() - started
+    return [(result.read_s, result.score_s, total, result.n_scored / total)]

@@ -40,10 +40,13 @@ class EncodedRows:
 
 def iter_encoded(session: Session, dataset: Dataset, layout: Layout, split: str,
                  limit: int | None = None, chunk_rows: int | None = None,
-                 ordered: bool = True) -> Iterator[EncodedRows]:
+                 ordered: bool = False) -> Iterator[EncodedRows]:
     """Yield the rows of ``split`` encoded, ``chunk_rows`` at a time (``[data] chunk_rows``).
 
-    ``ordered`` reads in physical order (``ORDER BY ctid``) so both paths see the same rows.
+    Rows come in the order of a sequential scan: the first ``limit`` rows are the table's
+    first rows, the same for SPI and psycopg2 (unless a concurrent scan of a table larger
+    than a quarter of shared_buffers makes PostgreSQL start in the middle). ``ordered``
+    forces ``ORDER BY ctid`` — exact, but it reads and sorts the whole split first.
     """
     chunk_rows = chunk_rows or load_config().getint("data", "chunk_rows")
     sql = layout.select_sql(dataset, split, session.quote_ident, limit=limit, ordered=ordered)
@@ -52,7 +55,7 @@ def iter_encoded(session: Session, dataset: Dataset, layout: Layout, split: str,
 
 
 def read_encoded(session: Session, dataset: Dataset, layout: Layout, split: str,
-                 limit: int | None = None, ordered: bool = True) -> EncodedRows:
+                 limit: int | None = None, ordered: bool = False) -> EncodedRows:
     """All (or the first ``limit``) rows of ``split``, encoded, in one :class:`EncodedRows`."""
     parts = list(iter_encoded(session, dataset, layout, split, limit, ordered=ordered))
     return EncodedRows.concatenate(parts, layout.n_fields)

@@ -1,0 +1,1 @@
+"""Refinement: train the top-K archs with successive halving and keep the best."""

@@ -1,0 +1,118 @@
+"""The tabular model that every arch of the search space describes.
+
+Each row is ``F`` fields; field ``f`` holds a feature id ``ids[:, f]`` (an index into one
+embedding table shared by all fields, ids laid end to end per field) and a value
+``values[:, f]`` (1.0 for a categorical field, the number for a numeric one). The model embeds
+each id (``embedding_dim`` numbers), multiplies the embedding by the value, flattens the
+``F × embedding_dim`` numbers and runs an MLP: per hidden width ``Linear → BatchNorm1d (optional)
+→ ReLU``, then a ``Linear`` to ``n_outputs`` logits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+
+def build_mlp(
+    in_features: int,
+    hidden: Sequence[int],
+    n_outputs: int = 2,
+    batch_norm: bool = True,
+    bias: bool = True,
+) -> nn.Sequential:
+    """The MLP part of an arch: ``[Linear, BatchNorm1d?, ReLU]`` per hidden width, then ``Linear``.
+
+    Args:
+        in_features: width of the input (``n_fields × embedding_dim`` for the tabular model).
+        hidden: hidden widths, first layer first (the arch).
+        n_outputs: logits out.
+        batch_norm: put a ``BatchNorm1d`` after each hidden ``Linear``.
+        bias: give every ``Linear`` a bias (the data-agnostic TFMEMs use ``bias=False``).
+
+    Returns:
+        ``nn.Sequential`` mapping ``(B, in_features)`` to ``(B, n_outputs)``; its ``nn.Linear``
+        modules are, in order, the hidden layers then the output layer. Weights get PyTorch's
+        default initialisation from the global torch RNG.
+
+    Raises:
+        ValueError: for a non-positive size.
+    """
+    sizes = [int(in_features), *(int(width) for width in hidden), int(n_outputs)]
+    if min(sizes) < 1:
+        raise ValueError(f"every layer size must be >= 1, got in_features={in_features}, "
+                         f"hidden={tuple(hidden)}, n_outputs={n_outputs}")
+    modules: list[nn.Module] = []
+    for fan_in, width in zip(sizes[:-2], sizes[1:-1]):
+        modules.append(nn.Linear(fan_in, width, bias=bias))
+        if batch_norm:
+            modules.append(nn.BatchNorm1d(width))
+        modules.append(nn.ReLU())
+    modules.append(nn.Linear(sizes[-2], sizes[-1], bias=bias))
+    return nn.Sequential(*modules)
+
+
+def init_embedding_table(table: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Fill ``table`` (n_ids, embedding_dim) in place with the model's embedding initialisation:
+    Xavier-uniform, as TRAILS' tabular MLP. Returns ``table``."""
+    with torch.no_grad():
+        fan_out, fan_in = table.shape
+        bound = (6.0 / (fan_in + fan_out)) ** 0.5
+        table.uniform_(-bound, bound, generator=generator)
+    return table
+
+
+class TabularMLP(nn.Module):
+    """Embedding of each field × its value → flatten → MLP (see the module docstring).
+
+    Args:
+        n_ids: size of the embedding table (number of distinct feature ids over all fields).
+        n_fields: fields per row (``F``).
+        hidden: hidden widths (the arch), e.g. ``(8, 16, 32, 64)``.
+        embedding_dim: numbers per embedded id.
+        batch_norm: BatchNorm1d after each hidden Linear.
+        n_outputs: logits out (2 for a binary label, trained with cross-entropy).
+
+    Attributes:
+        embedding: ``nn.Embedding(n_ids, embedding_dim)``.
+        mlp: ``nn.Sequential`` of the hidden layers and the output layer (:func:`build_mlp`).
+    """
+
+    def __init__(
+        self,
+        n_ids: int,
+        n_fields: int,
+        hidden: Sequence[int],
+        embedding_dim: int = 10,
+        batch_norm: bool = True,
+        n_outputs: int = 2,
+    ):
+        super().__init__()
+        if n_ids < 1 or n_fields < 1 or embedding_dim < 1:
+            raise ValueError(f"n_ids, n_fields and embedding_dim must be >= 1, got {n_ids}, {n_fields}, "
+                             f"{embedding_dim}")
+        self.n_ids = int(n_ids)
+        self.n_fields = int(n_fields)
+        self.embedding_dim = int(embedding_dim)
+        self.hidden = tuple(int(width) for width in hidden)
+        self.embedding = nn.Embedding(self.n_ids, self.embedding_dim)
+        init_embedding_table(self.embedding.weight)
+        self.mlp = build_mlp(self.n_fields * self.embedding_dim, self.hidden, n_outputs, batch_norm)
+
+    def embed(self, ids: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+        """``(B, F)`` ids and values → ``(B, F × embedding_dim)`` MLP input.
+
+        Raises:
+            ValueError: when ``ids`` and ``values`` are not both ``(B, n_fields)``.
+        """
+        if ids.dim() != 2 or ids.shape != values.shape or ids.shape[1] != self.n_fields:
+            raise ValueError(f"ids and values must both be (B, {self.n_fields}), got "
+                             f"{tuple(ids.shape)} and {tuple(values.shape)}")
+        embedded = self.embedding(ids) * values.unsqueeze(-1).to(self.embedding.weight.dtype)
+        return embedded.flatten(1)
+
+    def forward(self, ids: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+        """``ids`` LongTensor (B, F), ``values`` FloatTensor (B, F) → logits (B, n_outputs)."""
+        return self.mlp(self.embed(ids, values))

@@ -1,0 +1,29 @@
+-- trails: the filtering phase, inside the database.
+
+-- Score n archs of the dataset's search space with a TFMEM, keep the best k.
+CREATE FUNCTION filtering_phase(dataset text, n int, k int, tfmem text DEFAULT 'express_flow',
+                                strategy text DEFAULT 'evolution', label text DEFAULT 'label')
+RETURNS TABLE(rank int, arch text, score float8)
+LANGUAGE plpython3u VOLATILE
+AS $$from trails.sql_api import filtering_phase; return filtering_phase(plpy, dataset, n, k, tfmem, strategy, label)$$;
+
+-- Split a time budget into N archs scored, K refined, U epochs per first rung.
+CREATE FUNCTION coordinator(budget_s float8, t1 float8, t2 float8)
+RETURNS TABLE(n int, k int, u int)
+LANGUAGE plpython3u IMMUTABLE
+AS $$from trails.sql_api import coordinator; return coordinator(plpy, budget_s, t1, t2)$$;
+
+-- t1: seconds to score one arch of the dataset's search space with a TFMEM (measured now).
+CREATE FUNCTION profiling_filtering_phase(dataset text, tfmem text DEFAULT 'express_flow',
+                                          label text DEFAULT 'label')
+RETURNS float8
+LANGUAGE plpython3u VOLATILE
+AS $$from trails.sql_api import profiling_filtering_phase; return profiling_filtering_phase(plpy, dataset, tfmem, label)$$;
+
+-- Time filtering n archs in the database: reading the batch (SPI) vs scoring.
+CREATE FUNCTION benchmark_filtering_latency_in_db(n int, dataset text, batch_size int DEFAULT 32,
+                                                  tfmem text DEFAULT 'express_flow',
+                                                  label text DEFAULT 'label')
+RETURNS TABLE(read_s float8, score_s float8, total_s float8, archs_per_s float8)
+LANGUAGE plpython3u VOLATILE
+AS $$from trails.sql_api import benchmark_filtering_latency_in_db; return benchmark_filtering_latency_in_db(plpy, n, dataset, batch_size, tfmem, label)$$;
