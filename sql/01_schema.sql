@@ -14,3 +14,45 @@ CREATE TABLE trails.layouts (
     UNIQUE (train_table, label, train_rows, settings)
 );
 SELECT pg_catalog.pg_extension_config_dump('trails.layouts', '');
+
+-- One row per finished model_selection call (written at the end, in a subtransaction with
+-- its model: a failed or cancelled call leaves no row).
+CREATE TABLE trails.runs (
+    run_id      bigserial PRIMARY KEY,
+    dataset     text NOT NULL,
+    label       text NOT NULL,
+    layout_id   bigint NOT NULL REFERENCES trails.layouts,
+    budget_s    float8 NOT NULL,
+    tfmem       text NOT NULL,
+    refinement  text NOT NULL,          -- 'service' | 'in_backend' | 'none' (filtering only)
+    n_scored    int NOT NULL,
+    k_refined   int NOT NULL,
+    u           int NOT NULL,
+    t1          float8 NOT NULL,        -- measured seconds to score one arch
+    t2          float8 NOT NULL,        -- measured seconds per training epoch of one model
+    phases      jsonb NOT NULL,         -- seconds per phase, rung results, deadline flags
+    best_arch   text NOT NULL,
+    valid_auc   float8,
+    test_auc    float8,
+    elapsed_s   float8 NOT NULL,
+    seed        int NOT NULL,
+    status      text NOT NULL DEFAULT 'done',
+    started_at  timestamptz NOT NULL,
+    finished_at timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+SELECT pg_catalog.pg_extension_config_dump('trails.runs', '');
+
+-- The selected models: architecture, encoding (layout) and weights (torch state_dict).
+CREATE TABLE trails.models (
+    model_id    bigserial PRIMARY KEY,
+    run_id      bigint REFERENCES trails.runs ON DELETE CASCADE,
+    dataset     text NOT NULL,
+    layout_id   bigint NOT NULL REFERENCES trails.layouts,
+    arch        text NOT NULL,
+    hyper       jsonb NOT NULL,         -- n_ids, n_fields, embedding_dim, batch_norm, epochs
+    weights     bytea NOT NULL,
+    valid_auc   float8,
+    test_auc    float8,
+    created_at  timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+SELECT pg_catalog.pg_extension_config_dump('trails.models', '');

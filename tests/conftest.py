@@ -60,6 +60,29 @@ def _as_postgres(command: list[str], **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run(command, check=True, capture_output=True, text=True, **kwargs)
 
 
+SERVICE_PORT: int | None = None  # the refinement service's port in the tests (_test_config)
+
+
+def _test_config(root: Path) -> Path:
+    """config.ini with the refinement service on a free port, so that a service a developer
+    runs on the default port never meets the tests. Exported as TRAILS_CONFIG to the test
+    cluster and to this process."""
+    import configparser
+
+    global SERVICE_PORT
+    parser = configparser.ConfigParser(inline_comment_prefixes=(";", "#"))
+    parser.read(REPO / "config.ini")
+    SERVICE_PORT = _free_port()
+    parser.set("service", "port", str(SERVICE_PORT))
+    parser.set("service", "url", "")
+    path = root / "config.ini"
+    with open(path, "w") as handle:
+        parser.write(handle)
+    os.chmod(path, 0o644)
+    os.environ["TRAILS_CONFIG"] = str(path)
+    return path
+
+
 @pytest.fixture(scope="session")
 def trails_server():
     """A running cluster on 127.0.0.1 whose PL/Python imports trails from this checkout."""
@@ -71,7 +94,8 @@ def trails_server():
         for path in (root, sockets):
             os.chown(path, postgres.pw_uid, postgres.pw_gid)
     port = _free_port()
-    env = dict(os.environ, PYTHONPATH=f"{REPO / 'python'}:{sysconfig.get_paths()['purelib']}")
+    env = dict(os.environ, PYTHONPATH=f"{REPO / 'python'}:{sysconfig.get_paths()['purelib']}",
+               TRAILS_CONFIG=str(_test_config(root)))
     _as_postgres([str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
                   "--no-sync", "-E", "UTF8", "--locale=C.UTF-8"])
     options = (f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=off"

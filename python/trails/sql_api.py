@@ -192,3 +192,68 @@ def benchmark_filtering_latency_in_db(plpy, n, dataset, batch_size, tfmem, label
                            batch_size=batch_size)
     total = time.perf_counter() - started
     return [(result.read_s, result.score_s, total, result.n_scored / total)]
+
+
+def _interruptible(plpy):
+    """(interrupt, sleep) for long calls: both let pg_cancel_backend / statement_timeout in."""
+    return (lambda: plpy.execute("SELECT 1"), lambda: plpy.execute("SELECT pg_sleep(0.2)"))
+
+
+@sql_function
+def model_selection(plpy, dataset, budget_s, label, tfmem, refinement):
+    """One row: the selected model of ``dataset`` within ``budget_s`` seconds."""
+    from trails.data.session import SpiSession
+    from trails.selection import run_model_selection
+
+    interrupt, sleep = _interruptible(plpy)
+    row = run_model_selection(SpiSession(plpy), dataset, budget_s, label, tfmem, refinement,
+                              interrupt=interrupt, sleep=sleep, notice=plpy.notice)
+    return [row]
+
+
+@sql_function
+def model_selection_plan(plpy, dataset, budget_s, label, tfmem):
+    """One row: what model_selection would do with this budget, measured now."""
+    import json
+
+    from trails.data.session import SpiSession
+    from trails.selection import plan_model_selection
+
+    plan = plan_model_selection(SpiSession(plpy), dataset, budget_s, label, tfmem)
+    rungs = ", ".join(f"{r['n_models']} models to {r['total_epochs']} epochs" for r in plan["rungs"])
+    return [(plan["t1"], plan["t2"], plan["n"], plan["k"], plan["u"], rungs or "filtering only",
+             plan["profile_s"], plan["load_s"], plan["filtering_s"], plan["refinement_s"],
+             plan["test_and_store_s"], plan["total_s"], json.dumps(plan["rungs"]))]
+
+
+@sql_function
+def predict(plpy, model_id, row):
+    """P(positive class) of one row under stored model ``model_id``."""
+    from trails.data.session import SpiSession
+    from trails.predict import predict_row
+
+    return predict_row(SpiSession(plpy), model_id, row)
+
+
+@sql_function
+def predict_table(plpy, model_id, tbl):
+    """(id, score) for every row of ``tbl``."""
+    from trails.data.session import SpiSession
+    from trails.predict import predict_table as score_table
+
+    return score_table(SpiSession(plpy), model_id, tbl)
+
+
+@sql_function
+def jobs(plpy):
+    """Rows of trails.jobs(): the refinement service's jobs (none when it is not running)."""
+    from trails.refinement.client import RefinementClient, ServiceUnavailable
+
+    client = RefinementClient.from_config()
+    try:
+        listed = client.jobs()
+    except ServiceUnavailable as error:
+        plpy.notice(error.message)
+        return []
+    return [(j["job_id"], j["status"], j["progress"], j.get("message"), j.get("dataset"), j.get("k"),
+             j.get("elapsed_s"), j.get("winner"), j.get("valid_auc")) for j in listed]

@@ -103,6 +103,22 @@ class Layout:
             sql += f" LIMIT {int(limit)}"
         return sql
 
+    def select_features_sql(self, table: str, quote_ident, key: str | None,
+                            present: set) -> str:
+        """Rows of any (quoted) ``table`` as ``key, f0..f{F-1}, label`` for prediction.
+
+        ``key`` is the named column as bigint (the row number when None); ``present`` is the
+        table's column names: a field whose column is absent reads as NULL (its missing
+        id). The label column is not read (NULL).
+        """
+        key_sql = f"t.{quote_ident(key)}::bigint" if key else "row_number() OVER ()"
+        columns = [f"{key_sql} AS key"]
+        for i, fld in enumerate(self.fields):
+            expression = fld.select_expression(quote_ident) if fld.name in present else "NULL"
+            columns.append(f"{expression} AS f{i}")
+        columns.append("NULL::text AS label")
+        return f"SELECT {', '.join(columns)} FROM {table} AS t"
+
     def encode(self, columns: dict) -> tuple:
         """Encode one chunk (``{"f0": [...], ..., "label": [...]}``, as ``select_sql`` names).
 

@@ -1,0 +1,169 @@
+"""Talk to the refinement service (:mod:`trails.refinement.service`) over HTTP.
+
+Only the standard library (``urllib``): the client runs inside PostgreSQL backends, where the
+extension should not need more than ``plpython3u`` and torch.
+
+Example, in a PL/Python function::
+
+    client = RefinementClient.from_config()
+    job_id = client.submit({"dataset": "frappe", "label": "label", "layout_id": 1,
+                            "candidates": ["64-64-64-64", "128-128-128-128"], "u": 1, "eta": 3,
+                            "max_epochs": 27, "deadline_s": 50, "seed": 0})
+    status = client.wait(job_id, sleep=lambda: plpy.execute("SELECT pg_sleep(0.2)"))
+    weights = client.model_state(job_id)   # bytes: trails.refinement.trainer.state_from_bytes
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+
+from trails.errors import TrailsError
+
+FINISHED = ("done", "failed", "cancelled")
+START_HINT = ("start it with scripts/start_refinement_service.sh --background, or pass "
+              "refinement => 'backend' to train inside the database")
+
+
+class ServiceUnavailable(TrailsError):
+    """Nothing answers at the service's address (refused, unreachable or timed out)."""
+
+
+class ServiceError(TrailsError):
+    """The service answered with an HTTP error; ``status`` is its code and the message is the
+    service's own."""
+
+    def __init__(self, message: str, status: int, *, hint: str | None = None, detail: str | None = None):
+        super().__init__(message, hint=hint, detail=detail)
+        self.status = status
+
+
+class RefinementClient:
+    """A client of one refinement service.
+
+    Args:
+        base_url: e.g. ``"http://127.0.0.1:8093"``.
+        token: bearer token, when the service requires one.
+        timeout: seconds to wait for each answer.
+    """
+
+    def __init__(self, base_url: str = "http://127.0.0.1:8093", token: str | None = None,
+                 timeout: float = 10.0):
+        self.base_url = base_url.rstrip("/")
+        self.token = token or None
+        self.timeout = float(timeout)
+
+    @classmethod
+    def from_config(cls, config=None) -> "RefinementClient":
+        """From ``[service]``: ``url`` (else ``http://host:port``), ``token``, ``timeout_s``."""
+        import os
+
+        from trails.config import load_config
+
+        config = config if config is not None else load_config()
+        url = config.get("service", "url", fallback="") or (
+            f"http://{config.get('service', 'host', fallback='127.0.0.1')}:"
+            f"{config.getint('service', 'port', fallback=8093)}")
+        token = os.environ.get("TRAILS_SERVICE_TOKEN") or config.get("service", "token", fallback="")
+        return cls(url, token, config.getfloat("service", "timeout_s", fallback=10.0))
+
+    # -- the API
+
+    def health(self) -> dict:
+        """``GET /healthz``: ``{status, device, torch, cuda, jobs}``."""
+        return self._json("GET", "/healthz")
+
+    def available(self) -> bool:
+        """True when the service answers ``/healthz``."""
+        try:
+            self.health()
+            return True
+        except ServiceUnavailable:
+            return False
+
+    def submit(self, job: dict) -> str:
+        """``POST /v1/jobs`` → the job id. Raises :class:`ServiceError` (422) for a bad job."""
+        return self._json("POST", "/v1/jobs", job)["job_id"]
+
+    def status(self, job_id: str) -> dict:
+        """``GET /v1/jobs/{id}``: status, progress, message, rungs, result, error."""
+        return self._json("GET", f"/v1/jobs/{job_id}")
+
+    def cancel(self, job_id: str) -> dict:
+        """``DELETE /v1/jobs/{id}``: ask the job to stop; returns its status."""
+        return self._json("DELETE", f"/v1/jobs/{job_id}")
+
+    def model_state(self, job_id: str) -> bytes:
+        """``GET /v1/jobs/{id}/model``: the winner's ``torch.save``-d state_dict (409 until done)."""
+        return self._request("GET", f"/v1/jobs/{job_id}/model")
+
+    def jobs(self) -> list:
+        """``GET /v1/jobs``: every job the service keeps, oldest first."""
+        return self._json("GET", "/v1/jobs")
+
+    def wait(self, job_id: str, sleep: Callable[[], object] | None = None,
+             on_status: Callable[[dict], None] | None = None) -> dict:
+        """Poll until the job is done, failed or cancelled; return its last status.
+
+        ``sleep()`` waits between polls (default 0.2 s); in a backend pass an interruptible
+        wait such as ``lambda: plpy.execute("SELECT pg_sleep(0.2)")``. When ``sleep`` or
+        ``on_status`` raises (a query cancel, ``statement_timeout``), the job is cancelled on
+        the service and the exception propagates.
+        """
+        sleep = sleep or (lambda: time.sleep(0.2))
+        try:
+            while True:
+                status = self.status(job_id)
+                if on_status is not None:
+                    on_status(status)
+                if status["status"] in FINISHED:
+                    return status
+                sleep()
+        except BaseException:
+            try:
+                self.cancel(job_id)
+            except TrailsError:
+                pass
+            raise
+
+    # -- HTTP
+
+    def _json(self, method: str, path: str, body: dict | None = None):
+        return json.loads(self._request(method, path, body))
+
+    def _request(self, method: str, path: str, body: dict | None = None) -> bytes:
+        url = self.base_url + path
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(url, data=data, method=method)
+        request.add_header("Accept", "application/json")
+        if data is not None:
+            request.add_header("Content-Type", "application/json")
+        if self.token:
+            request.add_header("Authorization", f"Bearer {self.token}")
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                return response.read()
+        except urllib.error.HTTPError as error:
+            raise _service_error(method, path, error) from None
+        except (urllib.error.URLError, ConnectionError, socket.timeout, TimeoutError) as error:
+            reason = getattr(error, "reason", error)
+            raise ServiceUnavailable(f"the refinement service at {self.base_url} is not reachable: {reason}",
+                                     hint=START_HINT) from None
+
+
+def _service_error(method: str, path: str, error: urllib.error.HTTPError) -> ServiceError:
+    body = error.read()
+    try:
+        payload = json.loads(body)
+        message = payload.get("error") if isinstance(payload, dict) else None
+        message = message if isinstance(message, str) else json.dumps(payload)
+    except ValueError:
+        message = body.decode(errors="replace").strip() or error.reason
+    hint = {401: "set [service] token (or $TRAILS_SERVICE_TOKEN) to the service's token",
+            404: "the job may have been forgotten: the service keeps [service] max_jobs jobs"}.get(error.code)
+    return ServiceError(f"refinement service: {message} (HTTP {error.code} on {method} {path})",
+                        error.code, hint=hint)

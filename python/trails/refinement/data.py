@@ -1,0 +1,129 @@
+"""A dataset split as tensors on the training device.
+
+Training draws every batch by indexing these tensors with a shuffled permutation, so the data
+is moved to the device once (GPU when there is one) and no Python data loader runs per batch.
+
+Rows arrive chunk by chunk from :func:`trails.data.batches.iter_encoded`, through either
+session (SPI in the backend, psycopg2 in the refinement service). Each chunk is put on the
+device as it arrives and handed to an optional ``on_chunk`` callback, so the first rows are
+usable (for progress, a profile of one epoch, or an early cancel: the callback may raise)
+before the whole table is read; the split is returned once every chunk is in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from trails.data.batches import EncodedRows, iter_encoded
+from trails.data.dataset import Dataset
+from trails.data.layout import Layout
+from trails.data.session import Session
+
+
+@dataclass
+class SplitTensors:
+    """One split's rows on one device.
+
+    Attributes:
+        ids: int64 ``(N, F)`` feature ids.
+        values: float32 ``(N, F)`` feature values.
+        labels: int64 ``(N,)`` class labels (0 or 1).
+    """
+
+    ids: torch.Tensor
+    values: torch.Tensor
+    labels: torch.Tensor
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+    @property
+    def device(self) -> torch.device:
+        return self.labels.device
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes the three tensors hold."""
+        return sum(t.element_size() * t.nelement() for t in (self.ids, self.values, self.labels))
+
+    def to(self, device) -> "SplitTensors":
+        """The same rows on ``device`` (``self`` when already there)."""
+        device = torch.device(device)
+        if self.device == device:
+            return self
+        return SplitTensors(self.ids.to(device), self.values.to(device), self.labels.to(device))
+
+    @classmethod
+    def from_arrays(cls, ids, values, labels, device="cpu") -> "SplitTensors":
+        """From numpy arrays (or anything ``torch.as_tensor`` takes): ids int64 ``(N, F)``,
+        values float32 ``(N, F)``, labels int64 ``(N,)``.
+
+        Raises:
+            ValueError: when the shapes disagree.
+        """
+        ids = torch.as_tensor(np.asarray(ids), dtype=torch.int64)
+        values = torch.as_tensor(np.asarray(values), dtype=torch.float32)
+        labels = torch.as_tensor(np.asarray(labels), dtype=torch.int64)
+        if ids.dim() != 2 or ids.shape != values.shape or labels.shape != (ids.shape[0],):
+            raise ValueError(f"ids and values must be (N, F) and labels (N,), got {tuple(ids.shape)}, "
+                             f"{tuple(values.shape)} and {tuple(labels.shape)}")
+        return cls(ids.to(device), values.to(device), labels.to(device))
+
+    @classmethod
+    def from_encoded(cls, rows: EncodedRows, device="cpu") -> "SplitTensors":
+        """From one :class:`~trails.data.batches.EncodedRows` chunk."""
+        return cls.from_arrays(rows.ids, rows.values, rows.labels, device)
+
+    @classmethod
+    def concatenate(cls, parts: list, n_fields: int, device="cpu") -> "SplitTensors":
+        """Rows of ``parts`` (on ``device``) one after the other; an empty split for no parts."""
+        if not parts:
+            return cls(torch.empty((0, n_fields), dtype=torch.int64, device=device),
+                       torch.empty((0, n_fields), dtype=torch.float32, device=device),
+                       torch.empty(0, dtype=torch.int64, device=device))
+        if len(parts) == 1:
+            return parts[0]
+        return cls(torch.cat([p.ids for p in parts]), torch.cat([p.values for p in parts]),
+                   torch.cat([p.labels for p in parts]))
+
+
+def load_split(session: Session, dataset: Dataset, layout: Layout, split: str, device="cpu",
+               on_chunk: Callable[[SplitTensors, int], None] | None = None,
+               limit: int | None = None, chunk_rows: int | None = None,
+               ordered: bool = True) -> SplitTensors:
+    """Read ``split`` of ``dataset`` encoded with ``layout`` into tensors on ``device``.
+
+    Args:
+        session: :class:`~trails.data.session.SpiSession` (in the backend) or
+            :class:`~trails.data.session.PgSession` (psycopg2, server-side cursor).
+        dataset, layout: from ``resolve_dataset`` and ``load_layout`` / ``get_or_create_layout``.
+        split: ``"train"``, ``"valid"`` or ``"test"``.
+        device: where the tensors go (``"cuda"`` or ``"cpu"``).
+        on_chunk: called as ``on_chunk(chunk, rows_so_far)`` after each chunk is on the device,
+            before the next one is read; ``chunk`` is a :class:`SplitTensors` usable at once.
+            An exception it raises (e.g. a cancel) stops the read and propagates.
+        limit: read only the first ``limit`` rows.
+        chunk_rows: rows per cursor round trip (``[data] chunk_rows``).
+        ordered: read in physical order (``ORDER BY ctid``) so that a seed reproduces a run.
+
+    Returns:
+        :class:`SplitTensors` with the rows in read order (label NULLs dropped, as
+        :meth:`~trails.data.layout.Layout.select_sql` does).
+
+    Raises:
+        TrailsError: for an unknown split.
+    """
+    parts: list[SplitTensors] = []
+    rows_so_far = 0
+    for rows in iter_encoded(session, dataset, layout, split, limit=limit, chunk_rows=chunk_rows,
+                             ordered=ordered):
+        chunk = SplitTensors.from_encoded(rows, device)
+        parts.append(chunk)
+        rows_so_far += len(chunk)
+        if on_chunk is not None:
+            on_chunk(chunk, rows_so_far)
+    return SplitTensors.concatenate(parts, layout.n_fields, device)

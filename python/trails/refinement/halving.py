@@ -1,0 +1,334 @@
+"""Successive halving over the candidate archs that filtering kept.
+
+Successive halving (Jamieson & Talwalkar, "Non-stochastic Best Arm Identification and
+Hyperparameter Optimization", AISTATS 2016, https://arxiv.org/abs/1502.07943; the inner loop of
+Hyperband, Li et al., JMLR 2018, https://arxiv.org/abs/1603.06560) trains every candidate a
+little, keeps the best 1/η, trains those longer, and so on until one is left or the maximum
+resource is reached. The resource here is epochs:
+
+* rung 0 trains all K candidates to r = U epochs,
+* rung i keeps the best ⌊n_{i-1}/η⌋ (at least 1) of rung i−1 by valid ROC-AUC and trains them to
+  r·η^i epochs, never more than R = ``max_epochs``,
+
+exactly the rungs of :func:`trails.refinement.schedule.halving_rungs`, so the epochs trained are
+:func:`~trails.refinement.schedule.planned_epochs` — what the coordinator budgeted.
+
+Unlike TRAILS, which retrains every survivor from scratch at each rung, a survivor here
+**continues**: its weights, Adam state, learning-rate schedule and shuffling generator carry over
+(:class:`~trails.refinement.trainer.Trial`), so rung i costs only r_i − r_{i−1} more epochs per
+model.
+
+The winner is the model with the best valid AUC among all evaluations (any rung), with its
+weights as they were when evaluated; without a deadline that is normally the last rung's model.
+When the deadline passes, training stops between two iterations and the best model evaluated so
+far is returned (``deadline_hit``); if none was evaluated yet, the interrupted one is evaluated
+so that there is always a winner.
+
+Example::
+
+    import torch
+    from trails.refinement.data import SplitTensors
+    from trails.refinement.halving import successive_halving
+    from trails.refinement.trainer import TrainingSettings
+
+    g = torch.Generator().manual_seed(0)
+    ids = torch.randint(0, 50, (4000, 5), generator=g)
+    labels = (ids[:, 0] < 25).long()
+    data = SplitTensors(ids, torch.ones(4000, 5), labels)
+    result = successive_halving([(8,), (16, 8), (32, 16)], data, data, n_ids=50, n_fields=5,
+                                u=1, eta=3, max_epochs=3,
+                                settings=TrainingSettings(batch_size=128, iter_per_epoch=10))
+    print(result.winner, result.valid_auc, result.planned_epochs == result.trained_epochs)
+"""
+
+from __future__ import annotations
+
+import time
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+
+import torch
+
+from trails.errors import TrailsError
+from trails.refinement.data import SplitTensors
+from trails.refinement.schedule import Rung, halving_rungs, planned_epochs
+from trails.refinement.trainer import (Cancelled, Trial, TrainingSettings, build_model,
+                                       default_device, evaluate_auc, iterations_per_epoch, train)
+
+__all__ = ["Cancelled", "HalvingResult", "Progress", "RungResult", "arch_text",
+           "candidate_seed", "successive_halving"]
+
+
+def arch_text(arch: Sequence[int]) -> str:
+    """``(8, 16, 32)`` → ``"8-16-32"``."""
+    return "-".join(str(int(width)) for width in arch)
+
+
+@dataclass
+class RungResult:
+    """One candidate evaluated at the end of its share of one rung.
+
+    Attributes:
+        arch: the candidate's hidden widths.
+        rung: rung number, 0 first.
+        total_epochs: complete epochs the model had trained when evaluated (the rung's
+            ``total_epochs`` unless ``interrupted``).
+        valid_auc: ROC-AUC on the whole valid split.
+        seconds: wall time of this rung's training and evaluation of this candidate.
+        train_losses: mean training loss of each epoch trained in this rung.
+        interrupted: the deadline stopped its training before the rung's epochs were done.
+    """
+
+    arch: tuple
+    rung: int
+    total_epochs: int
+    valid_auc: float
+    seconds: float
+    train_losses: list = field(default_factory=list)
+    interrupted: bool = False
+
+    def to_json(self) -> dict:
+        data = asdict(self)
+        data["arch"] = arch_text(self.arch)
+        return data
+
+
+@dataclass
+class HalvingResult:
+    """What :func:`successive_halving` returns.
+
+    Attributes:
+        rungs: every evaluation, in the order they happened.
+        schedule: the planned rungs (:func:`~trails.refinement.schedule.halving_rungs`).
+        winner: the arch with the best valid AUC; ``winner_epochs`` the epochs it had trained then.
+        valid_auc: its valid AUC.
+        state_dict: its weights (CPU tensors) as they were when evaluated; rebuild the model
+            with :meth:`model`.
+        planned_epochs: epochs the schedule plans; ``trained_epochs``: complete epochs trained
+            (equal unless the deadline was hit).
+        deadline_hit: the deadline stopped the run early.
+        seconds: wall time of the whole run.
+        n_ids, n_fields, settings, seed, device: what is needed to rebuild and reproduce it.
+    """
+
+    rungs: list
+    schedule: list
+    winner: tuple
+    winner_epochs: int
+    valid_auc: float
+    state_dict: dict
+    planned_epochs: int
+    trained_epochs: int
+    deadline_hit: bool
+    seconds: float
+    n_ids: int
+    n_fields: int
+    settings: TrainingSettings
+    seed: int
+    device: str
+
+    def model(self, device="cpu") -> torch.nn.Module:
+        """The winner as a :class:`~trails.refinement.model.TabularMLP` in eval mode."""
+        return build_model(self.winner, self.n_ids, self.n_fields, self.state_dict,
+                           self.settings.embedding_dim, self.settings.batch_norm, device)
+
+    def to_json(self) -> dict:
+        """Everything but the weights, JSON-ready (archs as ``"8-16-32"`` text)."""
+        return {
+            "winner": arch_text(self.winner), "winner_epochs": self.winner_epochs,
+            "valid_auc": self.valid_auc, "deadline_hit": self.deadline_hit,
+            "planned_epochs": self.planned_epochs, "trained_epochs": self.trained_epochs,
+            "seconds": self.seconds, "n_ids": self.n_ids, "n_fields": self.n_fields,
+            "embedding_dim": self.settings.embedding_dim, "batch_norm": self.settings.batch_norm,
+            "settings": asdict(self.settings), "seed": self.seed, "device": self.device,
+            "schedule": [rung._asdict() for rung in self.schedule],
+            "rungs": [rung.to_json() for rung in self.rungs],
+        }
+
+
+@dataclass
+class Progress:
+    """A progress report: ``fraction`` of the planned epochs done (0..1), a one-line
+    ``message``, the ``rung`` number, and ``result`` when a candidate was just evaluated."""
+
+    fraction: float
+    message: str
+    rung: int
+    result: RungResult | None = None
+
+
+def candidate_seed(seed: int, arch: Sequence[int]) -> int:
+    """The seed of one candidate: depends on the run's seed and the arch only, so a candidate's
+    initial weights do not depend on its position among the others."""
+    return zlib.crc32(f"{int(seed)}:{arch_text(arch)}".encode()) & 0x7FFFFFFF
+
+
+def successive_halving(
+    candidates: Sequence[Sequence[int]],
+    train_data: SplitTensors,
+    valid_data: SplitTensors,
+    n_ids: int,
+    n_fields: int,
+    u: int,
+    eta: int = 3,
+    max_epochs: int = 27,
+    settings: TrainingSettings | None = None,
+    seed: int = 0,
+    device=None,
+    deadline: float | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    progress: Callable[[Progress], None] | None = None,
+) -> HalvingResult:
+    """Successive halving over ``candidates`` (see the module docstring).
+
+    Args:
+        candidates: the K archs, best-scored first (ties in valid AUC keep this order).
+        train_data, valid_data: the splits (moved to ``device`` when elsewhere).
+        n_ids, n_fields: the layout's embedding-table size and fields per row.
+        u: the minimum resource r: epochs of every model in the first rung (U), ≥ 1.
+        eta: the reduction factor η: each rung keeps the best ⌊1/η⌋, ≥ 2.
+        max_epochs: the maximum resource R: no model trains more epochs, ≥ u.
+        settings: :class:`~trails.refinement.trainer.TrainingSettings`; ``[refinement]`` of
+            ``config.ini`` when None.
+        seed: run seed; candidate seeds come from :func:`candidate_seed`. On the CPU the same
+            seed and data give the same result.
+        device: ``"cuda"``/``"cpu"``; CUDA when available when None.
+        deadline: a ``time.monotonic()`` value; the run stops cleanly when it passes.
+        should_stop: checked before every iteration (keep it cheap); true cancels the run.
+        progress: called with a :class:`Progress` after every epoch and every evaluation.
+
+    Returns:
+        :class:`HalvingResult`.
+
+    Raises:
+        Cancelled: when ``should_stop()`` returned true.
+        TrailsError: for an argument out of its range, e.g. "the reduction factor eta is 1, but
+            must be eta >= 2", or a valid split with a single class.
+    """
+    started = time.monotonic()
+    archs = _validate_candidates(candidates)
+    schedule = halving_rungs(len(archs), u, eta, max_epochs)
+    settings = settings if settings is not None else TrainingSettings.from_config()
+    settings.validate()
+    device = torch.device(device) if device is not None else default_device()
+    train_data, valid_data = train_data.to(device), valid_data.to(device)
+    if len(train_data) == 0 or len(valid_data) == 0:
+        raise TrailsError(f"successive halving needs rows in both splits, got {len(train_data)} train "
+                          f"and {len(valid_data)} valid rows")
+    planned = planned_epochs(len(archs), u, eta, max_epochs)
+    # The cosine horizon: the most epochs any candidate may train is the last rung's total.
+    max_iterations = schedule[-1].total_epochs * iterations_per_epoch(
+        len(train_data), settings.batch_size, settings.iter_per_epoch)
+
+    run = _Run(schedule, planned, progress)
+    survivors: list[Trial | tuple] = list(archs)  # a tuple until the candidate is first trained
+    for rung_index, rung in enumerate(schedule):
+        evaluated: list[tuple[float, int, Trial]] = []
+        for position, entry in enumerate(survivors):
+            if _should_stop(should_stop):
+                raise Cancelled("successive halving was cancelled")
+            if _deadline_passed(deadline) and run.best is not None:
+                run.deadline_hit = True
+                break
+            trial = entry if isinstance(entry, Trial) else Trial(
+                entry, n_ids, n_fields, max_iterations, settings, candidate_seed(seed, entry), device)
+            result = _train_and_evaluate(trial, rung_index, rung, train_data, valid_data, settings,
+                                         deadline, should_stop, run)
+            if result is not None:
+                evaluated.append((result.valid_auc, position, trial))
+            if run.deadline_hit:
+                break
+        if run.deadline_hit or rung_index == len(schedule) - 1:
+            break
+        survivors = _promote(evaluated, schedule[rung_index + 1].n_models)
+
+    best = run.best
+    return HalvingResult(
+        rungs=run.results, schedule=schedule, winner=best.arch, winner_epochs=best.total_epochs,
+        valid_auc=best.valid_auc, state_dict=run.best_state, planned_epochs=planned,
+        trained_epochs=run.trained_epochs, deadline_hit=run.deadline_hit,
+        seconds=time.monotonic() - started, n_ids=int(n_ids), n_fields=int(n_fields),
+        settings=settings, seed=int(seed), device=str(device))
+
+
+class _Run:
+    """Book-keeping of one run: results, the best evaluation's weights, epochs, progress."""
+
+    def __init__(self, schedule: list[Rung], planned: int, progress):
+        self.schedule = schedule
+        self.planned = planned
+        self.progress = progress
+        self.results: list[RungResult] = []
+        self.best: RungResult | None = None
+        self.best_state: dict | None = None
+        self.trained_epochs = 0
+        self.deadline_hit = False
+
+    def report(self, message: str, rung: int, result: RungResult | None = None) -> None:
+        if self.progress is not None:
+            self.progress(Progress(min(1.0, self.trained_epochs / self.planned), message, rung, result))
+
+    def record(self, result: RungResult, trial: Trial) -> None:
+        self.results.append(result)
+        if self.best is None or result.valid_auc > self.best.valid_auc:
+            self.best, self.best_state = result, trial.state_dict_cpu()
+
+
+def _validate_candidates(candidates) -> list[tuple]:
+    archs = []
+    for arch in candidates if candidates is not None else ():
+        try:
+            widths = tuple(int(width) for width in arch)
+        except (TypeError, ValueError):
+            raise TrailsError(f"the candidate {arch!r} is not a sequence of widths, e.g. (8, 16, 32)") from None
+        if not widths or min(widths) < 1:
+            raise TrailsError(f"the candidate {arch!r} has no hidden layer or a width < 1, but every "
+                              "width must be >= 1")
+        archs.append(widths)
+    if not archs:
+        raise TrailsError("the number of candidates K is 0, but must be K >= 1")
+    return archs
+
+
+def _should_stop(should_stop) -> bool:
+    return should_stop is not None and bool(should_stop())
+
+
+def _deadline_passed(deadline) -> bool:
+    return deadline is not None and time.monotonic() >= deadline
+
+
+def _train_and_evaluate(trial: Trial, rung_index: int, rung: Rung, train_data, valid_data,
+                        settings: TrainingSettings, deadline, should_stop, run: _Run) -> RungResult | None:
+    """Train ``trial`` up to the rung's total epochs and evaluate it; None when the deadline
+    stopped it and a better-than-nothing model was already evaluated."""
+    started = time.monotonic()
+    n_rungs, name = len(run.schedule), arch_text(trial.arch)
+
+    def on_epoch(trial: Trial, loss: float) -> None:
+        run.trained_epochs += 1
+        run.report(f"rung {rung_index + 1}/{n_rungs}: {name} epoch {trial.epochs_trained}/"
+                   f"{rung.total_epochs} loss {loss:.4f}", rung_index)
+
+    epochs = rung.total_epochs - trial.epochs_trained
+    losses = train(trial, train_data, epochs, settings.batch_size, settings.iter_per_epoch,
+                   deadline=deadline, should_stop=should_stop, on_epoch=on_epoch)
+    interrupted = len(losses) < epochs
+    if interrupted:
+        run.deadline_hit = True
+        if run.best is not None:
+            return None
+    result = RungResult(trial.arch, rung_index, trial.epochs_trained,
+                        evaluate_auc(trial.model, valid_data, settings.eval_batch_size),
+                        time.monotonic() - started, losses, interrupted)
+    run.record(result, trial)
+    run.report(f"rung {rung_index + 1}/{n_rungs}: {name} valid AUC {result.valid_auc:.4f} after "
+               f"{result.total_epochs} epochs", rung_index, result)
+    return result
+
+
+def _promote(evaluated: list[tuple[float, int, Trial]], n_next: int) -> list[Trial]:
+    """The best ``n_next`` trials by valid AUC; ties keep the candidates' order."""
+    ranked = sorted(evaluated, key=lambda item: (-item[0], item[1]))
+    return [trial for _, _, trial in ranked[:n_next]]

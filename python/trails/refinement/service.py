@@ -1,0 +1,541 @@
+"""The refinement service: successive halving out of the database, on a GPU when there is one.
+
+Run it with ``scripts/start_refinement_service.sh`` or::
+
+    python -m trails.refinement.service [--config config.ini] [--host 127.0.0.1] [--port 8093]
+
+Defaults come from ``[service]`` of ``config.ini``: ``host`` (127.0.0.1: reachable from this
+machine only), ``port``, ``token`` (empty: no authentication; otherwise every endpoint but
+``/healthz`` needs ``Authorization: Bearer <token>``; ``$TRAILS_SERVICE_TOKEN`` wins over the
+file), ``dsn`` (empty: libpq's ``PGHOST``/``PGPORT``/``PGUSER``/``PGDATABASE``...),
+``cache_mb`` and ``max_jobs``.
+
+API (JSON; every error is ``{"error": "<message>", ...}``):
+
+* ``POST /v1/jobs`` — ``{dataset, label, layout_id, candidates: ["8-16-32-64", ...], u, eta,
+  max_epochs, deadline_s, seed}`` plus optional ``batch_size``, ``iter_per_epoch``,
+  ``learning_rate`` overriding ``[refinement]`` → 202 ``{job_id, status}``; 422 for a bad
+  payload. ``deadline_s`` counts from the submission: queueing and loading rows spend it too.
+* ``GET /v1/jobs/{id}`` — ``{job_id, status: queued|loading|running|done|failed|cancelled,
+  progress (0..1), message, rungs: [{arch, rung, total_epochs, valid_auc, seconds, ...}],
+  result (when done): {winner, valid_auc, deadline_hit, planned_epochs, trained_epochs,
+  winner_epochs, n_ids, n_fields, embedding_dim, batch_norm, ...}, error (when failed):
+  {message, hint, detail, type}}``.
+* ``GET /v1/jobs/{id}/model`` — the winner's ``state_dict`` (``torch.save`` bytes); 409 until
+  the job is done.
+* ``DELETE /v1/jobs/{id}`` — cancel; a running job stops within a training iteration.
+* ``GET /v1/jobs`` — every job kept, oldest first, with status and progress.
+* ``GET /healthz`` — ``{status: "ok", device, torch, cuda, jobs: {status: count}}``.
+
+Jobs run one at a time on a worker thread. Each job reads its train and valid splits from
+PostgreSQL through psycopg2 (a server-side cursor, chunk by chunk, encoded with the stored
+layout ``layout_id``) straight onto the device, and the tensors stay cached per (tables,
+layout) up to ``cache_mb``, so the next job on the same data starts training at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import contextlib
+import hmac
+import logging
+import os
+import queue
+import sys
+import threading
+import time
+import traceback
+import uuid
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+import trails
+from trails.config import load_config
+from trails.errors import TrailsError
+from trails.refinement.data import SplitTensors, load_split
+from trails.refinement.halving import Cancelled, Progress, arch_text, successive_halving
+from trails.refinement.trainer import TrainingSettings, default_device, state_to_bytes
+
+log = logging.getLogger("trails.refinement.service")
+
+STATUSES = ("queued", "loading", "running", "done", "failed", "cancelled")
+FINISHED = ("done", "failed", "cancelled")
+MAX_LAYERS = 64
+MAX_WIDTH = 65536
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    """``[service]`` of ``config.ini`` (see the module docstring)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8093
+    token: str = ""
+    dsn: str = ""
+    cache_mb: int = 4096
+    max_jobs: int = 100
+
+    @classmethod
+    def from_config(cls, config=None) -> "ServiceSettings":
+        config = config if config is not None else load_config()
+        section = "service"
+        defaults = cls()
+        return cls(
+            host=config.get(section, "host", fallback=defaults.host) or defaults.host,
+            port=config.getint(section, "port", fallback=defaults.port),
+            token=os.environ.get("TRAILS_SERVICE_TOKEN") or config.get(section, "token", fallback=""),
+            dsn=config.get(section, "dsn", fallback=""),
+            cache_mb=config.getint(section, "cache_mb", fallback=defaults.cache_mb),
+            max_jobs=config.getint(section, "max_jobs", fallback=defaults.max_jobs),
+        )
+
+
+# --- the request ------------------------------------------------------------------------------
+
+
+def parse_arch(text: str) -> tuple:
+    """``"8-16-32-64"`` → ``(8, 16, 32, 64)``; raises ValueError with a readable message."""
+    parts = str(text).strip().split("-")
+    try:
+        arch = tuple(int(part) for part in parts)
+    except ValueError:
+        raise ValueError(f"cannot read arch {text!r}: expected widths joined by '-', e.g. '8-16-32-64'") from None
+    if not 1 <= len(arch) <= MAX_LAYERS or not all(1 <= width <= MAX_WIDTH for width in arch):
+        raise ValueError(f"arch {text!r} must have 1 to {MAX_LAYERS} widths, each 1 to {MAX_WIDTH}")
+    return arch
+
+
+class JobRequest(BaseModel):
+    """The body of ``POST /v1/jobs``. Unknown fields are rejected (a typo is a 422)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dataset: str = Field(min_length=1, description="dataset name as model_selection takes it")
+    label: str = Field("label", min_length=1)
+    layout_id: int = Field(ge=1, description="a row of trails.layouts for this dataset and label")
+    layout: Optional[dict] = Field(None, description="that row's layout JSON; sent by a caller whose "
+                                   "transaction created the row and has not committed it yet")
+    candidates: list[str] = Field(min_length=1, max_length=10000)
+    u: int = Field(ge=1, description="first-rung epochs U (successive halving's r)")
+    eta: int = Field(3, ge=2, description="reduction factor η")
+    max_epochs: int = Field(27, ge=1, description="maximum epochs R")
+    deadline_s: Optional[float] = Field(None, gt=0, description="seconds from submission")
+    seed: int = 0
+    batch_size: Optional[int] = Field(None, ge=1)
+    iter_per_epoch: Optional[int] = Field(None, ge=1)
+    learning_rate: Optional[float] = Field(None, gt=0)
+
+    @field_validator("candidates")
+    @classmethod
+    def _archs_parse(cls, candidates: list[str]) -> list[str]:
+        return [arch_text(parse_arch(text)) for text in candidates]
+
+    @model_validator(mode="after")
+    def _u_within_max_epochs(self) -> "JobRequest":
+        if self.u > self.max_epochs:
+            raise ValueError(f"u is {self.u}, but must be u <= max_epochs ({self.max_epochs})")
+        return self
+
+
+# --- jobs -------------------------------------------------------------------------------------
+
+
+class Job:
+    """One submitted request and everything known about it; fields change under ``lock``."""
+
+    def __init__(self, request: JobRequest):
+        self.id = uuid.uuid4().hex[:16]
+        self.request = request
+        self.lock = threading.Lock()
+        self.cancel_event = threading.Event()
+        self.status = "queued"
+        self.progress = 0.0
+        self.message = "queued"
+        self.rungs: list[dict] = []
+        self.result: dict | None = None
+        self.error: dict | None = None
+        self.model_bytes: bytes | None = None
+        self.created_at = time.time()
+        self.started_at: float | None = None
+        self.finished_at: float | None = None
+        self.deadline = (time.monotonic() + request.deadline_s) if request.deadline_s else None
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINISHED
+
+    def update(self, **fields) -> None:
+        with self.lock:
+            for name, value in fields.items():
+                setattr(self, name, value)
+
+    def on_progress(self, event: Progress) -> None:
+        with self.lock:
+            self.progress = round(event.fraction, 4)
+            self.message = event.message
+            if event.result is not None:
+                self.rungs.append(event.result.to_json())
+
+    def summary(self) -> dict:
+        """Status without rungs/result (for the job list)."""
+        with self.lock:
+            end = self.finished_at or time.time()
+            return {"job_id": self.id, "status": self.status, "progress": self.progress,
+                    "message": self.message, "dataset": self.request.dataset,
+                    "label": self.request.label, "k": len(self.request.candidates),
+                    "created_at": self.created_at, "started_at": self.started_at,
+                    "finished_at": self.finished_at,
+                    "elapsed_s": round(end - self.created_at, 3),
+                    "winner": self.result["winner"] if self.result else None,
+                    "valid_auc": self.result["valid_auc"] if self.result else None}
+
+    def to_json(self) -> dict:
+        data = self.summary()
+        with self.lock:
+            data.update(request=self.request.model_dump(), rungs=list(self.rungs),
+                        result=self.result, error=self.error)
+        return data
+
+
+class TensorCache:
+    """Decoded splits on the device, least recently used first out, at most ``max_bytes``."""
+
+    def __init__(self, max_bytes: int):
+        self.max_bytes = int(max_bytes)
+        self.entries: collections.OrderedDict = collections.OrderedDict()
+
+    def get(self, key):
+        if key in self.entries:
+            self.entries.move_to_end(key)
+            return self.entries[key]
+        return None
+
+    def put(self, key, splits: tuple) -> None:
+        size = sum(split.nbytes for split in splits)
+        if size > self.max_bytes:
+            return
+        self.entries[key] = splits
+        self.entries.move_to_end(key)
+        while sum(s.nbytes for value in self.entries.values() for s in value) > self.max_bytes:
+            self.entries.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+
+def _connect(dsn: str):
+    import psycopg2
+
+    return psycopg2.connect(dsn)
+
+
+class JobManager:
+    """Queue, worker thread and bookkeeping of jobs."""
+
+    def __init__(self, settings: ServiceSettings, device: torch.device):
+        self.settings = settings
+        self.device = device
+        self.jobs: collections.OrderedDict[str, Job] = collections.OrderedDict()
+        self.lock = threading.Lock()
+        self.queue: queue.Queue = queue.Queue()
+        self.cache = TensorCache(settings.cache_mb * 2**20)
+        self.current: Job | None = None
+        self.worker = threading.Thread(target=self._work, name="trails-refinement-worker", daemon=True)
+
+    def start(self) -> None:
+        self.worker.start()
+
+    def stop(self) -> None:
+        current = self.current
+        if current is not None:
+            current.cancel_event.set()
+        self.queue.put(None)
+        self.worker.join(timeout=5)
+
+    # -- the API's operations
+
+    def submit(self, request: JobRequest) -> Job:
+        job = Job(request)
+        with self.lock:
+            self.jobs[job.id] = job
+            self._forget_old_jobs()
+        self.queue.put(job)
+        log.info("job %s queued: %s, %d candidates, u=%d eta=%d max_epochs=%d deadline_s=%s",
+                 job.id, request.dataset, len(request.candidates), request.u, request.eta,
+                 request.max_epochs, request.deadline_s)
+        return job
+
+    def get(self, job_id: str) -> Job:
+        with self.lock:
+            job = self.jobs.get(job_id)
+        if job is None:
+            raise HTTPException(404, f"no job {job_id!r}: it never existed or was forgotten")
+        return job
+
+    def cancel(self, job_id: str) -> Job:
+        job = self.get(job_id)
+        job.cancel_event.set()
+        with job.lock:
+            if job.status == "queued":
+                job.status, job.message, job.finished_at = "cancelled", "cancelled while queued", time.time()
+        log.info("job %s: cancel requested", job_id)
+        return job
+
+    def all(self) -> list[Job]:
+        with self.lock:
+            return list(self.jobs.values())
+
+    def counts(self) -> dict:
+        counts = dict.fromkeys(STATUSES, 0)
+        for job in self.all():
+            counts[job.status] += 1
+        return counts
+
+    def _forget_old_jobs(self) -> None:
+        finished = [job_id for job_id, job in self.jobs.items() if job.finished]
+        while len(self.jobs) > self.settings.max_jobs and finished:
+            del self.jobs[finished.pop(0)]
+
+    # -- the worker
+
+    def _work(self) -> None:
+        while True:
+            job = self.queue.get()
+            if job is None:
+                return
+            if job.cancel_event.is_set():
+                continue
+            self.current = job
+            try:
+                self._run(job)
+            finally:
+                self.current = None
+
+    def _run(self, job: Job) -> None:
+        started = time.monotonic()
+        job.update(status="loading", started_at=time.time(), message="reading rows from PostgreSQL")
+        try:
+            train_data, valid_data, layout = self._load(job)
+            request = job.request
+            job.update(status="running", message=f"training {len(request.candidates)} candidates")
+            settings = TrainingSettings.from_config(batch_size=request.batch_size,
+                                                    iter_per_epoch=request.iter_per_epoch,
+                                                    learning_rate=request.learning_rate)
+            result = successive_halving(
+                [tuple(int(w) for w in text.split("-")) for text in request.candidates],
+                train_data, valid_data, layout.n_ids, layout.n_fields, request.u, request.eta,
+                request.max_epochs, settings=settings, seed=request.seed, device=self.device,
+                deadline=job.deadline, should_stop=job.cancel_event.is_set,
+                progress=job.on_progress)
+            model_bytes = state_to_bytes(result.state_dict)
+            summary = result.to_json()
+            summary.pop("rungs")
+            summary.update(train_rows=len(train_data), valid_rows=len(valid_data),
+                           layout_id=layout.layout_id, total_seconds=time.monotonic() - started)
+            job.update(status="done", progress=1.0, result=summary, model_bytes=model_bytes,
+                       finished_at=time.time(),
+                       message=f"done: {summary['winner']} valid AUC {result.valid_auc:.4f}"
+                               + (" (deadline hit)" if result.deadline_hit else ""))
+            log.info("job %s done in %.1fs: %s valid AUC %.4f, %d/%d epochs%s", job.id,
+                     time.monotonic() - started, summary["winner"], result.valid_auc,
+                     result.trained_epochs, result.planned_epochs,
+                     ", deadline hit" if result.deadline_hit else "")
+        except Cancelled:
+            job.update(status="cancelled", message="cancelled", finished_at=time.time())
+            log.info("job %s cancelled after %.1fs", job.id, time.monotonic() - started)
+        except TrailsError as error:
+            job.update(status="failed", finished_at=time.time(), message=error.message,
+                       error={"message": error.message, "hint": error.hint, "detail": error.detail,
+                              "type": "TrailsError"})
+            log.warning("job %s failed: %s", job.id, error.message)
+        except Exception as error:  # the service stays up; the job says what went wrong
+            job.update(status="failed", finished_at=time.time(), message=str(error),
+                       error={"message": f"{type(error).__name__}: {error}", "hint": None,
+                              "detail": traceback.format_exc(limit=5), "type": type(error).__name__})
+            log.exception("job %s failed", job.id)
+
+    def _load(self, job: Job) -> tuple:
+        """(train, valid, layout) for ``job``, from the cache or from PostgreSQL."""
+        from trails.data.dataset import resolve_dataset
+        from trails.data.layout import Layout
+        from trails.data.layout_store import load_layout
+        from trails.data.session import PgSession
+
+        request = job.request
+        connection = _connect(self.settings.dsn)
+        try:
+            connection.set_session(readonly=True)
+            session = PgSession(connection)
+            dataset = resolve_dataset(session, request.dataset)
+            if request.layout is not None:
+                layout = Layout.from_json(request.layout, request.layout_id)
+                if layout.label != request.label:
+                    raise TrailsError(f"the layout sent encodes label {layout.label!r}, not {request.label!r}",
+                                      hint="send the layout of this dataset and label")
+            else:
+                layout = _layout_for(session, load_layout, request, dataset)
+            key = (tuple(sorted(dataset.tables.items())), str(dataset.split_bounds), layout.layout_id,
+                   str(self.device))
+            cached = self.cache.get(key)
+            if cached is not None:
+                log.info("job %s: %s splits from the cache", job.id, request.dataset)
+                return (*cached, layout)
+            splits = []
+            for split in ("train", "valid"):
+                splits.append(load_split(session, dataset, layout, split, self.device,
+                                         on_chunk=self._loading_progress(job, split)))
+            self.cache.put(key, tuple(splits))
+            log.info("job %s: read %d train and %d valid rows of %s", job.id, len(splits[0]),
+                     len(splits[1]), request.dataset)
+            return (*splits, layout)
+        finally:
+            with contextlib.suppress(Exception):
+                connection.rollback()
+            connection.close()
+
+    @staticmethod
+    def _loading_progress(job: Job, split: str):
+        def on_chunk(chunk: SplitTensors, rows_so_far: int) -> None:
+            if job.cancel_event.is_set():
+                raise Cancelled("cancelled while reading rows")
+            job.update(message=f"reading {split} rows: {rows_so_far}")
+        return on_chunk
+
+
+def _layout_for(session, load_layout, request: JobRequest, dataset):
+    """The stored layout ``request.layout_id``, checked against the request's dataset and label."""
+    rows = session.query("SELECT train_table, label FROM trails.layouts WHERE layout_id = $1",
+                         [request.layout_id], ["bigint"])
+    if not rows:
+        raise TrailsError(f"layout {request.layout_id} not found in trails.layouts",
+                          hint="create it with trails.data.layout_store.get_or_create_layout")
+    if rows[0]["train_table"] != dataset.train_table or rows[0]["label"] != request.label:
+        raise TrailsError(
+            f"layout {request.layout_id} encodes {rows[0]['train_table']} with label "
+            f"{rows[0]['label']!r}, not {dataset.train_table} with label {request.label!r}",
+            hint="pass the layout_id of this dataset and label")
+    return load_layout(session, request.layout_id)
+
+
+# --- the app ----------------------------------------------------------------------------------
+
+
+def _validation_message(error: RequestValidationError) -> str:
+    parts = []
+    for item in error.errors():
+        location = ".".join(str(part) for part in item.get("loc", ()) if part != "body")
+        message = str(item.get("msg", "invalid")).removeprefix("Value error, ")
+        parts.append(f"{location}: {message}" if location else message)
+    return "invalid job: " + "; ".join(parts)
+
+
+def device_description(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    return "cpu"
+
+
+def create_app(settings: ServiceSettings | None = None, device=None) -> FastAPI:
+    """The FastAPI app; its job worker starts and stops with the app's lifespan."""
+    settings = settings or ServiceSettings.from_config()
+    device = torch.device(device) if device is not None else default_device()
+    manager = JobManager(settings, device)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI):
+        manager.start()
+        log.info("refinement service on %s:%d, device %s, torch %s, auth %s", settings.host,
+                 settings.port, device_description(device), torch.__version__,
+                 "on" if settings.token else "off")
+        yield
+        manager.stop()
+
+    app = FastAPI(title="trails refinement service", version=trails.__version__, lifespan=lifespan)
+    app.state.manager = manager
+
+    def require_token(request: Request) -> None:
+        if not settings.token:
+            return
+        supplied = request.headers.get("authorization", "")
+        if not hmac.compare_digest(supplied.encode(), f"Bearer {settings.token}".encode()):
+            raise HTTPException(401, "missing or wrong bearer token",
+                                headers={"WWW-Authenticate": "Bearer"})
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, error: RequestValidationError):
+        return JSONResponse({"error": _validation_message(error)}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, error: StarletteHTTPException):
+        return JSONResponse({"error": str(error.detail)}, status_code=error.status_code,
+                            headers=getattr(error, "headers", None))
+
+    @app.get("/healthz")
+    def healthz() -> dict:
+        return {"status": "ok", "device": device_description(device), "torch": torch.__version__,
+                "cuda": device.type == "cuda", "trails": trails.__version__,
+                "jobs": manager.counts(), "cached_splits": len(manager.cache)}
+
+    @app.post("/v1/jobs", status_code=202, dependencies=[Depends(require_token)])
+    def submit(request: JobRequest) -> dict:
+        job = manager.submit(request)
+        return {"job_id": job.id, "status": job.status}
+
+    @app.get("/v1/jobs", dependencies=[Depends(require_token)])
+    def list_jobs() -> list:
+        return [job.summary() for job in manager.all()]
+
+    @app.get("/v1/jobs/{job_id}", dependencies=[Depends(require_token)])
+    def job_status(job_id: str) -> dict:
+        return manager.get(job_id).to_json()
+
+    @app.get("/v1/jobs/{job_id}/model", dependencies=[Depends(require_token)])
+    def job_model(job_id: str) -> Response:
+        job = manager.get(job_id)
+        with job.lock:
+            status, model_bytes = job.status, job.model_bytes
+        if status != "done" or model_bytes is None:
+            raise HTTPException(409, f"job {job_id} is {status}: its model is there once it is done")
+        return Response(model_bytes, media_type="application/octet-stream")
+
+    @app.delete("/v1/jobs/{job_id}", dependencies=[Depends(require_token)])
+    def cancel(job_id: str) -> dict:
+        return manager.cancel(job_id).to_json()
+
+    return app
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m trails.refinement.service",
+                                     description="trails refinement service (successive halving)")
+    parser.add_argument("--config", help="config.ini to read (default: $TRAILS_CONFIG or the repository's)")
+    parser.add_argument("--host", help="address to bind (default [service] host, 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port to bind (default [service] port, 8093)")
+    parser.add_argument("--dsn", help="libpq connection string (default [service] dsn; empty: PG* variables)")
+    parser.add_argument("--device", help="cuda or cpu (default: cuda when available)")
+    parser.add_argument("--log-level", default="info")
+    args = parser.parse_args(argv)
+    if args.config:
+        os.environ["TRAILS_CONFIG"] = os.path.abspath(args.config)
+    logging.basicConfig(stream=sys.stderr, level=args.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = ServiceSettings.from_config()
+    overrides = {name: value for name, value in
+                 (("host", args.host), ("port", args.port), ("dsn", args.dsn)) if value is not None}
+    settings = ServiceSettings(**{**settings.__dict__, **overrides})
+    import uvicorn
+
+    uvicorn.run(create_app(settings, args.device), host=settings.host, port=settings.port,
+                log_level=args.log_level.lower())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,321 @@
+"""Train and evaluate one candidate arch (a :class:`Trial`), resumably.
+
+A trial owns its model, its Adam optimizer, its learning-rate schedule and its shuffling
+generator, so :func:`train` can be called again later and continue exactly where it stopped:
+successive halving trains a survivor for more epochs without restarting it.
+
+Training follows TRAILS: cross-entropy, Adam (``[refinement] learning_rate``), batches of
+``batch_size`` rows, an epoch capped at ``iter_per_epoch`` iterations. Each epoch draws a fresh
+permutation of the split on the data's device and indexes the device tensors with it (no
+DataLoader, no host round trip per batch). A batch is always full: an epoch is
+``min(iter_per_epoch, N // batch_size)`` iterations (one batch of all N rows when N <
+batch_size), so BatchNorm never sees a batch of one row.
+
+**Learning-rate schedule.** Cosine decay from the learning rate to 0 over the most iterations
+the trial may ever train: ``max_epochs × iterations per epoch`` (successive halving's R). A
+model stopped at an early rung is therefore compared with the others at the same, still high,
+learning rate, and a survivor continues the *same* curve instead of restarting a fresh one —
+restarting would undo the warm start (a jump back to the full rate) and make a rung's result
+depend on how many rungs came before it. A model that trains to R ends annealed, as in TRAILS.
+
+Metric: ROC-AUC of the positive-class probability over the whole split
+(``sklearn.metrics.roc_auc_score``), not an average over batches.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.metrics import roc_auc_score
+
+from trails.config import load_config
+from trails.errors import TrailsError
+from trails.refinement.data import SplitTensors
+from trails.refinement.model import TabularMLP
+
+
+class Cancelled(Exception):
+    """Training stopped because ``should_stop()`` returned true (a user's cancel)."""
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    """How every candidate is trained (``[refinement]`` in ``config.ini``).
+
+    Attributes:
+        batch_size: rows per training iteration.
+        iter_per_epoch: most iterations in one epoch.
+        learning_rate: Adam's initial learning rate.
+        embedding_dim: numbers per embedded feature id.
+        batch_norm: BatchNorm1d after each hidden Linear.
+        eval_batch_size: rows per forward pass when scoring a split (memory only; no effect on
+            the result).
+    """
+
+    batch_size: int = 512
+    iter_per_epoch: int = 200
+    learning_rate: float = 1e-3
+    embedding_dim: int = 10
+    batch_norm: bool = True
+    eval_batch_size: int = 8192
+
+    @classmethod
+    def from_config(cls, config=None, **overrides) -> "TrainingSettings":
+        """Settings from ``[refinement]`` of ``config`` (``load_config()`` when None); keyword
+        arguments that are not None override them. Raises TrailsError for a bad value."""
+        config = config if config is not None else load_config()
+        section = "refinement"
+        settings = cls(
+            batch_size=config.getint(section, "batch_size"),
+            iter_per_epoch=config.getint(section, "iter_per_epoch"),
+            learning_rate=config.getfloat(section, "learning_rate"),
+            embedding_dim=config.getint(section, "embedding_dim"),
+            batch_norm=config.getboolean(section, "batch_norm"),
+            eval_batch_size=config.getint(section, "eval_batch_size", fallback=cls.eval_batch_size),
+        )
+        settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        """Raise TrailsError naming the first value out of its range."""
+        for name in ("batch_size", "iter_per_epoch", "embedding_dim", "eval_batch_size"):
+            value = getattr(self, name)
+            if int(value) < 1:
+                raise TrailsError(f"the value of {name} is {value}, but must be {name} >= 1")
+        if not self.learning_rate > 0:
+            raise TrailsError(f"the value of learning_rate is {self.learning_rate}, but must be "
+                              "learning_rate > 0")
+
+
+def default_device() -> torch.device:
+    """CUDA when ``torch.cuda.is_available()``, else the CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def throttled(check: Callable[[], object], seconds: float = 0.1) -> Callable[[], bool]:
+    """A ``should_stop`` that calls ``check()`` at most once per ``seconds`` (False otherwise).
+
+    In a backend, ``throttled(lambda: plpy.execute("SELECT 1") and False)`` lets
+    ``pg_cancel_backend`` and ``statement_timeout`` interrupt training: the SPI call raises
+    ``QueryCanceled`` once a cancel is pending, and that exception propagates out of
+    :func:`train`, at the cost of one SPI round trip per ``seconds``.
+    """
+    last = [-float("inf")]
+
+    def should_stop() -> bool:
+        now = time.monotonic()
+        if now - last[0] < seconds:
+            return False
+        last[0] = now
+        return bool(check())
+
+    return should_stop
+
+
+def iterations_per_epoch(n_rows: int, batch_size: int, iter_per_epoch: int) -> int:
+    """Iterations in one epoch over ``n_rows`` rows: ``min(iter_per_epoch, N // batch_size)``,
+    at least 1 (one batch of all rows when ``N < batch_size``)."""
+    return max(1, min(int(iter_per_epoch), int(n_rows) // int(batch_size)))
+
+
+class CosineDecay:
+    """Learning-rate factor at iteration ``t``: ``½(1 + cos(π · min(t, T) / T))``, from 1 to 0
+    over ``T`` iterations, then 0 (a class, not a lambda, so a scheduler state pickles)."""
+
+    def __init__(self, total_iterations: int):
+        self.total_iterations = max(1, int(total_iterations))
+
+    def __call__(self, iteration: int) -> float:
+        progress = min(iteration, self.total_iterations) / self.total_iterations
+        return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+class Trial:
+    """One candidate being trained: model + Adam + cosine schedule + shuffling generator.
+
+    Args:
+        arch: hidden widths, e.g. ``(8, 16, 32, 64)``.
+        n_ids, n_fields: the layout's embedding-table size and fields per row.
+        max_iterations: iterations the trial may train at most (the cosine horizon, see the
+            module docstring): ``max_epochs × iterations_per_epoch(...)``.
+        settings: :class:`TrainingSettings` (learning rate, embedding size, BatchNorm).
+        seed: initialises the weights and the per-epoch permutations; the same seed, arch and
+            data give the same trained model on the CPU.
+        device: where the model lives (the training data must be there too).
+
+    Attributes:
+        epochs_trained: complete epochs trained so far.
+        iterations: iterations trained so far (a deadline may stop one mid-epoch).
+        epoch_losses: mean training loss of every complete epoch, first first.
+    """
+
+    def __init__(self, arch: Sequence[int], n_ids: int, n_fields: int, max_iterations: int,
+                 settings: TrainingSettings, seed: int = 0, device="cpu"):
+        self.arch = tuple(int(width) for width in arch)
+        self.seed = int(seed)
+        self.settings = settings
+        self.device = torch.device(device)
+        with torch.random.fork_rng(devices=[]):  # leave the caller's global RNG untouched
+            torch.manual_seed(self.seed)
+            model = TabularMLP(n_ids, n_fields, self.arch, embedding_dim=settings.embedding_dim,
+                               batch_norm=settings.batch_norm)
+        self.model = model.to(self.device)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=settings.learning_rate)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, CosineDecay(max_iterations))
+        self.generator = torch.Generator(device=self.device)
+        self.generator.manual_seed(self.seed)
+        self.epochs_trained = 0
+        self.iterations = 0
+        self.epoch_losses: list[float] = []
+
+    @property
+    def learning_rate(self) -> float:
+        """The learning rate the next iteration uses."""
+        return float(self.optimizer.param_groups[0]["lr"])
+
+    def state_dict_cpu(self) -> dict:
+        """A copy of the model's weights as CPU tensors (for storing or shipping)."""
+        return {name: tensor.detach().to("cpu", copy=True)
+                for name, tensor in self.model.state_dict().items()}
+
+    def __repr__(self) -> str:
+        return (f"Trial(arch={'-'.join(map(str, self.arch))}, epochs_trained={self.epochs_trained}, "
+                f"iterations={self.iterations})")
+
+
+def train(trial: Trial, data: SplitTensors, epochs: int, batch_size: int, iter_per_epoch: int,
+          deadline: float | None = None, should_stop: Callable[[], bool] | None = None,
+          on_epoch: Callable[[Trial, float], None] | None = None) -> list[float]:
+    """Train ``trial`` for ``epochs`` more epochs on ``data``, continuing its state.
+
+    Args:
+        trial: the candidate; its weights, optimizer, schedule and generator advance.
+        data: the train split, on ``trial.device``.
+        epochs: epochs to add, ≥ 0.
+        batch_size, iter_per_epoch: see the module docstring.
+        deadline: a ``time.monotonic()`` value; checked before every iteration. When it has
+            passed, training stops there and the losses of the complete epochs are returned
+            (fewer than ``epochs``; the interrupted epoch's iterations stay applied but are not
+            counted in ``trial.epochs_trained``).
+        should_stop: checked before every iteration (keep it cheap); when it returns true,
+            :class:`Cancelled` is raised. An exception it raises itself propagates.
+        on_epoch: called as ``on_epoch(trial, mean_loss)`` after each complete epoch.
+
+    Returns:
+        The mean training loss (cross-entropy) of each complete epoch, in order.
+
+    Raises:
+        Cancelled: when ``should_stop()`` returned true.
+        TrailsError: for an empty split or a non-positive size.
+    """
+    if len(data) == 0:
+        raise TrailsError("the train split holds no rows", hint="check the dataset's train table")
+    if int(batch_size) < 1 or int(iter_per_epoch) < 1 or int(epochs) < 0:
+        raise TrailsError(f"batch_size ({batch_size}) and iter_per_epoch ({iter_per_epoch}) must be "
+                          f">= 1 and epochs ({epochs}) >= 0")
+    n_rows = len(data)
+    batch_size = min(int(batch_size), n_rows)
+    per_epoch = iterations_per_epoch(n_rows, batch_size, iter_per_epoch)
+    model, optimizer, scheduler = trial.model, trial.optimizer, trial.scheduler
+    model.train()
+    losses: list[float] = []
+    for _ in range(int(epochs)):
+        order = torch.randperm(n_rows, generator=trial.generator, device=data.device)
+        loss_sum = torch.zeros((), device=data.device)  # summed on the device: no sync per batch
+        for step in range(per_epoch):
+            if should_stop is not None and should_stop():
+                raise Cancelled(f"training of {'-'.join(map(str, trial.arch))} was cancelled")
+            if deadline is not None and time.monotonic() >= deadline:
+                return losses
+            rows = order[step * batch_size:(step + 1) * batch_size]
+            logits = model(data.ids[rows], data.values[rows])
+            loss = F.cross_entropy(logits, data.labels[rows])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            loss_sum += loss.detach()
+            trial.iterations += 1
+        mean_loss = float(loss_sum.item()) / per_epoch
+        losses.append(mean_loss)
+        trial.epoch_losses.append(mean_loss)
+        trial.epochs_trained += 1
+        if on_epoch is not None:
+            on_epoch(trial, mean_loss)
+    return losses
+
+
+def predict_proba(model: torch.nn.Module, ids, values, batch_size: int = 8192) -> np.ndarray:
+    """Probability of class 1 for every row.
+
+    Args:
+        model: a :class:`~trails.refinement.model.TabularMLP` (run in eval mode here; its
+            train/eval mode is restored afterwards).
+        ids: int64 ``(N, F)``; values: float32 ``(N, F)`` — tensors or numpy arrays, moved to
+            the model's device batch by batch when elsewhere.
+        batch_size: rows per forward pass.
+
+    Returns:
+        float64 numpy array ``(N,)``.
+    """
+    device = next(model.parameters()).device
+    ids = torch.as_tensor(ids, dtype=torch.int64)
+    values = torch.as_tensor(values, dtype=torch.float32)
+    was_training = model.training
+    model.eval()
+    parts = []
+    try:
+        with torch.no_grad():
+            for start in range(0, ids.shape[0], int(batch_size)):
+                logits = model(ids[start:start + batch_size].to(device),
+                               values[start:start + batch_size].to(device))
+                parts.append(torch.softmax(logits.float(), dim=1)[:, 1].cpu())
+    finally:
+        model.train(was_training)
+    if not parts:
+        return np.empty(0, dtype=np.float64)
+    return torch.cat(parts).numpy().astype(np.float64)
+
+
+def evaluate_auc(model: torch.nn.Module, data: SplitTensors, batch_size: int = 8192) -> float:
+    """ROC-AUC of ``model``'s class-1 probability over all rows of ``data``.
+
+    Raises:
+        TrailsError: when ``data`` does not hold both classes (AUC is undefined).
+    """
+    labels = data.labels.cpu().numpy()
+    if len(np.unique(labels)) < 2:
+        raise TrailsError(f"ROC-AUC needs both classes, but the split's {len(labels)} rows hold "
+                          f"{'no rows' if len(labels) == 0 else 'only class ' + str(labels[0])}",
+                          hint="check the label column of the valid split")
+    return float(roc_auc_score(labels, predict_proba(model, data.ids, data.values, batch_size)))
+
+
+def build_model(arch: Sequence[int], n_ids: int, n_fields: int, state_dict: dict | None = None,
+                embedding_dim: int = 10, batch_norm: bool = True, device="cpu") -> TabularMLP:
+    """A :class:`TabularMLP` for ``arch``, loaded with ``state_dict`` when given, in eval mode."""
+    model = TabularMLP(n_ids, n_fields, tuple(arch), embedding_dim=embedding_dim,
+                       batch_norm=batch_norm)
+    if state_dict is not None:
+        model.load_state_dict(state_dict)
+    return model.to(device).eval()
+
+
+def state_to_bytes(state_dict: dict) -> bytes:
+    """``torch.save`` of ``state_dict`` into bytes (what the service ships, a bytea stores)."""
+    buffer = io.BytesIO()
+    torch.save(state_dict, buffer)
+    return buffer.getvalue()
+
+
+def state_from_bytes(data: bytes, device="cpu") -> dict:
+    """Inverse of :func:`state_to_bytes` (tensors only: ``weights_only=True``)."""
+    return torch.load(io.BytesIO(bytes(data)), map_location=device, weights_only=True)

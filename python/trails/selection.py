@@ -1,0 +1,351 @@
+"""``model_selection``: the whole two-phase call, budget in hand.
+
+    resolve + layout → load train/valid (in-backend path) → profile t1, t2 → coordinator
+    → filtering (SPI) → refinement (service, or successive halving in the backend)
+    → test AUC of the winner → store run + model → one row
+
+Every phase's seconds are measured and stored in ``trails.runs.phases``. The budget is
+kept by construction: the coordinator plans only what remains after what was already
+spent and what must still happen (evaluating on test, storing), and the refinement gets a
+hard deadline.
+"""
+
+from __future__ import annotations
+
+import datetime
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from trails.config import load_config
+from trails.coordinator import Plan, schedule
+from trails.data.dataset import resolve_dataset
+from trails.data.layout_store import get_or_create_layout
+from trails.data.session import Session
+from trails.errors import TrailsError
+from trails.tfmem import metric_names
+
+REFINEMENT_MODES = ("auto", "service", "backend")
+# seconds kept back, beyond the measured test-split cost, for storing the run and model
+STORE_RESERVE_S = 0.5
+# train+valid rows per second the service is assumed to read and decode (psycopg2 path)
+SERVICE_READ_ROWS_PER_S = 150_000
+
+
+@dataclass
+class Clock:
+    """Seconds since the call started, and a named record of each phase."""
+
+    started: float = field(default_factory=time.monotonic)
+    started_at: datetime.datetime = field(
+        default_factory=lambda: datetime.datetime.now(datetime.timezone.utc))
+    phases: dict = field(default_factory=dict)
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def record(self, name: str, since: float) -> float:
+        seconds = time.monotonic() - since
+        self.phases[name] = round(seconds, 4)
+        return seconds
+
+
+def validate_selection_arguments(dataset, budget_s, label, tfmem, refinement) -> None:
+    if budget_s is None or not budget_s > 0:
+        raise TrailsError(f"budget_s must be a positive number of seconds, got {budget_s}",
+                          hint="e.g. model_selection('frappe', 60)")
+    if tfmem not in metric_names():
+        raise TrailsError(f"unknown TFMEM '{tfmem}'", hint="valid: " + ", ".join(metric_names()))
+    if refinement not in REFINEMENT_MODES:
+        raise TrailsError(f"unknown refinement mode '{refinement}'",
+                          hint="valid: auto (the service when it answers, else in the backend), "
+                               "service, backend")
+    if not label:
+        raise TrailsError("label must name a column", hint="e.g. label => 'label'")
+
+
+@dataclass
+class PlanEstimate:
+    """What a call would do: measured t1/t2, the coordinator's plan, and seconds per phase."""
+
+    t1: float
+    t2: float
+    plan: Plan
+    available_s: float
+    setup_s: float
+    reserve_s: float
+
+
+def estimate_plan(budget_s: float, spent_s: float, t1: float, t2: float, reserve_s: float) -> tuple[Plan, float]:
+    """The coordinator's plan for what is left of ``budget_s`` after ``spent_s`` seconds
+    spent and ``reserve_s`` kept for after the refinement; raises when nothing is left."""
+    config = load_config()
+    available = budget_s - spent_s - reserve_s
+    if available <= t1 * 10:
+        raise TrailsError(
+            f"a budget of {budget_s:g} s is too small for this dataset",
+            detail=f"{spent_s:.1f} s went to reading and profiling and {reserve_s:.1f} s are needed "
+                   f"to evaluate and store the model, leaving {available:.1f} s",
+            hint=f"give at least {spent_s + reserve_s + 2:.0f} s")
+    plan = schedule(available, t1, t2, eta=config.getint("coordinator", "eta"),
+                    ratio=config.getint("coordinator", "ratio"),
+                    max_epochs=config.getint("coordinator", "max_epochs"))
+    return plan, available
+
+
+def resolve(session: Session, dataset: str, label: str):
+    resolved = resolve_dataset(session, dataset)
+    return resolved, get_or_create_layout(session, resolved, label)
+
+
+def split_rows(session: Session, resolved) -> dict:
+    """Row counts of the three splits (cheap: one count per split)."""
+    return {split: session.query(f"SELECT count(*) AS n {resolved.source(split)}")[0]["n"]
+            for split in ("train", "valid", "test")}
+
+
+NoticeFn = Callable[[str], None]
+
+
+def measure_t1_t2(session: Session, dataset: str, layout, tfmem: str, label: str, rows: dict,
+                  sample, settings) -> tuple[float, float]:
+    """t1 with ``tfmem`` on the dataset's space; t2 for the space's widest arch (the safe side:
+    ExpressFlow's top archs are wide) on a sample of train rows."""
+    from trails.filtering import profile_scoring, space_for
+    from trails.profiling import measure_epoch_seconds
+    from trails.tfmem import get_metric
+
+    t1 = profile_scoring(session, dataset, tfmem, label,
+                         archs=500 if get_metric(tfmem).data_agnostic else 5)
+    space = space_for(layout)
+    widest = tuple([max(space.widths)] * space.layers)
+    t2 = measure_epoch_seconds(widest, sample, layout.n_ids, layout.n_fields, rows["train"],
+                               rows["valid"], settings)
+    return t1, t2
+
+
+def plan_model_selection(session: Session, dataset: str, budget_s: float, label: str = "label",
+                         tfmem: str = "express_flow") -> dict:
+    """What ``model_selection`` would do now, without doing it: t1, t2, N, K, U, the rungs and
+    the planned seconds per phase (data read counted as the service would read it)."""
+    from trails.refinement.data import load_split
+    from trails.refinement.trainer import TrainingSettings
+
+    validate_selection_arguments(dataset, budget_s, label, tfmem, "auto")
+    clock = Clock()
+    resolved, layout = resolve(session, dataset, label)
+    rows = split_rows(session, resolved)
+    sample = load_split(session, resolved, layout, "train", limit=4096, ordered=False)
+    t1, t2 = measure_t1_t2(session, dataset, layout, tfmem, label, rows, sample,
+                           TrainingSettings.from_config())
+    load_s = (rows["train"] + rows["valid"]) / SERVICE_READ_ROWS_PER_S
+    reserve = STORE_RESERVE_S + 2 * rows["test"] / SERVICE_READ_ROWS_PER_S
+    spent = clock.elapsed()
+    plan, available = estimate_plan(budget_s, spent + load_s, t1, t2, reserve)
+    return {"t1": t1, "t2": t2, "n": plan.n, "k": plan.k, "u": plan.u,
+            "rungs": [r._asdict() for r in plan.rungs], "profile_s": spent, "load_s": load_s,
+            "filtering_s": plan.filtering_s, "refinement_s": plan.refinement_s,
+            "test_and_store_s": reserve, "total_s": spent + load_s + plan.total_s + reserve}
+
+
+@dataclass
+class Refined:
+    """The refinement's outcome, whichever path produced it."""
+
+    mode: str  # "service" | "backend" | "none"
+    winner: tuple
+    valid_auc: float
+    weights: bytes
+    summary: dict  # HalvingResult.to_json() (rungs, epochs, deadline_hit, device, ...)
+
+
+def choose_refinement(refinement: str, notice: NoticeFn):
+    """The service client when it should and can be used, else None (refine in the backend)."""
+    from trails.refinement.client import RefinementClient, ServiceUnavailable
+
+    if refinement == "backend":
+        return None
+    client = RefinementClient.from_config()
+    try:
+        health = client.health()
+    except ServiceUnavailable as error:
+        if refinement == "service":
+            raise TrailsError(f"refinement => 'service', but {error.message}",
+                              hint="start it with scripts/start_refinement_service.sh --background, "
+                                   "or use refinement => 'auto' to train in the database when it is absent")
+        notice(f"no refinement service at {client.base_url}: refining inside the database on the CPU")
+        return None
+    notice(f"refinement service at {client.base_url} ({health.get('device', '?')})")
+    return client
+
+
+def refine_in_backend(candidates, train_data, valid_data, layout, plan: Plan, deadline: float,
+                      seed: int, interrupt: Callable[[], None], notice: NoticeFn) -> Refined:
+    from trails.refinement.halving import successive_halving
+    from trails.refinement.trainer import TrainingSettings, state_to_bytes
+
+    config = load_config()
+    last_check = [0.0]
+
+    def should_stop() -> bool:  # lets pg_cancel_backend / statement_timeout in, 5 times a second
+        now = time.monotonic()
+        if now - last_check[0] > 0.2:
+            last_check[0] = now
+            interrupt()
+        return False
+
+    def progress(event) -> None:
+        if event.result is not None:
+            r = event.result
+            notice(f"refinement rung {r.rung}: {'-'.join(map(str, r.arch))} after {r.total_epochs} "
+                   f"epochs: valid AUC {r.valid_auc:.4f} ({100 * event.fraction:.0f}% of planned epochs)")
+
+    result = successive_halving(candidates, train_data, valid_data, layout.n_ids, layout.n_fields,
+                                u=max(1, plan.u), eta=config.getint("coordinator", "eta"),
+                                max_epochs=config.getint("coordinator", "max_epochs") if plan.k > 1 else 1,
+                                settings=TrainingSettings.from_config(), seed=seed, device="cpu",
+                                deadline=deadline, should_stop=should_stop, progress=progress)
+    return Refined("backend", tuple(result.winner), result.valid_auc,
+                   state_to_bytes(result.state_dict), result.to_json())
+
+
+def refine_with_service(client, dataset: str, label: str, layout, candidates, plan: Plan,
+                        deadline: float, seed: int, sleep: Callable[[], None],
+                        notice: NoticeFn) -> Refined:
+    from trails.refinement.trainer import TrainingSettings
+
+    config = load_config()
+    settings = TrainingSettings.from_config()
+    job = {"dataset": dataset, "label": label, "layout_id": layout.layout_id,
+           "layout": layout.to_json(),  # this transaction may have just created it: not visible yet
+           "candidates": ["-".join(map(str, arch)) for arch in candidates], "u": max(1, plan.u),
+           "eta": config.getint("coordinator", "eta"),
+           "max_epochs": config.getint("coordinator", "max_epochs") if plan.k > 1 else 1,
+           "deadline_s": max(0.1, deadline - time.monotonic()), "seed": seed,
+           "batch_size": settings.batch_size, "iter_per_epoch": settings.iter_per_epoch,
+           "learning_rate": settings.learning_rate}
+    job_id = client.submit(job)
+    notice(f"refinement job {job_id} submitted: {len(candidates)} candidates, U = {job['u']}")
+    reported = [0]
+
+    def on_status(status: dict) -> None:
+        for rung in status.get("rungs", [])[reported[0]:]:
+            notice(f"refinement rung {rung['rung']}: {rung['arch']} after {rung['total_epochs']} "
+                   f"epochs: valid AUC {rung['valid_auc']:.4f}")
+        reported[0] = len(status.get("rungs", []))
+
+    status = client.wait(job_id, sleep=sleep, on_status=on_status)
+    if status["status"] != "done":
+        error = status.get("error") or {}
+        message = error.get("message") if isinstance(error, dict) else error
+        raise TrailsError(f"refinement job {job_id} {status['status']}: {message or status.get('message')}",
+                          detail=error.get("detail") if isinstance(error, dict) else None,
+                          hint=(error.get("hint") if isinstance(error, dict) else None)
+                          or "see the refinement service's log")
+    result = status["result"]
+    winner = tuple(int(w) for w in result["winner"].split("-"))
+    summary = dict(result, rungs=status.get("rungs", []), job_id=job_id)
+    return Refined("service", winner, float(result["valid_auc"]), client.model_state(job_id), summary)
+
+
+def run_model_selection(session: Session, dataset: str, budget_s: float, label: str = "label",
+                        tfmem: str = "express_flow", refinement: str = "auto", seed: int = 0,
+                        interrupt: Callable[[], None] = lambda: None,
+                        sleep: Callable[[], None] = lambda: time.sleep(0.2),
+                        notice: NoticeFn = lambda message: None) -> dict:
+    """The whole call (see the module docstring). Returns the row model_selection returns.
+
+    ``interrupt()`` raises when the user cancelled (in the backend: an SPI call);
+    ``sleep()`` is an interruptible short wait; ``notice`` reports progress.
+    """
+    from trails.filtering import run_filtering
+    from trails.refinement.data import SplitTensors, load_split
+    from trails.refinement.trainer import TrainingSettings, evaluate_auc
+    from trails.registry import build_network, store_run_and_model
+
+    validate_selection_arguments(dataset, budget_s, label, tfmem, refinement)
+    clock = Clock()
+    config = load_config()
+    settings = TrainingSettings.from_config()
+
+    since = time.monotonic()
+    resolved, layout = resolve(session, dataset, label)
+    rows = split_rows(session, resolved)
+    if rows["valid"] == 0 or rows["test"] == 0:
+        raise TrailsError(f"dataset \"{dataset}\" has an empty split: {rows}",
+                          hint="each of train, valid and test needs rows")
+    client = choose_refinement(refinement, notice)
+    clock.record("prepare_s", since)
+
+    since = time.monotonic()
+    train_data = valid_data = None
+    if client is None:  # the backend trains: read train and valid now, through SPI
+        train_data = load_split(session, resolved, layout, "train", ordered=False)
+        valid_data = load_split(session, resolved, layout, "valid", ordered=False)
+        sample = SplitTensors(train_data.ids[:4096], train_data.values[:4096], train_data.labels[:4096])
+        clock.record("load_s", since)
+    else:
+        sample = load_split(session, resolved, layout, "train", limit=4096, ordered=False)
+    interrupt()
+
+    since = time.monotonic()
+    t1, t2 = measure_t1_t2(session, dataset, layout, tfmem, label, rows, sample, settings)
+    clock.record("profile_s", since)
+    read_rate = rows["train"] / max(clock.phases.get("load_s", 0.0), 1e-3) if client is None else None
+    test_read_s = rows["test"] / (read_rate or SERVICE_READ_ROWS_PER_S)
+    service_load_s = 0.0 if client is None else (rows["train"] + rows["valid"]) / SERVICE_READ_ROWS_PER_S
+    reserve = STORE_RESERVE_S + 2 * test_read_s
+    plan, available = estimate_plan(budget_s, clock.elapsed() + service_load_s, t1, t2, reserve)
+    notice(f"plan: t1 = {1e3 * t1:.3f} ms/arch, t2 = {t2:.2f} s/epoch, {available:.1f} s to plan: "
+           f"N = {plan.n}, K = {plan.k}, U = {plan.u}" + (" (filtering only)" if plan.filtering_only else
+           ", rungs " + ", ".join(f"{r.n_models}x{r.total_epochs}ep" for r in plan.rungs)))
+    interrupt()
+
+    since = time.monotonic()
+    scored = run_filtering(session, dataset, plan.n, plan.k, tfmem, "evolution", label, seed=seed,
+                           report=lambda done, total, s: notice(
+                               f"filtering: {done}/{total} archs scored ({100 * done // total}%), "
+                               f"{done / max(s, 1e-9):,.0f} archs/s"))
+    candidates = [arch for arch, _ in scored.top(max(1, plan.k))]
+    clock.record("filtering_s", since)
+    interrupt()
+
+    since = time.monotonic()
+    deadline = clock.started + budget_s - reserve
+    if client is None:
+        refined = refine_in_backend(candidates, train_data, valid_data, layout, plan, deadline, seed,
+                                    interrupt, notice)
+    else:
+        refined = refine_with_service(client, dataset, label, layout, candidates, plan, deadline, seed,
+                                      sleep, notice)
+    clock.record("refinement_s", since)
+
+    since = time.monotonic()
+    test_data = load_split(session, resolved, layout, "test", ordered=False)
+    hyper = {"n_ids": layout.n_ids, "n_fields": layout.n_fields,
+             "embedding_dim": settings.embedding_dim, "batch_norm": settings.batch_norm,
+             "epochs": refined.summary.get("winner_epochs")}
+    network = build_network(refined.winner, hyper, refined.weights)
+    test_auc = evaluate_auc(network, test_data, settings.eval_batch_size)
+    clock.record("test_s", since)
+    notice(f"winner {'-'.join(map(str, refined.winner))}: valid AUC {refined.valid_auc:.4f}, "
+           f"test AUC {test_auc:.4f}")
+
+    elapsed = clock.elapsed()
+    phases = dict(clock.phases, plan={"n": plan.n, "k": plan.k, "u": plan.u,
+                                      "planned_filtering_s": plan.filtering_s,
+                                      "planned_refinement_s": plan.refinement_s,
+                                      "available_s": available},
+                  refinement=refined.summary, rows=rows)
+    best_arch = "-".join(map(str, refined.winner))
+    run = {"dataset": dataset, "label": label, "layout_id": layout.layout_id, "budget_s": budget_s,
+           "tfmem": tfmem, "refinement": refined.mode, "n_scored": scored.n_scored,
+           "k_refined": len(candidates), "u": plan.u, "t1": t1, "t2": t2, "phases": phases,
+           "best_arch": best_arch, "valid_auc": refined.valid_auc, "test_auc": test_auc,
+           "elapsed_s": elapsed, "seed": seed, "started_at": clock.started_at.isoformat()}
+    run_id, model_id = store_run_and_model(session, run, {
+        "arch": best_arch, "hyper": hyper, "weights": refined.weights,
+        "valid_auc": refined.valid_auc, "test_auc": test_auc})
+    return {"run_id": run_id, "best_arch": best_arch, "valid_auc": refined.valid_auc,
+            "test_auc": test_auc, "n_scored": scored.n_scored, "k_refined": len(candidates),
+            "u": plan.u, "elapsed_s": clock.elapsed(), "model_id": model_id}

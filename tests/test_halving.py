@@ -1,0 +1,234 @@
+"""Successive halving and the trainer on synthetic tensors (and one real split read).
+
+The rungs must be exactly :func:`halving_rungs`; a survivor must continue, not restart; a
+deadline stops the run with the best model evaluated so far; a cancel raises; the AUC is the
+whole split's, checked against an independent rank computation.
+"""
+
+import threading
+import time
+
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics import roc_auc_score
+
+from trails.errors import TrailsError
+from trails.refinement.data import SplitTensors, load_split
+from trails.refinement.halving import Cancelled, candidate_seed, successive_halving
+from trails.refinement.schedule import halving_rungs, planned_epochs
+from trails.refinement.trainer import (Trial, TrainingSettings, evaluate_auc, iterations_per_epoch,
+                                       predict_proba, throttled, train)
+
+N_FIELDS, PER_FIELD = 4, 60
+N_IDS = N_FIELDS * PER_FIELD
+SETTINGS = TrainingSettings(batch_size=128, iter_per_epoch=15, learning_rate=1e-2)
+CANDIDATES = [(8,), (16,), (8, 8), (16, 8), (32,), (32, 16), (4,), (4, 4), (24,)]
+
+
+def synthetic(n_rows: int, seed: int) -> SplitTensors:
+    """Rows of 4 categorical fields; the label is a noisy linear function of the ids' weights."""
+    generator = torch.Generator().manual_seed(seed)
+    ids = torch.randint(0, PER_FIELD, (n_rows, N_FIELDS), generator=generator)
+    ids += torch.arange(N_FIELDS) * PER_FIELD
+    weights = torch.randn(N_IDS, generator=torch.Generator().manual_seed(123))
+    score = weights[ids].sum(1) + 0.5 * torch.randn(n_rows, generator=generator)
+    return SplitTensors(ids, torch.ones(n_rows, N_FIELDS), (score > 0).long())
+
+
+@pytest.fixture(scope="module")
+def splits():
+    return synthetic(4000, 1), synthetic(1000, 2)
+
+
+def run(splits, candidates=CANDIDATES, u=3, eta=3, max_epochs=9, settings=SETTINGS, seed=0, **kwargs):
+    train_data, valid_data = splits
+    return successive_halving(candidates, train_data, valid_data, N_IDS, N_FIELDS, u, eta, max_epochs,
+                              settings=settings, seed=seed, device="cpu", **kwargs)
+
+
+@pytest.fixture(scope="module")
+def result(splits):
+    return run(splits)
+
+
+def test_rungs_are_exactly_the_schedule(result):
+    schedule = halving_rungs(len(CANDIDATES), 3, 3, 9)
+    assert [tuple(rung) for rung in result.schedule] == [tuple(rung) for rung in schedule]
+    for index, rung in enumerate(schedule):
+        evaluated = [r for r in result.rungs if r.rung == index]
+        assert len(evaluated) == rung.n_models
+        assert all(r.total_epochs == rung.total_epochs for r in evaluated)
+        assert all(len(r.train_losses) == rung.epochs_this_rung for r in evaluated)
+    assert result.trained_epochs == result.planned_epochs == planned_epochs(len(CANDIDATES), 3, 3, 9)
+    assert not result.deadline_hit
+
+
+def test_the_best_of_each_rung_survive(result):
+    for index in range(len(result.schedule) - 1):
+        this_rung = sorted((r for r in result.rungs if r.rung == index), key=lambda r: -r.valid_auc)
+        survivors = {r.arch for r in result.rungs if r.rung == index + 1}
+        assert survivors == {r.arch for r in this_rung[:len(survivors)]}
+
+
+def test_winner_is_the_best_evaluation_with_its_weights(result, splits):
+    best = max(result.rungs, key=lambda r: r.valid_auc)
+    assert (result.winner, result.winner_epochs, result.valid_auc) == (best.arch, best.total_epochs,
+                                                                      best.valid_auc)
+    assert all(t.device.type == "cpu" for t in result.state_dict.values())
+    assert evaluate_auc(result.model(), splits[1]) == pytest.approx(result.valid_auc, abs=1e-12)
+
+
+def test_survivors_continue_where_they_stopped(result):
+    """Rung 2 starts at rung 1's loss, far below a fresh model's first epoch (TRAILS retrains)."""
+    for arch in {r.arch for r in result.rungs if r.rung == 1}:
+        first, second = (next(r for r in result.rungs if r.arch == arch and r.rung == rung)
+                         for rung in (0, 1))
+        fresh_first_epoch, end_of_rung_1 = first.train_losses[0], first.train_losses[-1]
+        start_of_rung_2 = second.train_losses[0]
+        assert start_of_rung_2 < end_of_rung_1 * 1.15
+        assert fresh_first_epoch - start_of_rung_2 > 0.8 * (fresh_first_epoch - end_of_rung_1)
+
+
+def test_resuming_equals_training_without_a_stop(splits):
+    """Weights, Adam moments, cosine schedule and shuffling all carry over a pause exactly."""
+    train_data = splits[0]
+    max_iterations = 5 * iterations_per_epoch(len(train_data), 128, 15)
+    straight = Trial((16, 8), N_IDS, N_FIELDS, max_iterations, SETTINGS, seed=7)
+    paused = Trial((16, 8), N_IDS, N_FIELDS, max_iterations, SETTINGS, seed=7)
+    losses = train(straight, train_data, 3, 128, 15)
+    resumed = train(paused, train_data, 2, 128, 15) + train(paused, train_data, 1, 128, 15)
+    assert losses == resumed
+    for name, tensor in straight.model.state_dict().items():
+        assert torch.equal(tensor, paused.model.state_dict()[name]), name
+    assert paused.iterations == 3 * 15 and paused.epochs_trained == 3
+    assert all(state["step"].item() == 45 for state in paused.optimizer.state.values())
+    assert paused.learning_rate == pytest.approx(1e-2 * 0.5 * (1 + np.cos(np.pi * 45 / 75)))
+
+
+def test_same_seed_same_run_other_seed_other_run(splits):
+    small = dict(candidates=CANDIDATES[:3], u=1, max_epochs=3)
+    first, again, other = run(splits, **small), run(splits, **small), run(splits, seed=1, **small)
+    assert [r.valid_auc for r in first.rungs] == [r.valid_auc for r in again.rungs]
+    assert all(torch.equal(t, again.state_dict[name]) for name, t in first.state_dict.items())
+    assert [r.valid_auc for r in first.rungs] != [r.valid_auc for r in other.rungs]
+    assert candidate_seed(0, (8,)) != candidate_seed(1, (8,)) != candidate_seed(0, (16,))
+
+
+def test_deadline_stops_with_the_best_model_so_far(splits):
+    slow = TrainingSettings(batch_size=128, iter_per_epoch=200, learning_rate=1e-2)
+    started = time.monotonic()
+    result = run(splits, candidates=[(64, 64), (32, 32), (16,)], u=9, max_epochs=27, settings=slow,
+                 deadline=started + 0.8)
+    elapsed = time.monotonic() - started
+    assert result.deadline_hit
+    assert elapsed < 0.8 + 0.5  # stops between iterations; at most one evaluation after it
+    assert result.trained_epochs < result.planned_epochs
+    assert result.rungs and result.winner in {r.arch for r in result.rungs}
+    assert evaluate_auc(result.model(), splits[1]) == pytest.approx(result.valid_auc, abs=1e-12)
+
+
+def test_a_deadline_already_past_still_gives_a_model(splits):
+    result = run(splits, candidates=[(8,), (16,)], u=1, max_epochs=3, deadline=time.monotonic() - 1)
+    assert result.deadline_hit and result.trained_epochs == 0
+    assert len(result.rungs) == 1 and result.rungs[0].interrupted
+    assert 0.0 <= result.valid_auc <= 1.0
+
+
+def test_cancel_raises_within_an_iteration(splits):
+    stop = threading.Event()
+    slow = TrainingSettings(batch_size=128, iter_per_epoch=200, learning_rate=1e-2)
+    timer = threading.Timer(0.3, stop.set)
+    timer.start()
+    started = time.monotonic()
+    with pytest.raises(Cancelled):
+        run(splits, candidates=[(64, 64), (32, 32)], u=9, max_epochs=27, settings=slow,
+            should_stop=stop.is_set)
+    assert time.monotonic() - started < 0.3 + 0.3
+
+
+def test_an_exception_from_should_stop_propagates_and_checks_are_throttled(splits):
+    calls = []
+
+    def check():
+        calls.append(time.monotonic())
+        if len(calls) == 3:
+            raise KeyboardInterrupt("query cancelled")  # as plpy raises QueryCanceled
+        return False
+
+    slow = TrainingSettings(batch_size=128, iter_per_epoch=200, learning_rate=1e-2)
+    with pytest.raises(KeyboardInterrupt, match="query cancelled"):
+        run(splits, candidates=[(64, 64)], u=9, max_epochs=9, settings=slow,
+            should_stop=throttled(check, 0.05))
+    assert all(later - earlier >= 0.05 for earlier, later in zip(calls, calls[1:]))
+
+
+def test_progress_reports_every_epoch_and_evaluation(splits):
+    events = []
+    result = run(splits, candidates=CANDIDATES[:3], u=1, max_epochs=3, progress=events.append)
+    fractions = [event.fraction for event in events]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    assert [event.result for event in events if event.result is not None] == result.rungs
+    assert sum(event.result is None for event in events) == result.trained_epochs
+
+
+def test_evaluate_auc_is_the_whole_split_auc(splits):
+    train_data, valid_data = splits
+    trial = Trial((16,), N_IDS, N_FIELDS, 20, SETTINGS, seed=3)
+    train(trial, train_data, 1, 128, 15)
+    model = trial.model.eval()
+    with torch.no_grad():
+        logits = model(valid_data.ids, valid_data.values)
+    scores = torch.softmax(logits, 1)[:, 1].numpy()
+    labels = valid_data.labels.numpy()
+    # Mann-Whitney: the share of (positive, negative) pairs ranked right, ties counting half.
+    positives, negatives = scores[labels == 1], scores[labels == 0]
+    pairs = positives[:, None] - negatives[None, :]
+    by_hand = ((pairs > 0).sum() + 0.5 * (pairs == 0).sum()) / pairs.size
+    auc = evaluate_auc(model, valid_data, batch_size=97)  # batching must not change it
+    assert auc == pytest.approx(by_hand, abs=1e-6)
+    assert auc == pytest.approx(roc_auc_score(labels, scores), abs=1e-6)
+    assert np.allclose(predict_proba(model, valid_data.ids.numpy(), valid_data.values.numpy(), 64),
+                       scores, atol=1e-6)
+
+
+def test_evaluate_auc_needs_both_classes(splits):
+    one_class = SplitTensors(splits[1].ids, splits[1].values, torch.ones(len(splits[1]), dtype=torch.long))
+    trial = Trial((8,), N_IDS, N_FIELDS, 10, SETTINGS)
+    with pytest.raises(TrailsError, match="needs both classes"):
+        evaluate_auc(trial.model, one_class)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(eta=1), "the reduction factor eta is 1, but must be eta >= 2"),
+    (dict(u=0), "the first-rung epochs U is 0"),
+    (dict(u=4, max_epochs=3), "must be 1 <= U <= max_epochs (3)"),
+    (dict(candidates=[]), "the number of candidates K is 0, but must be K >= 1"),
+    (dict(candidates=[(8, 0)]), "every width must be >= 1"),
+    (dict(settings=TrainingSettings(batch_size=0)), "the value of batch_size is 0"),
+])
+def test_arguments_are_validated(splits, kwargs, message):
+    with pytest.raises(TrailsError) as caught:
+        run(splits, **{"u": 1, "max_epochs": 3, **kwargs})
+    assert message in str(caught.value)
+
+
+def test_load_split_streams_chunks_of_a_real_table(pg2):
+    from trails.data.batches import read_encoded
+    from trails.data.dataset import resolve_dataset
+    from trails.data.layout_store import get_or_create_layout
+    from trails.data.session import PgSession
+
+    session = PgSession(pg2)
+    dataset = resolve_dataset(session, "frappe")
+    layout = get_or_create_layout(session, dataset, "label")
+    seen = []
+    data = load_split(session, dataset, layout, "test", "cpu", chunk_rows=10_000,
+                      on_chunk=lambda chunk, rows: seen.append((len(chunk), rows)))
+    assert [rows for _, rows in seen] == [10_000, 20_000, 28_860]
+    assert seen[0][0] == 10_000 and len(data) == 28_860
+    expected = read_encoded(session, dataset, layout, "test")
+    assert np.array_equal(data.ids.numpy(), expected.ids)
+    assert np.array_equal(data.values.numpy(), expected.values)
+    assert np.array_equal(data.labels.numpy(), expected.labels)
+    assert data.ids.dtype == torch.int64 and data.values.dtype == torch.float32
