@@ -148,6 +148,40 @@ def plan_model_selection(session: Session, dataset: str, budget_s: float, label:
             "test_and_store_s": reserve, "total_s": spent + load_s + plan.total_s + reserve}
 
 
+def refinement_seconds(k: int, u: int, epoch_s: float, evaluation_s: float) -> float:
+    """Seconds successive halving over ``k`` models with first rung ``u`` costs: every rung's
+    models train its epochs and are evaluated once."""
+    from trails.refinement.schedule import halving_rungs
+
+    config = load_config()
+    return sum(r.n_models * (r.epochs_this_rung * epoch_s + evaluation_s)
+               for r in halving_rungs(k, u, config.getint("coordinator", "eta"),
+                                      config.getint("coordinator", "max_epochs")))
+
+
+def replan_first_rung(plan: Plan, candidates: list, sample, layout, rows: dict, settings,
+                      seconds_left: float, notice: NoticeFn) -> Plan:
+    """With the K candidates known, measure their training cost (the largest of them) and
+    raise U as far as the seconds left allow (K stays: the N scores are spent). The first
+    plan had to assume the space's widest arch and an evaluation per epoch."""
+    import dataclasses
+
+    from trails.profiling import measure_training
+
+    largest = max(candidates, key=lambda arch: sum(a * b for a, b in zip((layout.n_fields * 10,) + arch, arch)))
+    epoch_s, evaluation_s = measure_training(largest, sample, layout.n_ids, layout.n_fields,
+                                             rows["train"], rows["valid"], settings)
+    seconds_left -= 0.5  # the measurement above, roughly
+    max_epochs = load_config().getint("coordinator", "max_epochs")
+    best = plan.u
+    for u in range(max(1, plan.u), max_epochs + 1):
+        if refinement_seconds(plan.k, u, epoch_s, evaluation_s) <= 0.9 * seconds_left:
+            best = u
+    notice(f"re-plan: the candidates train at {epoch_s:.2f} s/epoch + {evaluation_s:.2f} s per "
+           f"evaluation; {seconds_left:.1f} s left: U = {best}" + (f" (was {plan.u})" if best != plan.u else ""))
+    return dataclasses.replace(plan, u=best)
+
+
 @dataclass
 class Refined:
     """The refinement's outcome, whichever path produced it."""
@@ -312,6 +346,12 @@ def run_model_selection(session: Session, dataset: str, budget_s: float, label: 
 
     since = time.monotonic()
     deadline = clock.started + budget_s - reserve
+    if plan.k > 1:
+        plan = replan_first_rung(plan, candidates, sample, layout, rows, settings,
+                                 deadline - time.monotonic() - service_load_s, notice)
+    clock.record("replan_s", since)
+
+    since = time.monotonic()
     if client is None:
         refined = refine_in_backend(candidates, train_data, valid_data, layout, plan, deadline, seed,
                                     interrupt, notice)
