@@ -77,3 +77,12 @@ def test_bad_arguments(pg2, query, message, hint_part):
     pg2.rollback()
     diag = caught.value.diag
     assert message in diag.message_primary and hint_part in (diag.message_hint or "")
+
+
+def test_filtering_stops_at_its_deadline_and_ranks_what_it_scored(pg2):
+    import time
+
+    result = run_filtering(PgSession(pg2), "frappe", 5000, 10, deadline=time.monotonic())
+    assert 1 <= result.n_scored < 5000  # the first chunk is always scored
+    assert len(result.top(10)) == min(10, result.n_scored)
+    assert [s for _, s in result.ranked] == sorted((s for _, s in result.ranked), reverse=True)

@@ -72,23 +72,31 @@ def read_tfmem_batch(session: Session, dataset, layout: Layout, rows: int) -> Tf
                                  embedding_dim=load_config().getint("refinement", "embedding_dim"))
 
 
+class FilteringDeadline(Exception):
+    """The filtering deadline passed: rank what was scored so far."""
+
+
 class ProgressScorer:
     """``score_fn`` for :func:`trails.search.search` that scores in chunks of about a tenth of
     ``n`` and calls ``report(done, n, seconds)`` after each tenth."""
 
     def __init__(self, metric: str, in_features: int, batch: TfmemBatch | None, seed: int, n: int,
-                 report: Callable[[int, int, float], None] | None):
+                 report: Callable[[int, int, float], None] | None, deadline: float | None = None):
         self.metric, self.in_features, self.batch, self.seed = metric, in_features, batch, seed
-        self.n, self.report = n, report
+        self.n, self.report, self.deadline = n, report, deadline
         self.chunk = max(1, n // 10)
         self.done, self.next_report = 0, self.chunk
         self.started = time.perf_counter()
+        self.scored: list = []  # every (arch, score), kept for a stop at the deadline
 
     def __call__(self, archs: list[Arch]) -> np.ndarray:
         scores = []
         for start in range(0, len(archs), self.chunk):
+            if self.deadline is not None and time.monotonic() >= self.deadline and self.scored:
+                raise FilteringDeadline(len(self.scored))
             part = archs[start:start + self.chunk]
             scores.append(score_archs(self.metric, part, self.in_features, self.seed, self.batch))
+            self.scored.extend(zip(part, scores[-1].tolist()))
             self.done += len(part)
             if self.report and self.done >= self.next_report:
                 self.report(self.done, self.n, time.perf_counter() - self.started)
@@ -100,11 +108,14 @@ class ProgressScorer:
 def run_filtering(session: Session, dataset: str, n: int, k: int | None = None,
                   tfmem: str = "express_flow", strategy: str = "evolution", label: str = "label",
                   seed: int | None = None, batch_size: int | None = None,
-                  report: Callable[[int, int, float], None] | None = None) -> FilteringResult:
+                  report: Callable[[int, int, float], None] | None = None,
+                  deadline: float | None = None) -> FilteringResult:
     """Score ``n`` archs of ``dataset``'s search space and rank them (best first).
 
     Reads one batch of ``batch_size`` train rows (``[tfmem] batch_size``) when the TFMEM is
-    data-dependent; data-agnostic TFMEMs only need the layout's field count.
+    data-dependent; data-agnostic TFMEMs only need the layout's field count. With a
+    ``deadline`` (a ``time.monotonic()`` value), scoring stops at the first chunk boundary
+    after it and the archs scored so far are ranked.
     Raises :class:`TrailsError` for invalid arguments or an unusable dataset.
     """
     validate_filtering_arguments(n, k, tfmem, strategy)
@@ -125,11 +136,14 @@ def run_filtering(session: Session, dataset: str, n: int, k: int | None = None,
     read_s = time.perf_counter() - started
 
     started = time.perf_counter()
-    scorer = ProgressScorer(tfmem, in_features, batch, seed, min(n, space.size), report)
-    scored = search(space, n, scorer, strategy=strategy, seed=seed,
-                    population=config.getint("search", "population"),
-                    sample=config.getint("search", "sample"),
-                    round_size=config.getint("search", "round_size"))
+    scorer = ProgressScorer(tfmem, in_features, batch, seed, min(n, space.size), report, deadline)
+    try:
+        scored = search(space, n, scorer, strategy=strategy, seed=seed,
+                        population=config.getint("search", "population"),
+                        sample=config.getint("search", "sample"),
+                        round_size=config.getint("search", "round_size"))
+    except FilteringDeadline:
+        scored = scorer.scored
     score_s = time.perf_counter() - started
     ranked = sorted(((arch, float(score)) for arch, score in scored), key=lambda p: -p[1])
     return FilteringResult(ranked, space, layout, read_s, score_s)

@@ -12,6 +12,7 @@ hard deadline.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import time
 from dataclasses import dataclass, field
@@ -90,6 +91,12 @@ def estimate_plan(budget_s: float, spent_s: float, t1: float, t2: float, reserve
     plan = schedule(available, t1, t2, eta=config.getint("coordinator", "eta"),
                     ratio=config.getint("coordinator", "ratio"),
                     max_epochs=config.getint("coordinator", "max_epochs"))
+    if plan.filtering_only:
+        # Not even K = 2 fits. TRAILS would score N = T/t1 archs and return the top one
+        # untrained; a stored model must predict, so keep one epoch's time to train it.
+        n = max(10, int(max(0.0, available - t2) / t1))
+        if n < plan.n:
+            plan = dataclasses.replace(plan, n=n, filtering_s=n * t1)
     return plan, available
 
 
@@ -164,8 +171,6 @@ def replan_first_rung(plan: Plan, candidates: list, sample, layout, rows: dict, 
     """With the K candidates known, measure their training cost (the largest of them) and
     raise U as far as the seconds left allow (K stays: the N scores are spent). The first
     plan had to assume the space's widest arch and an evaluation per epoch."""
-    import dataclasses
-
     from trails.profiling import measure_training
 
     largest = max(candidates, key=lambda arch: sum(a * b for a, b in zip((layout.n_fields * 10,) + arch, arch)))
@@ -336,10 +341,14 @@ def run_model_selection(session: Session, dataset: str, budget_s: float, label: 
     interrupt()
 
     since = time.monotonic()
+    filtering_deadline = time.monotonic() + plan.filtering_s * 1.5 + 1.0
     scored = run_filtering(session, dataset, plan.n, plan.k, tfmem, "evolution", label, seed=seed,
+                           deadline=filtering_deadline,
                            report=lambda done, total, s: notice(
                                f"filtering: {done}/{total} archs scored ({100 * done // total}%), "
                                f"{done / max(s, 1e-9):,.0f} archs/s"))
+    if scored.n_scored < min(plan.n, scored.space.size):
+        notice(f"filtering stopped at its deadline after {scored.n_scored} of {plan.n} archs")
     candidates = [arch for arch, _ in scored.top(max(1, plan.k))]
     clock.record("filtering_s", since)
     interrupt()
