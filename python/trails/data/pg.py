@@ -5,9 +5,7 @@ The twin of :mod:`trails.data.spi`, used by the refinement service, scripts and 
 
 from __future__ import annotations
 
-from trails.data.batches import EncodedRows, read_encoded
-from trails.data.dataset import resolve_dataset
-from trails.data.layout_store import get_or_create_layout
+from trails.data.batches import EncodedRows, read_dataset_rows
 from trails.data.session import PgSession
 
 
@@ -21,7 +19,4 @@ def connect(dsn: str = ""):
 def read_batch_pg(connection, dataset: str, n: int | None, split: str = "train",
                   label: str = "label") -> EncodedRows:
     """The first ``n`` rows (all when ``None``) of ``dataset``'s ``split``, encoded."""
-    session = PgSession(connection)
-    resolved = resolve_dataset(session, dataset)
-    layout = get_or_create_layout(session, resolved, label)
-    return read_encoded(session, resolved, layout, split, limit=n)
+    return read_dataset_rows(PgSession(connection), dataset, n, split, label)
