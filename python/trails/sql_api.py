@@ -40,7 +40,9 @@ def sql_function(body):
             return body(plpy, *args, **kwargs)
         except TrailsError as error:
             raise_sql_error(plpy, error.message, error.detail, error.hint)
-        except plpy.SPIError:
+        except (plpy.SPIError, plpy.Error):
+            # PostgreSQL's own errors, as PL/Python hands them over: a failed query, or a
+            # cancel that arrives while a NOTICE is sent (plpy.Error carrying SQLSTATE 57014)
             raise
         except Exception as error:  # a bug: say so plainly, with where it happened
             where = traceback.extract_tb(error.__traceback__)[-1]
