@@ -11,26 +11,27 @@ from __future__ import annotations
 
 import contextlib
 import re
+from abc import ABC, abstractmethod
 from typing import Iterator, Sequence
 
 Row = dict
 Columns = dict  # {column name: list of values}, one chunk of rows
 
 
-class Session:
+class Session(ABC):
     """Run SQL; the two subclasses differ only in how rows arrive."""
 
+    @abstractmethod
     def query(self, sql: str, args: Sequence = (), types: Sequence[str] = ()) -> list[Row]:
         """All result rows as dicts. ``types`` are the PostgreSQL types of ``args``."""
-        raise NotImplementedError
 
+    @abstractmethod
     def chunks(self, sql: str, chunk_rows: int) -> Iterator[Columns]:
         """Stream the rows of ``sql`` (no arguments) as column dicts of ≤ ``chunk_rows`` rows."""
-        raise NotImplementedError
 
+    @abstractmethod
     def atomic(self):
         """Context manager: what runs inside commits or rolls back as one unit."""
-        raise NotImplementedError
 
     def notice(self, message: str) -> None:
         """Tell the user about progress (a NOTICE in psql; a no-op out of the database)."""
