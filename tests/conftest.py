@@ -18,7 +18,6 @@ import socket
 import subprocess
 import sysconfig
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 

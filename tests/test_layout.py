@@ -1,7 +1,6 @@
 """Field layouts inferred from real tables (the raw diabetes CSV as a user loads it)."""
 
 import numpy as np
-import psycopg2
 
 from trails.data.batches import read_encoded
 from trails.data.dataset import resolve_dataset

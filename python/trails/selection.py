@@ -305,7 +305,6 @@ def run_model_selection(session: Session, dataset: str, budget_s: float, label: 
 
     validate_selection_arguments(dataset, budget_s, label, tfmem, refinement)
     clock = Clock()
-    config = load_config()
     settings = TrainingSettings.from_config()
 
     since = time.monotonic()

@@ -214,7 +214,6 @@ def infer_layout(session: Session, dataset: Dataset, label: str) -> Layout:
     max_distinct = config.getint("layout", "categorical_max_distinct")
     max_ratio = config.getfloat("layout", "categorical_max_ratio")
     max_vocabulary = config.getint("layout", "max_vocabulary")
-    q = session.quote_ident
     columns = table_columns(session, dataset.train_table)
     by_name = {c["name"]: c for c in columns}
     if label not in by_name:
