@@ -20,6 +20,7 @@ the metrics are taken over the MLP's parameters; the embedding is input, not sco
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -74,6 +75,38 @@ class DataAgnosticTfmem(Tfmem):
     @abstractmethod
     def score_features(self, archs: Sequence[Sequence[int]], in_features: int, seed: int = 0) -> np.ndarray:
         """Scores of ``archs`` for an MLP input of ``in_features`` columns."""
+
+
+class SharedWeightTfmem(DataAgnosticTfmem):
+    """A data-agnostic TFMEM scored by a vectorised function of (archs, SharedWeights)
+    (:mod:`trails.tfmem.vectorised`); subclasses name it in ``scores_function``."""
+
+    scores_function = None  # e.g. trails.tfmem.vectorised.synflow_scores
+
+    def score_features(self, archs, in_features, seed=0):
+        from trails.tfmem.vectorised import _as_arch_array, shared_weights_for
+
+        array = _as_arch_array(archs)
+        if len(array) == 0:
+            return np.zeros(0)
+        return type(self).scores_function(array, shared_weights_for(array, in_features, seed))
+
+
+@contextlib.contextmanager
+def absolute_parameters(network: nn.Module):
+    """Make ``network``'s parameters non-negative in place for the ``with`` block, then
+    restore their signs (SynFlow and ExpressFlow score on |weights|)."""
+    parameters = list(network.parameters())
+    signs = [torch.sign(parameter.detach()) for parameter in parameters]
+    with torch.no_grad():
+        for parameter in parameters:
+            parameter.abs_()
+    try:
+        yield network
+    finally:
+        with torch.no_grad():
+            for parameter, sign in zip(parameters, signs):
+                parameter.mul_(sign)
 
 
 class NetworkTfmem(Tfmem):

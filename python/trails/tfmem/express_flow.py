@@ -16,55 +16,42 @@ hook-based code) it is checked against.
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch import nn
 
-from trails.tfmem.base import DataAgnosticTfmem
-from trails.tfmem.vectorised import _as_arch_array, express_flow_scores, shared_weights_for
+from trails.tfmem.base import SharedWeightTfmem, absolute_parameters
+from trails.tfmem.vectorised import express_flow_scores
 
 
 def express_flow_of_network(network: nn.Module, perturbation: torch.Tensor, epsilon: float = 1e-5) -> float:
     """ExpressFlow of ``network`` for the input perturbation ``epsilon · perturbation``
     (``perturbation``: (rows, in_features); the all-ones input has the same shape). Parameters are
     made non-negative for the computation and their signs restored afterwards."""
-    parameters = list(network.parameters())
-    signs = [torch.sign(parameter.detach()) for parameter in parameters]
-    with torch.no_grad():
-        for parameter in parameters:
-            parameter.abs_()
     relus = [module for module in network.modules() if isinstance(module, nn.ReLU)]
     captured: list[torch.Tensor] = []
     handles = [relu.register_forward_hook(lambda _m, _i, output: captured.append(output)) for relu in relus]
     try:
-        network.double()
-        ones = torch.ones(perturbation.shape, dtype=torch.float64)
-        output = network(ones)
-        originals = captured[:]
-        captured.clear()
-        with torch.no_grad():
-            network(ones + epsilon * perturbation.double())
-        perturbed = captured[:]
-        trajectory = [torch.linalg.norm(p - o).item() / epsilon for o, p in zip(originals, perturbed)]
-        gradients = torch.autograd.grad(output.sum(), originals)
-        inverse = [1.0 / length for length in trajectory]
-        layer_weights = [value / sum(inverse) for value in inverse]
-        total = sum(weight * (z * g.abs()).sum().item() * z.shape[1]
-                    for weight, z, g in zip(layer_weights, originals, gradients))
-        return float(total)
+        with absolute_parameters(network):
+            network.double()
+            ones = torch.ones(perturbation.shape, dtype=torch.float64)
+            output = network(ones)
+            originals = captured[:]
+            captured.clear()
+            with torch.no_grad():
+                network(ones + epsilon * perturbation.double())
+            perturbed = captured[:]
+            trajectory = [torch.linalg.norm(p - o).item() / epsilon for o, p in zip(originals, perturbed)]
+            gradients = torch.autograd.grad(output.sum(), originals)
+            inverse = [1.0 / length for length in trajectory]
+            layer_weights = [value / sum(inverse) for value in inverse]
+            total = sum(weight * (z * g.abs()).sum().item() * z.shape[1]
+                        for weight, z, g in zip(layer_weights, originals, gradients))
+            return float(total)
     finally:
         for handle in handles:
             handle.remove()
-        with torch.no_grad():
-            for parameter, sign in zip(parameters, signs):
-                parameter.mul_(sign)
 
 
-class ExpressFlow(DataAgnosticTfmem):
+class ExpressFlow(SharedWeightTfmem):
     name = "express_flow"
-
-    def score_features(self, archs, in_features, seed=0):
-        array = _as_arch_array(archs)
-        if len(array) == 0:
-            return np.zeros(0)
-        return express_flow_scores(array, shared_weights_for(array, in_features, seed))
+    scores_function = staticmethod(express_flow_scores)

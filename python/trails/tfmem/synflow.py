@@ -9,39 +9,24 @@ is the autograd definition it is checked against.
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch import nn
 
-from trails.tfmem.base import DataAgnosticTfmem
-from trails.tfmem.vectorised import _as_arch_array, shared_weights_for, synflow_scores
+from trails.tfmem.base import SharedWeightTfmem, absolute_parameters
+from trails.tfmem.vectorised import synflow_scores
 
 
 def synflow_of_network(network: nn.Module, in_features: int, rows: int = 4) -> float:
     """SynFlow of ``network`` (an MLP taking (B, in_features)); its parameters are made
     non-negative in place for the computation and their signs restored afterwards."""
-    parameters = list(network.parameters())
-    signs = [torch.sign(parameter.detach()) for parameter in parameters]
-    with torch.no_grad():
-        for parameter in parameters:
-            parameter.abs_()
-    try:
+    with absolute_parameters(network):
         network.double()
         output = network(torch.ones(rows, in_features, dtype=torch.float64))
         weights = [layer.weight for layer in network.modules() if isinstance(layer, nn.Linear)]
         gradients = torch.autograd.grad(output.sum(), weights)
         return float(sum((weight * gradient).abs().sum().item() for weight, gradient in zip(weights, gradients)))
-    finally:
-        with torch.no_grad():
-            for parameter, sign in zip(parameters, signs):
-                parameter.mul_(sign)
 
 
-class SynFlow(DataAgnosticTfmem):
+class SynFlow(SharedWeightTfmem):
     name = "synflow"
-
-    def score_features(self, archs, in_features, seed=0):
-        array = _as_arch_array(archs)
-        if len(array) == 0:
-            return np.zeros(0)
-        return synflow_scores(array, shared_weights_for(array, in_features, seed))
+    scores_function = staticmethod(synflow_scores)
