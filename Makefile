@@ -1,10 +1,15 @@
 # trails — build, install and test.
 #
-#   make demo     set up this machine, install the extension, load frappe, run the demo query
-#   make test     set up this machine, install, run the test suite
-#   make setup    apt packages, venv, cluster, role and database (idempotent; scripts/setup.sh)
-#   make install  install the extension into PostgreSQL (PGXS) and record where Python finds
-#                 the trails package and the venv (PYTHONPATH in the cluster's environment file)
+#   make demo          set up this machine, install, load frappe, run the demo query
+#   make test          set up, install, then the pg_regress suite and pytest
+#   make setup         apt packages, venv, the trails package, cluster, role, database
+#                      (idempotent; scripts/setup.sh)
+#   make install       the trails package into the venv (pip install ., not editable), the
+#                      extension's SQL into PostgreSQL (PGXS), and the cluster's environment:
+#                      PYTHONPATH += the venv's site-packages, TRAILS_CONFIG = an installed copy
+#                      of config.ini (python -m trails.installer). Nothing names this checkout:
+#                      the database keeps working when it moves.
+#   make installcheck  the SQL surface as users see it (pg_regress: test/sql, test/expected)
 #
 # The control file lives in extension/ (the layout the project asked for). PGXS's EXTENSION
 # variable would look for ./trails.control, so the files are listed in DATA instead and
@@ -20,13 +25,16 @@ SUDO = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 MODULEDIR = extension
 DATA = extension/trails.control $(EXTENSION_SQL)
-EXTRA_CLEAN = $(EXTENSION_SQL)
+EXTRA_CLEAN = $(EXTENSION_SQL) test/results test/regression.diffs test/regression.out
+
+REGRESS = surface describe planning filtering bad_input
+REGRESS_OPTS = --inputdir=test --outputdir=test --dbname=trails_regression
 
 PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
 ifneq ($(PGXS),)
 include $(PGXS)
 else
-install:
+install installcheck:
 	@echo "pg_config not found at $(PG_CONFIG): run 'make setup' first" >&2; exit 1
 endif
 
@@ -37,11 +45,14 @@ $(EXTENSION_SQL): $(sort $(wildcard sql/*.sql))
 	@printf '%s\n' '\echo Use "CREATE EXTENSION trails CASCADE" to load this file. \quit' >> $@
 	@for f in $^; do printf '\n-- %s\n' "$$f"; cat "$$f"; done >> $@
 
-install: $(EXTENSION_SQL) register-python
+install: $(EXTENSION_SQL) package register-python
 
-# PL/Python runs as the postgres user inside the server: tell it where trails and the venv are.
-register-python:
-	@TRAILS_VENV=$(TRAILS_VENV) PG_CLUSTER=$(PG_CLUSTER) bash scripts/register_python.sh
+package:
+	@TRAILS_VENV=$(TRAILS_VENV) bash scripts/install_package.sh
+
+# PL/Python runs as the postgres user inside the server: tell it where the venv is.
+register-python: package
+	@$(TRAILS_PYTHON) -m trails.installer --venv $(TRAILS_VENV) --cluster $(PG_CLUSTER) --config config.ini
 
 setup:
 	@TRAILS_VENV=$(TRAILS_VENV) bash scripts/setup.sh
@@ -52,6 +63,7 @@ demo: setup
 
 test: setup
 	@$(SUDO) $(MAKE) --no-print-directory install
+	@$(MAKE) --no-print-directory installcheck
 	$(TRAILS_PYTHON) -m pytest -q tests
 
-.PHONY: setup demo test register-python
+.PHONY: setup demo test package register-python

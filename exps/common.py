@@ -29,7 +29,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "python"))
 os.environ.setdefault("PGDATABASE", "trails")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch is imported (see trails/__init__)
 
@@ -200,12 +199,27 @@ class Splits:
     name: str
     label: str
     session: object
-    dataset: object
-    layout: object
+    context: object  # trails.context.DatasetContext
     train: object
     valid: object
     test: object
     load_s: float
+
+    @property
+    def dataset(self):
+        return self.context.dataset
+
+    @property
+    def layout(self):
+        return self.context.layout
+
+    @property
+    def space(self):
+        return self.context.space
+
+    @property
+    def scoring(self):
+        return self.context.scoring
 
     @property
     def n_ids(self) -> int:
@@ -236,14 +250,13 @@ class Splits:
 @functools.lru_cache(maxsize=4)
 def load_splits(name: str, label: str = "label") -> Splits:
     """``name``'s layout and its three splits as CPU tensors, read once per process."""
-    from trails.data.dataset import resolve_dataset
-    from trails.data.layout_store import get_or_create_layout
+    from trails.context import resolve_context
     from trails.data.session import PgSession
     from trails.refinement.data import load_split
 
     session = PgSession(connect(autocommit=False))  # server-side cursors need a transaction
-    dataset = resolve_dataset(session, name)
-    layout = get_or_create_layout(session, dataset, label)
+    context = resolve_context(session, name, label)
+    dataset, layout = context.dataset, context.layout
     started = time.monotonic()
     train = load_split(session, dataset, layout, "train")
     valid = load_split(session, dataset, layout, "valid")
@@ -251,7 +264,7 @@ def load_splits(name: str, label: str = "label") -> Splits:
     test = load_split(session, dataset, layout, "test")
     log(f"{name}: {len(train)} / {len(valid)} / {len(test)} rows, {layout.n_fields} fields, "
         f"{layout.n_ids} ids; train + valid read in {load_s:.2f} s")
-    return Splits(name, label, session, dataset, layout, train, valid, test, load_s)
+    return Splits(name, label, session, context, train, valid, test, load_s)
 
 
 # --- summaries ------------------------------------------------------------------------------

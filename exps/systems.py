@@ -1,10 +1,8 @@
 """The model-selection systems the experiments compare, each given a dataset and a budget.
 
-* :func:`trails_sql` — (a) TRAILS as shipped: ``model_selection`` in the database (filtering
-  through SPI, then successive halving; ``refinement`` = backend or service). Seed 0 is the
-  SQL call itself, ``SELECT * FROM model_selection(...)``; the SQL function fixes its seed at 0,
-  so other seeds run the very function it calls, ``trails.selection.run_model_selection``, in
-  the same backend from a ``DO`` block with ``seed => s``.
+* :func:`trails_sql` — (a) TRAILS as shipped: ``SELECT * FROM model_selection(..., seed => s)``
+  in the database (filtering through SPI, then successive halving; ``refinement`` = backend
+  or service).
 * :func:`filtering_only` — (b) filtering, then no selection among trained models: score
   ``n`` archs (default 5,000; scoring stops when a quarter of the budget is spent) with
   ExpressFlow (regularized evolution), take the top-1 and train
@@ -31,6 +29,7 @@ import time
 import numpy as np
 
 from common import Splits, backend_threads, log
+from trails.space import arch_text
 
 # seconds kept back at the end of (b), (c) and fixed_plan, beyond the measured test evaluation
 RESERVE_S = 0.3
@@ -43,29 +42,12 @@ def trails_sql(connection, dataset: str, budget_s: float, label: str, seed: int,
     connection.notices.clear()
     started = time.monotonic()
     with connection.cursor() as cursor:
-        if seed == 0:
-            cursor.execute("SELECT run_id, best_arch, valid_auc, test_auc, n_scored, k_refined, u,"
-                           " elapsed_s, model_id FROM model_selection(%s, %s, label => %s,"
-                           " tfmem => %s, refinement => %s)",
-                           (dataset, float(budget_s), label, tfmem, refinement))
-            names = [column.name for column in cursor.description]
-            row = dict(zip(names, cursor.fetchone()))
-        else:
-            arguments = json.dumps({"dataset": dataset, "budget_s": float(budget_s), "label": label,
-                                    "tfmem": tfmem, "refinement": refinement, "seed": int(seed)})
-            cursor.execute(
-                "DO LANGUAGE plpython3u $trails$\n"
-                "import json\n"
-                "from trails.data.session import SpiSession\n"
-                "from trails.selection import run_model_selection\n"
-                f"a = json.loads({arguments!r})\n"
-                "row = run_model_selection(SpiSession(plpy), a['dataset'], a['budget_s'], a['label'],"
-                " a['tfmem'], a['refinement'], seed=a['seed'],"
-                " interrupt=lambda: plpy.execute('SELECT 1'),"
-                " sleep=lambda: plpy.execute('SELECT pg_sleep(0.2)'), notice=plpy.notice)\n"
-                "plpy.notice('TRAILS_RESULT ' + json.dumps(row))\n$trails$")
-            marker = [n for n in connection.notices if "TRAILS_RESULT " in n]
-            row = json.loads(marker[-1].split("TRAILS_RESULT ", 1)[1])
+        cursor.execute("SELECT run_id, best_arch, valid_auc, test_auc, n_scored, k_refined, u,"
+                       " elapsed_s, model_id FROM model_selection(%s, %s, label => %s,"
+                       " tfmem => %s, refinement => %s, seed => %s)",
+                       (dataset, float(budget_s), label, tfmem, refinement, int(seed)))
+        names = [column.name for column in cursor.description]
+        row = dict(zip(names, cursor.fetchone()))
     wall_s = time.monotonic() - started
     return {"best_arch": row["best_arch"], "valid_auc": row["valid_auc"], "test_auc": row["test_auc"],
             "n_scored": row["n_scored"], "k": row["k_refined"], "u": row["u"],
@@ -81,7 +63,8 @@ def prepare_backend(connection, threads: int) -> None:
 def _test_reserve(splits: Splits) -> float:
     """Seconds to evaluate a wide model on the test split (measured once), plus RESERVE_S."""
     if not hasattr(splits, "_test_eval_s"):
-        from trails.refinement.trainer import build_model, evaluate_auc
+        from trails.model import build_model
+        from trails.refinement.trainer import evaluate_auc
 
         model = build_model((512, 512, 512, 512), splits.n_ids, splits.n_fields)
         started = time.monotonic()
@@ -104,8 +87,8 @@ def train_top1(arch, splits: Splits, deadline: float, seed: int, max_epochs: int
     at most ``max_epochs``; cosine schedule over them), evaluating valid after each epoch;
     the best epoch's model is tested."""
     from trails.refinement.halving import candidate_seed
-    from trails.refinement.trainer import (Trial, build_model, evaluate_auc,
-                                           iterations_per_epoch, train)
+    from trails.model import build_model
+    from trails.refinement.trainer import Trial, evaluate_auc, iterations_per_epoch, train
 
     settings = splits.settings
     epoch_s, eval_s = _training_cost(arch, splits)
@@ -124,9 +107,9 @@ def train_top1(arch, splits: Splits, deadline: float, seed: int, max_epochs: int
             best = (auc, trial.epochs_trained, trial.state_dict_cpu())
         if time.monotonic() + epoch_s + eval_s > deadline:
             break
-    model = build_model(arch, splits.n_ids, splits.n_fields, best[2], settings.embedding_dim,
-                        settings.batch_norm)
-    return {"best_arch": "-".join(map(str, arch)), "valid_auc": best[0],
+    model = build_model(arch, splits.n_ids, splits.n_fields, settings.embedding_dim,
+                        settings.batch_norm, state=best[2])
+    return {"best_arch": arch_text(arch), "valid_auc": best[0],
             "test_auc": evaluate_auc(model, splits.test, settings.eval_batch_size),
             "epochs": best[1], "k": 1, "u": epochs}
 
@@ -135,12 +118,12 @@ def filtering_only(splits: Splits, budget_s: float, seed: int, n: int = 5000,
                    tfmem: str = "express_flow", filtering_share: float = 0.25) -> dict:
     """(b): score ``n`` archs (stopped once ``filtering_share`` of the budget is spent),
     train the top-1 for the rest of the budget."""
-    from trails.filtering import run_filtering
+    from trails.filtering import filter_archs
 
     started = time.monotonic() - splits.load_s  # the data read is charged to the budget
     deadline = started + budget_s - _test_reserve(splits)
-    scored = run_filtering(splits.session, splits.name, n, 1, tfmem, "evolution", splits.label,
-                           seed=seed, deadline=started + filtering_share * budget_s)
+    scored = filter_archs(splits.space, splits.scoring, n, tfmem, "evolution", seed=seed,
+                          deadline=started + filtering_share * budget_s)
     arch = scored.top(1)[0][0]
     result = train_top1(arch, splits, deadline, seed)
     return dict(result, n_scored=scored.n_scored, elapsed_s=time.monotonic() - started)
@@ -184,13 +167,12 @@ def largest_plan(seconds: float, epoch_s: float, eval_s: float, max_k: int = 200
 
 def training_based(splits: Splits, budget_s: float, seed: int) -> dict:
     """(c): random archs + successive halving, sized to the budget, no filtering."""
-    from trails.filtering import space_for
     from trails.refinement.halving import successive_halving
     from trails.refinement.trainer import evaluate_auc
 
     started = time.monotonic() - splits.load_s
     deadline = started + budget_s - _test_reserve(splits)
-    space = space_for(splits.layout)
+    space = splits.space
     pool = random_archs(space, 2000, seed)
     sizes = [sum(a * b for a, b in zip((splits.in_features,) + arch, arch)) for arch in pool[:101]]
     probe = pool[int(np.argsort(sizes)[len(sizes) // 2])]
@@ -203,7 +185,7 @@ def training_based(splits: Splits, budget_s: float, seed: int) -> dict:
                                 u=u, eta=3, max_epochs=27, settings=splits.settings, seed=seed,
                                 device="cpu", deadline=deadline)
     test_auc = evaluate_auc(result.model(), splits.test, splits.settings.eval_batch_size)
-    return {"best_arch": "-".join(map(str, result.winner)), "valid_auc": result.valid_auc,
+    return {"best_arch": arch_text(result.winner), "valid_auc": result.valid_auc,
             "test_auc": test_auc, "epochs": result.winner_epochs, "k": k, "u": u, "n_scored": 0,
             "deadline_hit": result.deadline_hit, "elapsed_s": time.monotonic() - started}
 
@@ -212,14 +194,13 @@ def fixed_plan(splits: Splits, budget_s: float, n: int, k: int, u: int, seed: in
                tfmem: str = "express_flow") -> dict:
     """Filtering ``n`` archs, then successive halving over the top ``k`` from ``u`` epochs,
     stopped at the budget (data read not charged: it is the same for every plan)."""
-    from trails.filtering import run_filtering
+    from trails.filtering import filter_archs
     from trails.refinement.halving import successive_halving
     from trails.refinement.trainer import evaluate_auc
 
     started = time.monotonic()
     deadline = started + budget_s - _test_reserve(splits)
-    scored = run_filtering(splits.session, splits.name, n, k, tfmem, "evolution", splits.label,
-                           seed=seed)
+    scored = filter_archs(splits.space, splits.scoring, n, tfmem, "evolution", seed=seed)
     filtering_s = time.monotonic() - started
     candidates = [arch for arch, _ in scored.top(k)]
     result = successive_halving(candidates, splits.train, splits.valid, splits.n_ids,
@@ -227,10 +208,10 @@ def fixed_plan(splits: Splits, budget_s: float, n: int, k: int, u: int, seed: in
                                 settings=splits.settings, seed=seed, device="cpu",
                                 deadline=deadline)
     test_auc = evaluate_auc(result.model(), splits.test, splits.settings.eval_batch_size)
-    log(f"  N={n} K={k} U={u}: {'-'.join(map(str, result.winner))} valid {result.valid_auc:.4f} "
+    log(f"  N={n} K={k} U={u}: {arch_text(result.winner)} valid {result.valid_auc:.4f} "
         f"test {test_auc:.4f} ({result.trained_epochs}/{result.planned_epochs} epochs"
         f"{', deadline hit' if result.deadline_hit else ''})")
-    return {"best_arch": "-".join(map(str, result.winner)), "valid_auc": result.valid_auc,
+    return {"best_arch": arch_text(result.winner), "valid_auc": result.valid_auc,
             "test_auc": test_auc, "filtering_s": filtering_s, "trained_epochs": result.trained_epochs,
             "planned_epochs": result.planned_epochs, "deadline_hit": result.deadline_hit,
             "elapsed_s": time.monotonic() - started}

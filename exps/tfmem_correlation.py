@@ -37,7 +37,8 @@ def ground_truth(splits, archs, epochs: int, iterations: int, path, resume: bool
     """Train every arch (see the module docstring); rows appended to ``path`` as they finish."""
     from dataclasses import replace
 
-    from trails.refinement.halving import arch_text, candidate_seed
+    from trails.refinement.halving import candidate_seed
+    from trails.space import arch_text
     from trails.refinement.trainer import Trial, evaluate_auc, iterations_per_epoch, train
 
     columns = ["arch", "epoch", "valid_auc", "train_seconds", "n_params"]
@@ -127,18 +128,19 @@ def main() -> int:
     iterations = args.iterations or (40 if args.quick else 200)
     log(f"tfmem_correlation on {args.dataset}: {common.stamp()}")
 
-    from trails.filtering import read_tfmem_batch, space_for
-    from trails.refinement.halving import arch_text
+    from trails.context import read_scoring_batch
+    from trails.space import arch_text
     from trails.tfmem import metric_names, score_archs
 
     from systems import random_archs
 
     splits = common.load_splits(args.dataset, args.label)
-    archs = random_archs(space_for(splits.layout), archs_n, seed=0)
+    archs = random_archs(splits.space, archs_n, seed=0)
     truth_path = common.results_dir() / (f"{args.dataset}_groundtruth" + ("_quick" if args.quick else "") + ".csv")
     rows = ground_truth(splits, archs, epochs, iterations, truth_path, args.resume)
 
-    batch = read_tfmem_batch(splits.session, splits.dataset, splits.layout, 32)
+    batch = read_scoring_batch(splits.session, splits.dataset, splits.layout, 32,
+                               splits.settings.embedding_dim)
     scores = {arch_text(a): {} for a in archs}
     timing = {}
     for metric in metric_names():

@@ -25,11 +25,10 @@ import psycopg2
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "python"))
 
-from trails.refinement.model import build_mlp  # noqa: E402
-from trails.space import SearchSpace  # noqa: E402
-from trails.tfmem.express_flow import express_flow_of_network  # noqa: E402
+from trails.model import build_mlp
+from trails.space import SearchSpace
+from trails.tfmem.express_flow import express_flow_of_network
 
 
 def in_db(cursor, query: str, *args):

@@ -1,5 +1,6 @@
 """The out-of-database twin of ``benchmark_filtering_latency_in_db``: the same filtering code
-(:func:`trails.filtering.run_filtering`), rows read through psycopg2 instead of SPI.
+(:func:`trails.context.resolve_context` + :func:`trails.filtering.filter_archs`), rows read
+through psycopg2 instead of SPI.
 
 Usage (connection from PGHOST/PGPORT/PGUSER/PGDATABASE):
     python scripts/bench_filtering_out_db.py --dataset frappe --n 5000 [--tfmem nas_wot]
@@ -14,21 +15,19 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
-
-from trails.data.pg import connect  # noqa: E402
-from trails.data.session import PgSession  # noqa: E402
-from trails.filtering import run_filtering  # noqa: E402
+from trails.context import resolve_context
+from trails.data.pg import connect
+from trails.data.session import PgSession
+from trails.filtering import filter_archs
 
 
 def filter_once(dataset: str, n: int, tfmem: str, batch_size: int, label: str) -> tuple:
     started = time.perf_counter()
     connection = connect()
     try:
-        result = run_filtering(PgSession(connection), dataset, n, None, tfmem, "evolution", label,
-                               batch_size=batch_size)
+        context = resolve_context(PgSession(connection), dataset, label, tfmem, batch_size)
+        result = filter_archs(context.space, context.scoring, n, tfmem, "evolution")
     finally:
         connection.close()
     total = time.perf_counter() - started

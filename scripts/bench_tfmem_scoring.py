@@ -7,7 +7,7 @@ Prints, measured side by side in one run on the default search space:
   * the ratio;
   * the vectorised path on the whole space (160,000 archs by default).
 
-Usage: PYTHONPATH=python python scripts/bench_tfmem_scoring.py [--archs 5000] [--subset 200]
+Usage: /opt/trails-venv/bin/python scripts/bench_tfmem_scoring.py [--archs 5000] [--subset 200]
        [--in-features 100] [--seed 0] [--repeats 5]
 """
 
@@ -21,7 +21,8 @@ import numpy as np
 import torch
 
 from trails.space import SearchSpace
-from trails.tfmem.vectorised import SharedWeights, express_flow_scores, reference_scores
+from trails.tfmem.flow_reference import reference_scores
+from trails.tfmem.vectorised import SharedWeights, express_flow_scores
 
 
 def seconds(function, repeats: int) -> float:

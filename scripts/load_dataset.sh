@@ -11,4 +11,5 @@ if [ $# -lt 1 ] || [ $# -gt 2 ]; then
   exit 2
 fi
 export PGDATABASE="${PGDATABASE:-trails}"
-PYTHONPATH="$REPO/python${PYTHONPATH:+:$PYTHONPATH}" exec "$VENV/bin/python" -m trails.data.loaders "$@"
+export TRAILS_CONFIG="${TRAILS_CONFIG:-$REPO/config.ini}"  # data_dir, chunk sizes
+exec "$VENV/bin/python" -m trails.data.loaders "$@"

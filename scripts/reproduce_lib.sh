@@ -59,6 +59,6 @@ start_service_if_needed() {
 run_driver() {
   local name="$1"; shift
   local started=$SECONDS
-  PYTHONPATH="$REPO/python:$REPO/exps${PYTHONPATH:+:$PYTHONPATH}" "$VENV/bin/python" "$REPO/exps/$name.py" "$@"
+  TRAILS_CONFIG="${TRAILS_CONFIG:-$REPO/config.ini}" "$VENV/bin/python" "$REPO/exps/$name.py" "$@"
   echo "== $name $* : $((SECONDS - started)) s"
 }

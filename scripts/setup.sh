@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One-command, idempotent set-up of a Debian 12 machine for trails:
-#   apt packages (PostgreSQL 15 + PL/Python), the venv with pinned dependencies,
-#   a running cluster, a role for the current user and the demo database.
+#   apt packages (PostgreSQL 15 + PL/Python), the venv with pinned dependencies and the
+#   trails package (scripts/install_package.sh), a running cluster, a role for the current
+#   user and the demo database.
 # A second run changes nothing and finishes in seconds.
 # Environment: TRAILS_VENV (default /opt/trails-venv), TRAILS_DB (default trails).
 set -euo pipefail
@@ -42,12 +43,14 @@ else
   echo "$REQ_HASH" > "$VENV/.trails-requirements"
 fi
 
-# 3. the postgres user must read the repo and the venv ------------------------
-for path in "$REPO/python/trails/__init__.py" "$VENV/lib/python3.11/site-packages/numpy/__init__.py"; do
+TRAILS_VENV="$VENV" bash "$REPO/scripts/install_package.sh"
+
+# 3. the postgres user must read the venv (PL/Python imports trails from it) ---
+for path in "$VENV/lib/python3.11/site-packages/trails/__init__.py" "$VENV/lib/python3.11/site-packages/numpy/__init__.py"; do
   if ! $SUDO runuser -u postgres -- test -r "$path"; then
     say "ERROR: the postgres user cannot read $path"
-    say "HINT: PL/Python runs as postgres. Put the repo and the venv where postgres can read them"
-    say "      (not under /root, mode 0700): e.g. clone into /opt or /srv and set TRAILS_VENV=/opt/trails-venv."
+    say "HINT: PL/Python runs as postgres. Put the venv where postgres can read it"
+    say "      (not under /root, mode 0700): e.g. TRAILS_VENV=/opt/trails-venv."
     exit 1
   fi
 done

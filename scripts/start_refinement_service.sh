@@ -17,7 +17,7 @@ RUN_DIR="${TRAILS_RUN_DIR:-/tmp/trails}"
 PID_FILE="$RUN_DIR/refinement_service.pid"
 LOG_FILE="$RUN_DIR/refinement_service.log"
 WAIT_S="${TRAILS_SERVICE_WAIT_S:-60}"
-export PYTHONPATH="$REPO/python${PYTHONPATH:+:$PYTHONPATH}"
+export TRAILS_CONFIG="${TRAILS_CONFIG:-$REPO/config.ini}"
 export PGDATABASE="${PGDATABASE:-trails}"
 
 background=0

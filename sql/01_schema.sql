@@ -24,7 +24,7 @@ CREATE TABLE trails.runs (
     layout_id   bigint NOT NULL REFERENCES trails.layouts,
     budget_s    float8 NOT NULL,
     tfmem       text NOT NULL,
-    refinement  text NOT NULL,          -- 'service' | 'in_backend' | 'none' (filtering only)
+    refinement  text NOT NULL,          -- where the candidates trained: 'service' | 'backend'
     n_scored    int NOT NULL,
     k_refined   int NOT NULL,
     u           int NOT NULL,
@@ -35,7 +35,7 @@ CREATE TABLE trails.runs (
     valid_auc   float8,
     test_auc    float8,
     elapsed_s   float8 NOT NULL,
-    seed        int NOT NULL,
+    seed        int NOT NULL,           -- model_selection's seed argument
     status      text NOT NULL DEFAULT 'done',
     started_at  timestamptz NOT NULL,
     finished_at timestamptz NOT NULL DEFAULT clock_timestamp()

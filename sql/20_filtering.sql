@@ -1,11 +1,13 @@
 -- trails: the filtering phase, inside the database.
 
--- Score n archs of the dataset's search space with a TFMEM, keep the best k.
+-- Score n archs of the dataset's search space with a TFMEM, keep the best k. The same seed
+-- gives the same archs and scores.
 CREATE FUNCTION filtering_phase(dataset text, n int, k int, tfmem text DEFAULT 'express_flow',
-                                strategy text DEFAULT 'evolution', label text DEFAULT 'label')
+                                strategy text DEFAULT 'evolution', label text DEFAULT 'label',
+                                seed int DEFAULT 0)
 RETURNS TABLE(rank int, arch text, score float8)
 LANGUAGE plpython3u VOLATILE
-AS $$from trails.sql_api import filtering_phase; return filtering_phase(plpy, dataset, n, k, tfmem, strategy, label)$$;
+AS $$from trails.sql_api import filtering_phase; return filtering_phase(plpy, dataset, n, k, tfmem, strategy, label, seed)$$;
 
 -- Split a time budget into N archs scored, K refined, U epochs per first rung.
 CREATE FUNCTION coordinator(budget_s float8, t1 float8, t2 float8)

@@ -1,12 +1,14 @@
 -- trails: the product — select, store and use a model within a time budget.
 
 -- Select a model for the dataset within budget_s seconds; store it; return one row.
+-- seed fixes every random choice (filtering, initial weights, shuffling); trails.runs records it.
 CREATE FUNCTION model_selection(dataset text, budget_s float8, label text DEFAULT 'label',
-                                tfmem text DEFAULT 'express_flow', refinement text DEFAULT 'auto')
+                                tfmem text DEFAULT 'express_flow', refinement text DEFAULT 'auto',
+                                seed int DEFAULT 0)
 RETURNS TABLE(run_id bigint, best_arch text, valid_auc float8, test_auc float8, n_scored int,
               k_refined int, u int, elapsed_s float8, model_id bigint)
 LANGUAGE plpython3u VOLATILE
-AS $$from trails.sql_api import model_selection; return model_selection(plpy, dataset, budget_s, label, tfmem, refinement)$$;
+AS $$from trails.sql_api import model_selection; return model_selection(plpy, dataset, budget_s, label, tfmem, refinement, seed)$$;
 
 -- What model_selection would do with this budget (t1, t2 measured now), without doing it.
 CREATE FUNCTION model_selection_plan(dataset text, budget_s float8, label text DEFAULT 'label',

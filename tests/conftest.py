@@ -1,8 +1,9 @@
 """Test harness: a real PostgreSQL 15 cluster with PL/Python, started for the session.
 
 ``trails_server`` runs ``initdb`` + ``pg_ctl`` (as the ``postgres`` user when the tests run
-as root) on a free loopback port, with ``PYTHONPATH`` pointing at this checkout and the
-running venv, the same way ``make install`` configures the main cluster. pytest-postgresql
+as root) on a free loopback port, with ``PYTHONPATH`` = the running venv's site-packages (where
+``make install`` put the trails package; nothing of this checkout), the way ``make install``
+configures the main cluster. pytest-postgresql
 then builds a template database once (extension + the three datasets, loaded by the real
 loaders) and gives each test that asks for ``postgresql`` a fresh copy of it.
 
@@ -62,29 +63,40 @@ def _as_postgres(command: list[str], **kwargs) -> subprocess.CompletedProcess:
 SERVICE_PORT: int | None = None  # the refinement service's port in the tests (_test_config)
 
 
-def _test_config(root: Path) -> Path:
-    """config.ini with the refinement service on a free port, so that a service a developer
-    runs on the default port never meets the tests. Exported as TRAILS_CONFIG to the test
-    cluster and to this process."""
+def write_config(path: Path, overrides: dict) -> Path:
+    """A user config file: the repository's config.ini with ``overrides`` ({section: {key:
+    value}}) on top, readable by the postgres user."""
     import configparser
 
-    global SERVICE_PORT
-    parser = configparser.ConfigParser(inline_comment_prefixes=(";", "#"))
+    parser = configparser.ConfigParser(inline_comment_prefixes=(";", "#"), interpolation=None)
     parser.read(REPO / "config.ini")
-    SERVICE_PORT = _free_port()
-    parser.set("service", "port", str(SERVICE_PORT))
-    parser.set("service", "url", "")
-    path = root / "config.ini"
+    if parser.has_option("data", "data_dir"):  # relative to the repository, not to ``path``
+        parser.set("data", "data_dir", str((REPO / parser.get("data", "data_dir")).resolve()))
+    for section, values in overrides.items():
+        if not parser.has_section(section):
+            parser.add_section(section)
+        for key, value in values.items():
+            parser.set(section, key, str(value))
     with open(path, "w") as handle:
         parser.write(handle)
     os.chmod(path, 0o644)
+    return path
+
+
+def _test_config(root: Path) -> Path:
+    """The user config with the refinement service on a free port, so that a service a
+    developer runs on the default port never meets the tests. Exported as TRAILS_CONFIG to the
+    test cluster and to this process."""
+    global SERVICE_PORT
+    SERVICE_PORT = _free_port()
+    path = write_config(root / "config.ini", {"service": {"port": SERVICE_PORT, "url": ""}})
     os.environ["TRAILS_CONFIG"] = str(path)
     return path
 
 
 @pytest.fixture(scope="session")
 def trails_server():
-    """A running cluster on 127.0.0.1 whose PL/Python imports trails from this checkout."""
+    """A running cluster on 127.0.0.1 whose PL/Python imports trails from the venv."""
     root = Path(tempfile.mkdtemp(prefix="trails-pg-"))
     data, sockets = root / "data", root / "sockets"
     sockets.mkdir()
@@ -93,7 +105,7 @@ def trails_server():
         for path in (root, sockets):
             os.chown(path, postgres.pw_uid, postgres.pw_gid)
     port = _free_port()
-    env = dict(os.environ, PYTHONPATH=f"{REPO / 'python'}:{sysconfig.get_paths()['purelib']}",
+    env = dict(os.environ, PYTHONPATH=sysconfig.get_paths()["purelib"],
                TRAILS_CONFIG=str(_test_config(root)))
     _as_postgres([str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
                   "--no-sync", "-E", "UTF8", "--locale=C.UTF-8"])

@@ -3,9 +3,10 @@
 import psycopg2
 import pytest
 
+from trails.context import resolve_context
 from trails.coordinator import schedule
 from trails.data.session import PgSession
-from trails.filtering import run_filtering
+from trails.filtering import filter_archs
 from trails.space import SearchSpace
 from trails.tfmem import metric_names
 
@@ -26,7 +27,8 @@ def test_filtering_phase_returns_k_ranked_archs_with_progress(sql, postgresql):
 def test_in_db_and_out_of_db_paths_agree(sql, pg2):
     """Same code, same seed: SPI and psycopg2 produce the same ranking on a data-dependent TFMEM."""
     in_db = sql("SELECT arch, score FROM filtering_phase('frappe', 40, 10, 'nas_wot', 'random')")
-    out = run_filtering(PgSession(pg2), "frappe", 40, 10, "nas_wot", "random")
+    context = resolve_context(PgSession(pg2), "frappe", "label", "nas_wot")
+    out = filter_archs(context.space, context.scoring, 40, "nas_wot", "random")
     space = out.space
     assert [(space.encode(a), pytest.approx(s, rel=1e-9)) for a, s in out.top(10)] == \
         [(a, s) for a, s in in_db]
@@ -82,7 +84,8 @@ def test_bad_arguments(pg2, query, message, hint_part):
 def test_filtering_stops_at_its_deadline_and_ranks_what_it_scored(pg2):
     import time
 
-    result = run_filtering(PgSession(pg2), "frappe", 5000, 10, deadline=time.monotonic())
-    assert 1 <= result.n_scored < 5000  # the first chunk is always scored
+    context = resolve_context(PgSession(pg2), "frappe", "label")
+    result = filter_archs(context.space, context.scoring, 5000, deadline=time.monotonic())
+    assert 1 <= result.n_scored < 5000 and result.stopped_early  # the first chunk is always scored
     assert len(result.top(10)) == min(10, result.n_scored)
     assert [s for _, s in result.ranked] == sorted((s for _, s in result.ranked), reverse=True)

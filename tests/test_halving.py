@@ -17,8 +17,9 @@ from trails.errors import TrailsError
 from trails.refinement.data import SplitTensors, load_split
 from trails.refinement.halving import Cancelled, candidate_seed, successive_halving
 from trails.refinement.schedule import halving_rungs, planned_epochs
+from trails.model import positive_probability
 from trails.refinement.trainer import (Trial, TrainingSettings, evaluate_auc, iterations_per_epoch,
-                                       predict_proba, throttled, train)
+                                       throttled, train)
 
 N_FIELDS, PER_FIELD = 4, 60
 N_IDS = N_FIELDS * PER_FIELD
@@ -188,7 +189,7 @@ def test_evaluate_auc_is_the_whole_split_auc(splits):
     auc = evaluate_auc(model, valid_data, batch_size=97)  # batching must not change it
     assert auc == pytest.approx(by_hand, abs=1e-6)
     assert auc == pytest.approx(roc_auc_score(labels, scores), abs=1e-6)
-    assert np.allclose(predict_proba(model, valid_data.ids.numpy(), valid_data.values.numpy(), 64),
+    assert np.allclose(positive_probability(model, valid_data.ids.numpy(), valid_data.values.numpy(), 64),
                        scores, atol=1e-6)
 
 

@@ -14,7 +14,6 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 import conftest
-from conftest import REPO
 
 BUDGET = 20.0
 
@@ -31,7 +30,7 @@ def refinement_service(pg_dsn):
     """The refinement service as a real process on 127.0.0.1, reading this test's database."""
     info = dict(part.split("=", 1) for part in pg_dsn.split())
     env = dict(os.environ, PGHOST=info["host"], PGPORT=info["port"], PGUSER=info["user"],
-               PGDATABASE=info["dbname"], PYTHONPATH=str(REPO / "python"))
+               PGDATABASE=info["dbname"])
     process = subprocess.Popen([sys.executable, "-m", "trails.refinement.service",
                                 "--host", "127.0.0.1", "--port", str(conftest.SERVICE_PORT)],
                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)

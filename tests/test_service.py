@@ -5,7 +5,6 @@ test database in the PG* variables and a copy of config.ini with small epochs, a
 through :class:`trails.refinement.client.RefinementClient` and raw HTTP.
 """
 
-import configparser
 import os
 import signal
 import socket
@@ -19,12 +18,15 @@ import psycopg2.extensions
 import pytest
 import torch
 
+import conftest
 from trails.data.batches import read_encoded
 from trails.data.dataset import resolve_dataset
 from trails.data.layout_store import get_or_create_layout
 from trails.data.session import PgSession
 from trails.refinement.client import RefinementClient, ServiceError, ServiceUnavailable
-from trails.refinement.trainer import build_model, evaluate_auc, state_from_bytes
+from trails.model import build_model
+from trails.refinement.trainer import evaluate_auc
+from trails.space import parse_arch
 from trails.refinement.data import SplitTensors
 
 REPO = Path(__file__).resolve().parents[1]
@@ -39,13 +41,8 @@ def _free_port() -> int:
 
 
 def _environment(pg_dsn: str, tmp_path: Path, token: str = "") -> dict:
-    config = configparser.ConfigParser(inline_comment_prefixes=(";", "#"))
-    config.read(REPO / "config.ini")
-    config["refinement"]["iter_per_epoch"] = "20"
-    config["service"]["token"] = token
-    path = tmp_path / "config.ini"
-    with path.open("w") as file:
-        config.write(file)
+    path = conftest.write_config(tmp_path / "config.ini",
+                                 {"refinement": {"iter_per_epoch": 20}, "service": {"token": token}})
     dsn = psycopg2.extensions.parse_dsn(pg_dsn)
     env = {k: v for k, v in os.environ.items() if not k.startswith("PG") and k != "TRAILS_SERVICE_TOKEN"}
     env.update(PGHOST=dsn["host"], PGPORT=str(dsn["port"]), PGUSER=dsn["user"],
@@ -145,9 +142,8 @@ def test_a_job_selects_a_model_the_caller_can_load(service, layout, pg2):
     assert (result["n_ids"], result["n_fields"]) == (layout.n_ids, layout.n_fields)
 
     # The weights are the winner's: rebuilt here, they give the reported valid AUC.
-    state = state_from_bytes(client.model_state(job_id))
-    model = build_model(tuple(int(w) for w in result["winner"].split("-")), layout.n_ids,
-                        layout.n_fields, state, result["embedding_dim"], result["batch_norm"])
+    model = build_model(parse_arch(result["winner"]), layout.n_ids, layout.n_fields,
+                        result["embedding_dim"], result["batch_norm"], state=client.model_state(job_id))
     session = PgSession(pg2)
     valid = read_encoded(session, resolve_dataset(session, "frappe"), layout, "valid")
     auc = evaluate_auc(model, SplitTensors.from_encoded(valid))

@@ -7,15 +7,16 @@ import pytest
 import torch
 from torch import nn
 
-from trails.refinement.model import TabularMLP, build_mlp
+from trails.model import TabularMLP, build_mlp
 from trails.space import SearchSpace
 from trails.tfmem import TfmemBatch, get_metric, metric_names, score_archs
-from trails.tfmem.base import embed_batch, embedding_table, initialised_network
+from trails.tfmem.base import embed_batch, embedding_table, initialised_network, outputs_of
 from trails.tfmem.express_flow import express_flow_of_network
 from trails.tfmem.jacob_cov import correlation_score
+from trails.tfmem.nas_wot import binary_code_kernel, integer_determinant, log_determinant
 from trails.tfmem.synflow import synflow_of_network
-from trails.tfmem.vectorised import (SharedWeights, express_flow_scores, reference_scores,
-                                     synflow_scores)
+from trails.tfmem.flow_reference import reference_scores
+from trails.tfmem.vectorised import SharedWeights, express_flow_scores, synflow_scores
 
 ALL_METRICS = ["express_flow", "fisher", "grad_norm", "grad_plain", "grasp", "jacflow", "jacob_cov",
                "nas_wot", "ntk_cond_num", "ntk_trace", "ntk_trace_approx", "snip", "synflow", "weight_norm"]
@@ -205,7 +206,18 @@ def test_grasp_matches_a_hessian_vector_product_from_torch_func():
 # --- activation-pattern and Jacobian metrics ---------------------------------------------
 
 
-def test_nas_wot_by_a_hand_built_hamming_kernel():
+def hamming_kernel(codes):
+    """K[i, j] = Σ_layers (units − Hamming distance of rows i and j), by the definition."""
+    rows = codes[0].shape[0]
+    kernel = np.zeros((rows, rows), dtype=np.int64)
+    for code in codes:
+        for i in range(rows):
+            for j in range(rows):
+                kernel[i, j] += code.shape[1] - np.sum(code[i] != code[j])
+    return kernel
+
+
+def test_nas_wot_kernel_is_the_hamming_kernel_of_the_relu_codes():
     batch = make_batch(rows=10)
     network = initialised_network((7, 5), batch.in_features, 2, seed=3)
     inputs = embed_batch(batch, 3)
@@ -215,14 +227,51 @@ def test_nas_wot_by_a_hand_built_hamming_kernel():
             hidden = module(hidden)
             if isinstance(module, nn.ReLU):
                 codes.append((hidden > 0).numpy())
-    kernel = np.zeros((10, 10))
-    for code in codes:
-        units = code.shape[1]
-        for i in range(10):
-            for j in range(10):
-                kernel[i, j] += units - np.sum(code[i] != code[j])
-    expected = np.linalg.slogdet(kernel)[1]
-    assert get_metric("nas_wot").score_network(network, inputs, batch.labels) == pytest.approx(expected, rel=1e-10)
+    expected = hamming_kernel(codes)
+    activations = outputs_of(network, nn.ReLU, inputs)[1]
+    np.testing.assert_array_equal(binary_code_kernel(activations), expected)  # integers: exact
+    assert get_metric("nas_wot").score_network(network, inputs, batch.labels) == log_determinant(expected)
+
+
+def test_nas_wot_log_determinant_of_well_conditioned_kernels():
+    # rows with distinct one-hot codes plus an always-on layer: K = units·I + ones, det known
+    for rows, units in ((4, 4), (10, 12), (32, 40)):
+        code = np.zeros((rows, units), dtype=np.int64)
+        code[np.arange(rows), np.arange(rows)] = 1
+        kernel = hamming_kernel([code])
+        # K = (units − 2)·1·1ᵀ + 2·I: eigenvalues 2 (rows − 1 times) and 2 + rows·(units − 2)
+        expected = (rows - 1) * math.log(2) + math.log(2 + rows * (units - 2))
+        assert log_determinant(kernel) == pytest.approx(expected, rel=1e-9)
+        assert log_determinant(kernel) == pytest.approx(np.linalg.slogdet(kernel)[1], rel=1e-9)
+    rng = np.random.default_rng(0)
+    codes = [rng.random((32, 300)) > 0.5 for _ in range(3)]
+    kernel = hamming_kernel(codes)
+    assert log_determinant(kernel) == pytest.approx(np.linalg.slogdet(kernel)[1], rel=1e-9)
+    assert log_determinant(kernel) == pytest.approx(math.log(integer_determinant(kernel)), rel=1e-9)
+
+
+def test_nas_wot_of_a_singular_kernel_is_minus_infinity_on_every_cpu():
+    rng = np.random.default_rng(1)
+    code = rng.random((10, 12)) > 0.5
+    code[7] = code[2]  # two rows with the same code: det K = 0 exactly
+    assert log_determinant(hamming_kernel([code])) == -math.inf
+    # a dependence without equal rows: row 3's code is the complement of row 0's, and rows 0, 3
+    # and an all-on / all-off pair span the same space
+    dependent = np.array([[1, 0, 1, 0], [1, 1, 1, 1], [0, 0, 0, 0], [0, 1, 0, 1]], dtype=bool)
+    assert integer_determinant(hamming_kernel([dependent])) == 0
+    assert log_determinant(hamming_kernel([dependent])) == -math.inf
+
+
+def test_integer_determinant_is_exact():
+    assert integer_determinant(np.array([[2, 1], [1, 2]])) == 3
+    assert integer_determinant(np.array([[0, 1], [1, 0]])) == -1  # needs a row swap
+    assert integer_determinant(np.array([[0, 0], [0, 5]])) == 0
+    rng = np.random.default_rng(2)
+    for _ in range(5):
+        matrix = rng.integers(-3, 4, (5, 5))
+        assert integer_determinant(matrix) == round(np.linalg.det(matrix))
+    big = np.diag(np.full(40, 1000))  # 1000**40: far beyond float64's 53-bit mantissa
+    assert integer_determinant(big) == 1000 ** 40
 
 
 def test_jacob_cov_matches_torch_jacobian_and_the_formula():

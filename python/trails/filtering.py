@@ -1,50 +1,78 @@
-"""The filtering phase: one batch of rows + a search strategy + a TFMEM → archs ranked by score.
+"""The filtering phase: a search strategy + a TFMEM over a search space → archs ranked by score.
 
-Shared by the in-database path (rows through SPI) and the out-of-database twin (psycopg2):
-they differ only in the :class:`~trails.data.session.Session` they pass in.
+A pure function of (space, scoring inputs, n, metric, strategy, seed, deadline): no database
+access. The rows it may need (the batch of a data-dependent TFMEM) arrive in the
+:class:`~trails.tfmem.ScoringInputs`, read once by :func:`trails.context.resolve_context` —
+through SPI in the database, through psycopg2 out of it; the scoring is the same code.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 
 from trails.config import load_config
-from trails.data.batches import read_encoded
-from trails.data.dataset import resolve_dataset
-from trails.data.layout import Layout
-from trails.data.layout_store import get_or_create_layout
-from trails.data.session import Session
 from trails.errors import TrailsError
 from trails.search import STRATEGIES, search
 from trails.space import Arch, SearchSpace
-from trails.tfmem import TfmemBatch, get_metric, metric_names, score_archs
+from trails.tfmem import ScoringInputs, get_metric, metric_names, score_archs
+
+ReportFn = Callable[[int, int, float], None]  # (archs scored, archs planned, seconds so far)
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """Regularized evolution's settings (``[search]``): population P, tournament size S, and
+    children scored per vectorised call."""
+
+    population: int = 10
+    sample: int = 3
+    round_size: int = 100
+
+    @classmethod
+    def from_config(cls, config=None) -> "SearchSettings":
+        config = config or load_config()
+        return cls(config.getint("search", "population"), config.getint("search", "sample"),
+                   config.getint("search", "round_size"))
 
 
 @dataclass
 class FilteringResult:
-    """All scored archs, best first, and where the time went (seconds)."""
+    """All scored archs, best first, and the seconds scoring took.
 
-    ranked: list  # [(arch tuple, score float)], descending score
+    Attributes:
+        ranked: ``[(arch, score)]`` by descending score (ties keep scoring order).
+        space: the space they were drawn from.
+        score_s: seconds spent choosing and scoring archs.
+        stopped_early: the deadline stopped scoring before ``n`` archs.
+    """
+
+    ranked: list
     space: SearchSpace
-    layout: Layout
-    read_s: float
     score_s: float
-    timings: dict = field(default_factory=dict)
+    stopped_early: bool = False
 
     @property
     def n_scored(self) -> int:
         return len(self.ranked)
 
     def top(self, k: int) -> list:
+        """The ``k`` best ``(arch, score)`` pairs."""
         return self.ranked[:k]
 
 
-def validate_filtering_arguments(n, k, tfmem, strategy) -> None:
+def require_seed(seed) -> None:
+    """Raise :class:`TrailsError` unless ``seed`` is an integer ≥ 0."""
+    if seed is None or seed < 0:
+        raise TrailsError(f"seed must be an integer >= 0, got {seed}", hint="e.g. seed => 0")
+
+
+def validate_filtering_arguments(n, k, tfmem, strategy, seed=0) -> None:
     """Raise :class:`TrailsError` for any invalid argument of a filtering call."""
+    require_seed(seed)
     if n is None or n <= 0:
         raise TrailsError(f"n must be a positive integer, got {n}", hint="pass n > 0 archs to score")
     if k is not None and (k <= 0 or k > n):
@@ -56,33 +84,17 @@ def validate_filtering_arguments(n, k, tfmem, strategy) -> None:
         raise TrailsError(f"unknown search strategy '{strategy}'", hint="valid: " + ", ".join(STRATEGIES))
 
 
-def space_for(layout: Layout) -> SearchSpace:
-    """The configured search space; the large-width one for criteo-sized train splits."""
-    config = load_config()
-    return SearchSpace.from_config(config, large=layout.train_rows >= config.getint("space", "large_rows"))
-
-
-def read_tfmem_batch(session: Session, dataset, layout: Layout, rows: int) -> TfmemBatch:
-    """The first ``rows`` train rows as a :class:`TfmemBatch` (embedding dim from config)."""
-    encoded = read_encoded(session, dataset, layout, "train", limit=rows)
-    if len(encoded) == 0:
-        raise TrailsError(f"the train split of \"{dataset.name}\" has no labelled row",
-                          hint="load rows with a non-NULL label")
-    return TfmemBatch.from_numpy(encoded.ids, encoded.values, encoded.labels, n_ids=layout.n_ids,
-                                 embedding_dim=load_config().getint("refinement", "embedding_dim"))
-
-
 class FilteringDeadline(Exception):
     """The filtering deadline passed: rank what was scored so far."""
 
 
 class ProgressScorer:
     """``score_fn`` for :func:`trails.search.search` that scores in chunks of about a tenth of
-    ``n`` and calls ``report(done, n, seconds)`` after each tenth."""
+    ``n``, calls ``report(done, n, seconds)`` after each tenth and stops at the deadline."""
 
-    def __init__(self, metric: str, in_features: int, batch: TfmemBatch | None, seed: int, n: int,
-                 report: Callable[[int, int, float], None] | None, deadline: float | None = None):
-        self.metric, self.in_features, self.batch, self.seed = metric, in_features, batch, seed
+    def __init__(self, metric: str, inputs: ScoringInputs, seed: int, n: int,
+                 report: ReportFn | None, deadline: float | None = None):
+        self.metric, self.inputs, self.seed = metric, inputs, seed
         self.n, self.report, self.deadline = n, report, deadline
         self.chunk = max(1, n // 10)
         self.done, self.next_report = 0, self.chunk
@@ -95,7 +107,8 @@ class ProgressScorer:
             if self.deadline is not None and time.monotonic() >= self.deadline and self.scored:
                 raise FilteringDeadline(len(self.scored))
             part = archs[start:start + self.chunk]
-            scores.append(score_archs(self.metric, part, self.in_features, self.seed, self.batch))
+            scores.append(score_archs(self.metric, part, self.inputs.in_features, self.seed,
+                                      self.inputs.batch))
             self.scored.extend(zip(part, scores[-1].tolist()))
             self.done += len(part)
             if self.report and self.done >= self.next_report:
@@ -105,68 +118,61 @@ class ProgressScorer:
         return np.concatenate(scores) if scores else np.empty(0)
 
 
-def run_filtering(session: Session, dataset: str, n: int, k: int | None = None,
-                  tfmem: str = "express_flow", strategy: str = "evolution", label: str = "label",
-                  seed: int | None = None, batch_size: int | None = None,
-                  report: Callable[[int, int, float], None] | None = None,
-                  deadline: float | None = None) -> FilteringResult:
-    """Score ``n`` archs of ``dataset``'s search space and rank them (best first).
+def filter_archs(space: SearchSpace, inputs: ScoringInputs, n: int, metric: str = "express_flow",
+                 strategy: str = "evolution", seed: int = 0, deadline: float | None = None,
+                 report: ReportFn | None = None,
+                 settings: SearchSettings | None = None) -> FilteringResult:
+    """Score ``n`` archs of ``space`` chosen by ``strategy`` with ``metric`` and rank them.
 
-    Reads one batch of ``batch_size`` train rows (``[tfmem] batch_size``) when the TFMEM is
-    data-dependent; data-agnostic TFMEMs only need the layout's field count. With a
-    ``deadline`` (a ``time.monotonic()`` value), scoring stops at the first chunk boundary
-    after it and the archs scored so far are ranked.
-    Raises :class:`TrailsError` for invalid arguments or an unusable dataset.
+    Args:
+        space: the search space.
+        inputs: the MLP's input width and, for a data-dependent metric, the batch of rows.
+        n: archs to score (all of the space when n ≥ its size).
+        metric: a TFMEM name (:func:`trails.tfmem.metric_names`).
+        strategy: ``evolution``, ``random`` or ``exhaustive`` (:mod:`trails.search`).
+        seed: seeds the search and the TFMEM's random draws; the same arguments give the same
+            ranking.
+        deadline: a ``time.monotonic()`` value; scoring stops at the first chunk boundary
+            after it and the archs scored so far are ranked.
+        report: called as ``report(done, n, seconds)`` after each tenth of ``n``.
+        settings: evolution's settings (``[search]`` when None).
+
+    Raises:
+        TrailsError: for an invalid argument, or a data-dependent metric without a batch.
     """
-    validate_filtering_arguments(n, k, tfmem, strategy)
-    config = load_config()
-    seed = config.getint("tfmem", "seed") if seed is None else seed
-    batch_size = batch_size or config.getint("tfmem", "batch_size")
-    if batch_size <= 0:
-        raise TrailsError(f"batch_size must be a positive integer, got {batch_size}", hint="e.g. 32")
-
+    validate_filtering_arguments(n, None, metric, strategy, seed)
+    if inputs.batch is None and not get_metric(metric).data_agnostic:
+        raise TrailsError(f"TFMEM {metric!r} is data-dependent: it needs a batch of rows",
+                          hint="resolve the context with this TFMEM, or use a data-agnostic one")
+    settings = settings or SearchSettings.from_config()
     started = time.perf_counter()
-    resolved = resolve_dataset(session, dataset)
-    layout = get_or_create_layout(session, resolved, label)
-    space = space_for(layout)
-    in_features = layout.n_fields * config.getint("refinement", "embedding_dim")
-    batch = None
-    if not get_metric(tfmem).data_agnostic:
-        batch = read_tfmem_batch(session, resolved, layout, batch_size)
-    read_s = time.perf_counter() - started
-
-    started = time.perf_counter()
-    scorer = ProgressScorer(tfmem, in_features, batch, seed, min(n, space.size), report, deadline)
+    scorer = ProgressScorer(metric, inputs, seed, min(n, space.size), report, deadline)
+    stopped_early = False
     try:
-        scored = search(space, n, scorer, strategy=strategy, seed=seed,
-                        population=config.getint("search", "population"),
-                        sample=config.getint("search", "sample"),
-                        round_size=config.getint("search", "round_size"))
+        scored = search(space, n, scorer, strategy=strategy, seed=seed, population=settings.population,
+                        sample=settings.sample, round_size=settings.round_size)
     except FilteringDeadline:
-        scored = scorer.scored
+        scored, stopped_early = scorer.scored, True
     score_s = time.perf_counter() - started
-    ranked = sorted(((arch, float(score)) for arch, score in scored), key=lambda p: -p[1])
-    return FilteringResult(ranked, space, layout, read_s, score_s)
+    ranked = sorted(((arch, float(score)) for arch, score in scored), key=lambda pair: -pair[1])
+    return FilteringResult(ranked, space, score_s, stopped_early)
 
 
-def profile_scoring(session: Session, dataset: str, tfmem: str = "express_flow",
-                    label: str = "label", archs: int | None = None, seed: int = 0) -> float:
-    """t1: seconds to score one arch of ``dataset``'s space with ``tfmem`` (random archs,
-    after one warm-up call; 2,000 archs for vectorised TFMEMs, 20 for the others)."""
-    if tfmem not in metric_names():
-        raise TrailsError(f"unknown TFMEM '{tfmem}'", hint="valid: " + ", ".join(metric_names()))
-    config = load_config()
-    resolved = resolve_dataset(session, dataset)
-    layout = get_or_create_layout(session, resolved, label)
-    space = space_for(layout)
-    metric = get_metric(tfmem)
-    archs = archs or (2000 if metric.data_agnostic else 20)
-    batch = None if metric.data_agnostic else read_tfmem_batch(
-        session, resolved, layout, config.getint("tfmem", "batch_size"))
-    in_features = layout.n_fields * config.getint("refinement", "embedding_dim")
+def profile_scoring(space: SearchSpace, inputs: ScoringInputs, metric: str = "express_flow",
+                    archs: int | None = None, seed: int = 0) -> float:
+    """t1: seconds to score one arch of ``space`` with ``metric`` (``archs`` random archs —
+    default 2,000 for data-agnostic TFMEMs, 20 for the others — after one warm-up call).
+
+    Raises:
+        TrailsError: for an unknown metric, or a data-dependent one without a batch.
+    """
+    if metric not in metric_names():
+        raise TrailsError(f"unknown TFMEM '{metric}'", hint="valid: " + ", ".join(metric_names()))
+    data_agnostic = get_metric(metric).data_agnostic
+    archs = archs or (2000 if data_agnostic else 20)
     rng = np.random.default_rng(seed)
     sample = [space.sample(rng) for _ in range(archs)]
-    score_archs(tfmem, sample[:2], in_features, seed, batch)  # warm-up (imports, caches)
+    score_archs(metric, sample[:2], inputs.in_features, seed, inputs.batch)  # warm-up (imports, caches)
     started = time.perf_counter()
-    score_archs(tfmem, sample, in_features, seed, batch)
+    score_archs(metric, sample, inputs.in_features, seed, inputs.batch)
     return (time.perf_counter() - started) / archs

@@ -7,13 +7,12 @@ from __future__ import annotations
 import json
 from collections import OrderedDict
 
-import numpy as np
-
 from trails.config import load_config
 from trails.data.layout import table_columns
 from trails.data.row_values import columns_from_rows
 from trails.data.session import Session
 from trails.errors import TrailsError
+from trails.model import positive_probability
 from trails.registry import StoredModel, load_model
 
 _CACHE: "OrderedDict[int, StoredModel]" = OrderedDict()
@@ -32,20 +31,6 @@ def cached_model(session: Session, model_id: int) -> StoredModel:
     return model
 
 
-def positive_probability(model: StoredModel, ids: np.ndarray, values: np.ndarray,
-                         batch_size: int = 8192) -> np.ndarray:
-    """P(class 1) for encoded rows: float64 (B,)."""
-    import torch
-
-    out = []
-    with torch.no_grad():
-        for start in range(0, len(ids), batch_size):
-            logits = model.network(torch.from_numpy(ids[start:start + batch_size]),
-                                   torch.from_numpy(values[start:start + batch_size]))
-            out.append(torch.softmax(logits.double(), dim=1)[:, 1].numpy())
-    return np.concatenate(out) if out else np.empty(0)
-
-
 def predict_row(session: Session, model_id, row) -> float | None:
     """P(positive) for one row (a dict of column → value); None for a NULL row."""
     if row is None:
@@ -57,7 +42,7 @@ def predict_row(session: Session, model_id, row) -> float | None:
                           hint="pass the whole row (the table alias), not a single column")
     model = cached_model(session, model_id)
     ids, values, _ = model.layout.encode(columns_from_rows(model.layout, [row]))
-    return float(positive_probability(model, ids, values)[0])
+    return float(positive_probability(model.network, ids, values)[0])
 
 
 def predict_table(session: Session, model_id, table) -> list[tuple[int, float]]:
@@ -76,6 +61,6 @@ def predict_table(session: Session, model_id, table) -> list[tuple[int, float]]:
     results = []
     for chunk in session.chunks(sql, load_config().getint("data", "chunk_rows")):
         ids, values, _ = model.layout.encode(chunk)
-        scores = positive_probability(model, ids, values)
+        scores = positive_probability(model.network, ids, values)
         results.extend(zip(chunk["key"], scores.tolist()))
     return results

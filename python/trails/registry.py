@@ -6,7 +6,6 @@ subtransaction: a call that fails or is cancelled leaves neither behind.
 
 from __future__ import annotations
 
-import io
 import json
 from dataclasses import dataclass
 
@@ -14,6 +13,8 @@ from trails.data.layout import Layout
 from trails.data.layout_store import load_layout
 from trails.data.session import Session
 from trails.errors import TrailsError
+from trails.model import TabularMLP, build_model
+from trails.space import parse_arch
 
 
 @dataclass
@@ -25,30 +26,7 @@ class StoredModel:
     arch: str
     layout: Layout
     hyper: dict
-    network: object  # TabularMLP
-
-
-def weights_to_bytes(state_dict: dict) -> bytes:
-    import torch
-
-    buffer = io.BytesIO()
-    torch.save({name: tensor.detach().cpu() for name, tensor in state_dict.items()}, buffer)
-    return buffer.getvalue()
-
-
-def build_network(arch: tuple, hyper: dict, weights: bytes | None = None):
-    """A :class:`TabularMLP` for ``arch`` and ``hyper`` (n_ids, n_fields, embedding_dim,
-    batch_norm), loaded with ``weights`` (bytes of a torch state_dict) when given."""
-    import torch
-
-    from trails.refinement.model import TabularMLP
-
-    network = TabularMLP(hyper["n_ids"], hyper["n_fields"], arch, hyper["embedding_dim"],
-                         hyper["batch_norm"])
-    if weights is not None:
-        state = torch.load(io.BytesIO(bytes(weights)), map_location="cpu", weights_only=True)
-        network.load_state_dict(state)
-    return network.eval()
+    network: TabularMLP
 
 
 def store_run_and_model(session: Session, run: dict, model: dict) -> tuple[int, int]:
@@ -93,7 +71,7 @@ def load_model(session: Session, model_id) -> StoredModel:
                           "run SELECT * FROM model_selection('frappe', 60) to create one")
     row = rows[0]
     hyper = row["hyper"] if isinstance(row["hyper"], dict) else json.loads(row["hyper"])
-    arch = tuple(int(width) for width in row["arch"].split("-"))
-    network = build_network(arch, hyper, row["weights"])
+    network = build_model(parse_arch(row["arch"]), hyper["n_ids"], hyper["n_fields"],
+                          hyper["embedding_dim"], hyper["batch_norm"], state=row["weights"])
     return StoredModel(row["model_id"], row["dataset"], row["arch"],
                        load_layout(session, row["layout_id"]), hyper, network)

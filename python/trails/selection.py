@@ -1,8 +1,11 @@
 """``model_selection``: the whole two-phase call, budget in hand.
 
-    resolve + layout → load train/valid (in-backend path) → profile t1, t2 → coordinator
-    → filtering (SPI) → refinement (service, or successive halving in the backend)
-    → test AUC of the winner → store run + model → one row
+    resolve the dataset once (a DatasetContext: tables, layout, split rows, scoring batch)
+    → load train/valid (in-backend path) → profile t1, t2 → coordinator → filtering
+    → refinement (service, or successive halving in the backend) → test AUC of the winner
+    → store run + model → one row
+
+Every phase takes the context; none resolves the dataset name again.
 
 Every phase's seconds are measured and stored in ``trails.runs.phases``. The budget is
 kept by construction: the coordinator plans only what remains after what was already
@@ -19,18 +22,21 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from trails.config import load_config
+from trails.context import DatasetContext, resolve_context
 from trails.coordinator import Plan, schedule
-from trails.data.dataset import resolve_dataset
-from trails.data.layout_store import get_or_create_layout
 from trails.data.session import Session
 from trails.errors import TrailsError
-from trails.tfmem import metric_names
+from trails.filtering import filter_archs, profile_scoring, require_seed
+from trails.space import arch_text, parse_arch
+from trails.tfmem import get_metric, metric_names
 
 REFINEMENT_MODES = ("auto", "service", "backend")
 # seconds kept back, beyond the measured test-split cost, for storing the run and model
 STORE_RESERVE_S = 0.5
 # train+valid rows per second the service is assumed to read and decode (psycopg2 path)
 SERVICE_READ_ROWS_PER_S = 150_000
+# train rows the training cost (t2) is measured on
+PROFILE_ROWS = 4096
 
 
 @dataclass
@@ -51,7 +57,8 @@ class Clock:
         return seconds
 
 
-def validate_selection_arguments(dataset, budget_s, label, tfmem, refinement) -> None:
+def validate_selection_arguments(dataset, budget_s, label, tfmem, refinement, seed=0) -> None:
+    """Raise :class:`TrailsError` for any invalid argument, before any work is done."""
     if budget_s is None or not budget_s > 0:
         raise TrailsError(f"budget_s must be a positive number of seconds, got {budget_s}",
                           hint="e.g. model_selection('frappe', 60)")
@@ -63,18 +70,7 @@ def validate_selection_arguments(dataset, budget_s, label, tfmem, refinement) ->
                                "service, backend")
     if not label:
         raise TrailsError("label must name a column", hint="e.g. label => 'label'")
-
-
-@dataclass
-class PlanEstimate:
-    """What a call would do: measured t1/t2, the coordinator's plan, and seconds per phase."""
-
-    t1: float
-    t2: float
-    plan: Plan
-    available_s: float
-    setup_s: float
-    reserve_s: float
+    require_seed(seed)
 
 
 def estimate_plan(budget_s: float, spent_s: float, t1: float, t2: float, reserve_s: float) -> tuple[Plan, float]:
@@ -100,33 +96,20 @@ def estimate_plan(budget_s: float, spent_s: float, t1: float, t2: float, reserve
     return plan, available
 
 
-def resolve(session: Session, dataset: str, label: str):
-    resolved = resolve_dataset(session, dataset)
-    return resolved, get_or_create_layout(session, resolved, label)
-
-
-def split_rows(session: Session, resolved) -> dict:
-    """Row counts of the three splits (cheap: one count per split)."""
-    return {split: session.query(f"SELECT count(*) AS n {resolved.source(split)}")[0]["n"]
-            for split in ("train", "valid", "test")}
-
-
 NoticeFn = Callable[[str], None]
 
 
-def measure_t1_t2(session: Session, dataset: str, layout, tfmem: str, label: str, rows: dict,
-                  sample, settings, seed: int = 0) -> tuple[float, float]:
-    """t1 with ``tfmem`` on the dataset's space, and t2 for the arch the TFMEM ranks first
+def measure_t1_t2(context: DatasetContext, tfmem: str, sample, settings, seed: int = 0) -> tuple[float, float]:
+    """t1 with ``tfmem`` on the context's space, and t2 for the arch the TFMEM ranks first
     among a quick random probe of the space (about half a second of scoring): the kind of
-    arch the refinement will train. Measured on a sample of train rows."""
-    from trails.filtering import profile_scoring, run_filtering
+    arch the refinement will train. Measured on ``sample``, a few thousand train rows."""
     from trails.profiling import measure_epoch_seconds
-    from trails.tfmem import get_metric
 
-    t1 = profile_scoring(session, dataset, tfmem, label,
-                         archs=500 if get_metric(tfmem).data_agnostic else 5)
+    t1 = profile_scoring(context.space, context.scoring, tfmem,
+                         archs=500 if get_metric(tfmem).data_agnostic else 5, seed=seed)
     probe_n = int(min(500, max(10, 0.5 / t1)))
-    probe = run_filtering(session, dataset, probe_n, 1, tfmem, "random", label, seed=seed + 1)
+    probe = filter_archs(context.space, context.scoring, probe_n, tfmem, "random", seed=seed + 1)
+    layout, rows = context.layout, context.rows
     t2 = measure_epoch_seconds(probe.ranked[0][0], sample, layout.n_ids, layout.n_fields,
                                rows["train"], rows["valid"], settings)
     return t1, t2
@@ -141,11 +124,11 @@ def plan_model_selection(session: Session, dataset: str, budget_s: float, label:
 
     validate_selection_arguments(dataset, budget_s, label, tfmem, "auto")
     clock = Clock()
-    resolved, layout = resolve(session, dataset, label)
-    rows = split_rows(session, resolved)
-    sample = load_split(session, resolved, layout, "train", limit=4096, ordered=False)
-    t1, t2 = measure_t1_t2(session, dataset, layout, tfmem, label, rows, sample,
-                           TrainingSettings.from_config())
+    context = resolve_context(session, dataset, label, tfmem)
+    rows = context.rows
+    sample = load_split(session, context.dataset, context.layout, "train", limit=PROFILE_ROWS,
+                        ordered=False)
+    t1, t2 = measure_t1_t2(context, tfmem, sample, TrainingSettings.from_config())
     load_s = (rows["train"] + rows["valid"]) / SERVICE_READ_ROWS_PER_S
     reserve = STORE_RESERVE_S + 2 * rows["test"] / SERVICE_READ_ROWS_PER_S
     spent = clock.elapsed()
@@ -192,7 +175,7 @@ def replan_first_rung(plan: Plan, candidates: list, sample, layout, rows: dict, 
 class Refined:
     """The refinement's outcome, whichever path produced it."""
 
-    mode: str  # "service" | "backend" | "none"
+    mode: str  # "service" | "backend"
     winner: tuple
     valid_auc: float
     weights: bytes
@@ -221,8 +204,9 @@ def choose_refinement(refinement: str, notice: NoticeFn):
 
 def refine_in_backend(candidates, train_data, valid_data, layout, plan: Plan, deadline: float,
                       seed: int, interrupt: Callable[[], None], notice: NoticeFn) -> Refined:
+    from trails.model import state_to_bytes
     from trails.refinement.halving import successive_halving
-    from trails.refinement.trainer import TrainingSettings, state_to_bytes
+    from trails.refinement.trainer import TrainingSettings
 
     config = load_config()
     last_check = [0.0]
@@ -237,7 +221,7 @@ def refine_in_backend(candidates, train_data, valid_data, layout, plan: Plan, de
     def progress(event) -> None:
         if event.result is not None:
             r = event.result
-            notice(f"refinement rung {r.rung}: {'-'.join(map(str, r.arch))} after {r.total_epochs} "
+            notice(f"refinement rung {r.rung}: {arch_text(r.arch)} after {r.total_epochs} "
                    f"epochs: valid AUC {r.valid_auc:.4f} ({100 * event.fraction:.0f}% of planned epochs)")
 
     result = successive_halving(candidates, train_data, valid_data, layout.n_ids, layout.n_fields,
@@ -249,16 +233,17 @@ def refine_in_backend(candidates, train_data, valid_data, layout, plan: Plan, de
                    state_to_bytes(result.state_dict), result.to_json())
 
 
-def refine_with_service(client, dataset: str, label: str, layout, candidates, plan: Plan,
+def refine_with_service(client, context: DatasetContext, candidates, plan: Plan,
                         deadline: float, seed: int, sleep: Callable[[], None],
                         notice: NoticeFn) -> Refined:
     from trails.refinement.trainer import TrainingSettings
 
     config = load_config()
     settings = TrainingSettings.from_config()
-    job = {"dataset": dataset, "label": label, "layout_id": layout.layout_id,
+    layout = context.layout
+    job = {"dataset": context.name, "label": context.label, "layout_id": layout.layout_id,
            "layout": layout.to_json(),  # this transaction may have just created it: not visible yet
-           "candidates": ["-".join(map(str, arch)) for arch in candidates], "u": max(1, plan.u),
+           "candidates": [arch_text(arch) for arch in candidates], "u": max(1, plan.u),
            "eta": config.getint("coordinator", "eta"),
            "max_epochs": config.getint("coordinator", "max_epochs") if plan.k > 1 else 1,
            "deadline_s": max(0.1, deadline - time.monotonic()), "seed": seed,
@@ -283,7 +268,7 @@ def refine_with_service(client, dataset: str, label: str, layout, candidates, pl
                           hint=(error.get("hint") if isinstance(error, dict) else None)
                           or "see the refinement service's log")
     result = status["result"]
-    winner = tuple(int(w) for w in result["winner"].split("-"))
+    winner = parse_arch(result["winner"])
     summary = dict(result, rungs=status.get("rungs", []), job_id=job_id)
     return Refined("service", winner, float(result["valid_auc"]), client.model_state(job_id), summary)
 
@@ -298,18 +283,18 @@ def run_model_selection(session: Session, dataset: str, budget_s: float, label: 
     ``interrupt()`` raises when the user cancelled (in the backend: an SPI call);
     ``sleep()`` is an interruptible short wait; ``notice`` reports progress.
     """
-    from trails.filtering import run_filtering
+    from trails.model import build_model
     from trails.refinement.data import SplitTensors, load_split
     from trails.refinement.trainer import TrainingSettings, evaluate_auc
-    from trails.registry import build_network, store_run_and_model
+    from trails.registry import store_run_and_model
 
-    validate_selection_arguments(dataset, budget_s, label, tfmem, refinement)
+    validate_selection_arguments(dataset, budget_s, label, tfmem, refinement, seed)
     clock = Clock()
     settings = TrainingSettings.from_config()
 
     since = time.monotonic()
-    resolved, layout = resolve(session, dataset, label)
-    rows = split_rows(session, resolved)
+    context = resolve_context(session, dataset, label, tfmem)
+    resolved, layout, rows = context.dataset, context.layout, context.rows
     if rows["valid"] == 0 or rows["test"] == 0:
         raise TrailsError(f"dataset \"{dataset}\" has an empty split: {rows}",
                           hint="each of train, valid and test needs rows")
@@ -321,14 +306,15 @@ def run_model_selection(session: Session, dataset: str, budget_s: float, label: 
     if client is None:  # the backend trains: read train and valid now, through SPI
         train_data = load_split(session, resolved, layout, "train", ordered=False)
         valid_data = load_split(session, resolved, layout, "valid", ordered=False)
-        sample = SplitTensors(train_data.ids[:4096], train_data.values[:4096], train_data.labels[:4096])
+        sample = SplitTensors(train_data.ids[:PROFILE_ROWS], train_data.values[:PROFILE_ROWS],
+                              train_data.labels[:PROFILE_ROWS])
         clock.record("load_s", since)
     else:
-        sample = load_split(session, resolved, layout, "train", limit=4096, ordered=False)
+        sample = load_split(session, resolved, layout, "train", limit=PROFILE_ROWS, ordered=False)
     interrupt()
 
     since = time.monotonic()
-    t1, t2 = measure_t1_t2(session, dataset, layout, tfmem, label, rows, sample, settings)
+    t1, t2 = measure_t1_t2(context, tfmem, sample, settings, seed)
     clock.record("profile_s", since)
     read_rate = rows["train"] / max(clock.phases.get("load_s", 0.0), 1e-3) if client is None else None
     test_read_s = rows["test"] / (read_rate or SERVICE_READ_ROWS_PER_S)
@@ -342,12 +328,12 @@ def run_model_selection(session: Session, dataset: str, budget_s: float, label: 
 
     since = time.monotonic()
     filtering_deadline = time.monotonic() + plan.filtering_s * 1.5 + 1.0
-    scored = run_filtering(session, dataset, plan.n, plan.k, tfmem, "evolution", label, seed=seed,
-                           deadline=filtering_deadline,
-                           report=lambda done, total, s: notice(
-                               f"filtering: {done}/{total} archs scored ({100 * done // total}%), "
-                               f"{done / max(s, 1e-9):,.0f} archs/s"))
-    if scored.n_scored < min(plan.n, scored.space.size):
+    scored = filter_archs(context.space, context.scoring, plan.n, tfmem, "evolution", seed=seed,
+                          deadline=filtering_deadline,
+                          report=lambda done, total, s: notice(
+                              f"filtering: {done}/{total} archs scored ({100 * done // total}%), "
+                              f"{done / max(s, 1e-9):,.0f} archs/s"))
+    if scored.stopped_early:
         notice(f"filtering stopped at its deadline after {scored.n_scored} of {plan.n} archs")
     candidates = [arch for arch, _ in scored.top(max(1, plan.k))]
     clock.record("filtering_s", since)
@@ -365,8 +351,7 @@ def run_model_selection(session: Session, dataset: str, budget_s: float, label: 
         refined = refine_in_backend(candidates, train_data, valid_data, layout, plan, deadline, seed,
                                     interrupt, notice)
     else:
-        refined = refine_with_service(client, dataset, label, layout, candidates, plan, deadline, seed,
-                                      sleep, notice)
+        refined = refine_with_service(client, context, candidates, plan, deadline, seed, sleep, notice)
     clock.record("refinement_s", since)
 
     since = time.monotonic()
@@ -374,10 +359,11 @@ def run_model_selection(session: Session, dataset: str, budget_s: float, label: 
     hyper = {"n_ids": layout.n_ids, "n_fields": layout.n_fields,
              "embedding_dim": settings.embedding_dim, "batch_norm": settings.batch_norm,
              "epochs": refined.summary.get("winner_epochs")}
-    network = build_network(refined.winner, hyper, refined.weights)
+    network = build_model(refined.winner, layout.n_ids, layout.n_fields, settings.embedding_dim,
+                          settings.batch_norm, state=refined.weights)
     test_auc = evaluate_auc(network, test_data, settings.eval_batch_size)
     clock.record("test_s", since)
-    notice(f"winner {'-'.join(map(str, refined.winner))}: valid AUC {refined.valid_auc:.4f}, "
+    notice(f"winner {arch_text(refined.winner)}: valid AUC {refined.valid_auc:.4f}, "
            f"test AUC {test_auc:.4f}")
 
     elapsed = clock.elapsed()
@@ -386,7 +372,7 @@ def run_model_selection(session: Session, dataset: str, budget_s: float, label: 
                                       "planned_refinement_s": plan.refinement_s,
                                       "available_s": available},
                   refinement=refined.summary, rows=rows)
-    best_arch = "-".join(map(str, refined.winner))
+    best_arch = arch_text(refined.winner)
     run = {"dataset": dataset, "label": label, "layout_id": layout.layout_id, "budget_s": budget_s,
            "tfmem": tfmem, "refinement": refined.mode, "n_scored": scored.n_scored,
            "k_refined": len(candidates), "u": plan.u, "t1": t1, "t2": t2, "phases": phases,

@@ -17,6 +17,33 @@ from trails.errors import TrailsError
 
 Arch = tuple[int, ...]
 
+# bounds on an arch read from text outside any space (a request to the refinement service)
+MAX_LAYERS = 64
+MAX_WIDTH = 65536
+
+
+def arch_text(arch: Sequence[int]) -> str:
+    """The text form of an arch: ``(8, 16, 32, 64)`` → ``"8-16-32-64"``."""
+    return "-".join(str(int(width)) for width in arch)
+
+
+def parse_arch(text: str, bounded: bool = True) -> Arch:
+    """Inverse of :func:`arch_text`: ``"8-16-32-64"`` → ``(8, 16, 32, 64)``.
+
+    Raises:
+        TrailsError (a ValueError): when ``text`` is not integers joined by ``-``, or, when
+        ``bounded``, not 1..``MAX_LAYERS`` of them each 1..``MAX_WIDTH``.
+    """
+    try:
+        arch = tuple(int(part) for part in str(text).strip().split("-"))
+    except ValueError:
+        raise TrailsError(f"cannot read arch {text!r}: expected widths joined by '-', e.g. '8-16-32-64'") from None
+    max_layers, max_width = MAX_LAYERS, MAX_WIDTH
+    if bounded and (not 1 <= len(arch) <= max_layers or not all(1 <= width <= max_width for width in arch)):
+        raise TrailsError(f"arch {text!r} must have 1 to {max_layers} widths, each 1 to {max_width}")
+    return arch
+
+
 DEFAULT_LAYERS = 4
 DEFAULT_WIDTHS = (8, 16, 24, 32, 48, 64, 80, 96, 112, 128, 144, 160, 176, 192, 208, 224, 240, 256, 384, 512)
 
@@ -89,7 +116,7 @@ class SearchSpace:
 
     def encode(self, arch: Sequence[int]) -> str:
         """``(8, 16, 32, 64)`` → ``"8-16-32-64"``; raises TrailsError for an arch outside the space."""
-        return "-".join(str(width) for width in self.validate(arch))
+        return arch_text(self.validate(arch))
 
     def decode(self, text: str) -> Arch:
         """``"8-16-32-64"`` → ``(8, 16, 32, 64)``.
@@ -98,10 +125,9 @@ class SearchSpace:
             TrailsError (a ValueError): when ``text`` is not ``layers`` dash-separated integers from
             ``widths``; the message names the valid widths.
         """
-        parts = str(text).strip().split("-")
         try:
-            arch = tuple(int(part) for part in parts)
-        except ValueError:
+            arch = parse_arch(text, bounded=False)
+        except TrailsError:
             raise TrailsError(
                 f"cannot read arch {text!r}: expected {self.layers} widths joined by '-', e.g. "
                 f"{self.encode(self.arch_at(0))!r}",

@@ -63,22 +63,20 @@ def require_positive(name: str, value, allow_null: bool = False) -> None:
                           hint=f"pass {name} > 0")
 
 
-def _dataset_and_layout(plpy, dataset, label):
-    from trails.data.dataset import resolve_dataset
-    from trails.data.layout_store import get_or_create_layout
+def _context(plpy, dataset, label, tfmem=None, batch_rows=None):
+    """(session, the dataset resolved once in the caller's session)."""
+    from trails.context import resolve_context
     from trails.data.session import SpiSession
 
-    if not label:
-        raise TrailsError("label must name a column", hint="e.g. label => 'label'")
     session = SpiSession(plpy)
-    resolved = resolve_dataset(session, dataset)
-    return session, resolved, get_or_create_layout(session, resolved, label)
+    return session, resolve_context(session, dataset, label, tfmem, batch_rows)
 
 
 @sql_function
 def describe(plpy, dataset, label):
     """Rows of ``trails.describe``: one per field, then one per skipped column."""
-    _, _, layout = _dataset_and_layout(plpy, dataset, label)
+    _, context = _context(plpy, dataset, label)
+    layout = context.layout
     rows = [(i, f.name, f.kind, f.sql_type, f.cardinality, f.first_id, f.last_id, f.missing_id,
              f.unknown_id, None) for i, f in enumerate(layout.fields)]
     rows += [(None, name, "skipped", None, 0, None, None, None, None, why)
@@ -92,8 +90,8 @@ def read_batch(plpy, dataset, n, split, label):
     from trails.data.batches import read_encoded
 
     require_positive("n", n)
-    session, resolved, layout = _dataset_and_layout(plpy, dataset, label)
-    rows = read_encoded(session, resolved, layout, split, limit=n)
+    session, context = _context(plpy, dataset, label)
+    rows = read_encoded(session, context.dataset, context.layout, split, limit=n)
     return [(row_ids, row_values, int(row_label)) for row_ids, row_values, row_label
             in zip(rows.ids.tolist(), rows.values.astype(float).tolist(), rows.labels.tolist())]
 
@@ -104,10 +102,11 @@ def read_batch_stats(plpy, dataset, n, split, label):
     from trails.data.batches import iter_encoded
 
     require_positive("n", n, allow_null=True)
-    session, resolved, layout = _dataset_and_layout(plpy, dataset, label)
+    session, context = _context(plpy, dataset, label)
+    layout = context.layout
     started = time.perf_counter()
     rows = positives = 0
-    for chunk in iter_encoded(session, resolved, layout, split, limit=n, ordered=False):
+    for chunk in iter_encoded(session, context.dataset, layout, split, limit=n, ordered=False):
         rows += len(chunk)
         positives += int(chunk.labels.sum())
     seconds = time.perf_counter() - started
@@ -123,7 +122,12 @@ def environment(plpy):
 
     rows = [("trails", trails.__version__), ("trails.path", trails.__path__[0]),
             ("python", platform.python_version()), ("python.prefix", sys.prefix),
-            ("config", str(config_path())), ("data_dir", str(data_dir()))]
+            ("python.path", ":".join(sys.path)),
+            ("config", str(config_path() or "(defaults only)"))]
+    try:
+        rows.append(("data_dir", str(data_dir())))
+    except TrailsError:
+        rows.append(("data_dir", "(not set)"))
     for module in ("numpy", "torch", "sklearn", "scipy"):
         try:
             rows.append((module, __import__(module).__version__))
@@ -141,16 +145,16 @@ def _progress_notice(plpy, what: str):
 
 
 @sql_function
-def filtering_phase(plpy, dataset, n, k, tfmem, strategy, label):
+def filtering_phase(plpy, dataset, n, k, tfmem, strategy, label, seed):
     """Rows of ``filtering_phase``: the top ``k`` of ``n`` scored archs, (rank, arch, score)."""
-    from trails.data.session import SpiSession
-    from trails.filtering import run_filtering, validate_filtering_arguments
+    from trails.filtering import filter_archs, validate_filtering_arguments
 
-    validate_filtering_arguments(n, k, tfmem, strategy)
-    result = run_filtering(SpiSession(plpy), dataset, n, k, tfmem, strategy, label,
-                           report=_progress_notice(plpy, f"filtering {dataset} with {tfmem}"))
+    validate_filtering_arguments(n, k, tfmem, strategy, seed)
+    _, context = _context(plpy, dataset, label, tfmem)
+    result = filter_archs(context.space, context.scoring, n, tfmem, strategy, seed,
+                          report=_progress_notice(plpy, f"filtering {dataset} with {tfmem}"))
     plpy.notice(f"filtering {dataset}: {result.n_scored} archs scored with {tfmem} ({strategy}) in "
-                f"{result.score_s:.2f} s after {result.read_s:.2f} s reading")
+                f"{result.score_s:.2f} s after {context.resolve_s:.2f} s resolving and reading")
     return [(rank, result.space.encode(arch), score)
             for rank, (arch, score) in enumerate(result.top(k), start=1)]
 
@@ -176,24 +180,26 @@ def coordinator(plpy, budget_s, t1, t2):
 @sql_function
 def profiling_filtering_phase(plpy, dataset, tfmem, label):
     """t1: measured seconds to score one arch of the dataset's space."""
-    from trails.data.session import SpiSession
-    from trails.filtering import profile_scoring
+    from trails.filtering import profile_scoring, validate_filtering_arguments
 
-    return profile_scoring(SpiSession(plpy), dataset, tfmem, label)
+    validate_filtering_arguments(1, None, tfmem, "random")
+    _, context = _context(plpy, dataset, label, tfmem)
+    return profile_scoring(context.space, context.scoring, tfmem)
 
 
 @sql_function
 def benchmark_filtering_latency_in_db(plpy, n, dataset, batch_size, tfmem, label):
-    """One row: read, score and total seconds for filtering ``n`` archs in the database."""
-    from trails.data.session import SpiSession
-    from trails.filtering import run_filtering
+    """One row: read, score and total seconds for filtering ``n`` archs in the database
+    (read = resolving the dataset and reading the TFMEM's batch through SPI)."""
+    from trails.filtering import filter_archs, validate_filtering_arguments
 
     require_positive("batch_size", batch_size)
+    validate_filtering_arguments(n, None, tfmem, "evolution")
     started = time.perf_counter()
-    result = run_filtering(SpiSession(plpy), dataset, n, None, tfmem, "evolution", label,
-                           batch_size=batch_size)
+    _, context = _context(plpy, dataset, label, tfmem, batch_size)
+    result = filter_archs(context.space, context.scoring, n, tfmem, "evolution")
     total = time.perf_counter() - started
-    return [(result.read_s, result.score_s, total, result.n_scored / total)]
+    return [(context.resolve_s, result.score_s, total, result.n_scored / total)]
 
 
 def _interruptible(plpy):
@@ -202,13 +208,13 @@ def _interruptible(plpy):
 
 
 @sql_function
-def model_selection(plpy, dataset, budget_s, label, tfmem, refinement):
+def model_selection(plpy, dataset, budget_s, label, tfmem, refinement, seed):
     """One row: the selected model of ``dataset`` within ``budget_s`` seconds."""
     from trails.data.session import SpiSession
     from trails.selection import run_model_selection
 
     interrupt, sleep = _interruptible(plpy)
-    row = run_model_selection(SpiSession(plpy), dataset, budget_s, label, tfmem, refinement,
+    row = run_model_selection(SpiSession(plpy), dataset, budget_s, label, tfmem, refinement, seed,
                               interrupt=interrupt, sleep=sleep, notice=plpy.notice)
     return [row]
 

@@ -1,7 +1,7 @@
 """Read a dataset's rows in chunks and encode them with its layout.
 
-The one reader behind both paths: :mod:`trails.data.spi` hands it an SPI session,
-:mod:`trails.data.pg` a psycopg2 one. Identical rows give identical arrays.
+The one reader behind both paths: in the database it runs on an SPI session, out of it
+(:mod:`trails.data.pg`) on a psycopg2 one. Identical rows give identical arrays.
 """
 
 from __future__ import annotations
@@ -59,16 +59,3 @@ def read_encoded(session: Session, dataset: Dataset, layout: Layout, split: str,
     """All (or the first ``limit``) rows of ``split``, encoded, in one :class:`EncodedRows`."""
     parts = list(iter_encoded(session, dataset, layout, split, limit, ordered=ordered))
     return EncodedRows.concatenate(parts, layout.n_fields)
-
-
-def read_dataset_rows(session: Session, dataset_name: str, n: int | None, split: str = "train",
-                      label: str = "label") -> EncodedRows:
-    """The first ``n`` rows (all when ``None``) of a dataset's ``split``, encoded with its
-    stored layout (created when new). The body of both the SPI and the psycopg2 readers."""
-    from trails.data.dataset import resolve_dataset
-    from trails.data.layout_store import get_or_create_layout
-
-    resolved = resolve_dataset(session, dataset_name)
-    layout = get_or_create_layout(session, resolved, label)
-    return read_encoded(session, resolved, layout, split, limit=n)
-

@@ -35,13 +35,16 @@ def load_layout(session: Session, layout_id: int) -> Layout:
     return Layout.from_json(_as_dict(rows[0]["layout"]), layout_id)
 
 
-def get_or_create_layout(session: Session, dataset: Dataset, label: str) -> Layout:
+def get_or_create_layout(session: Session, dataset: Dataset, label: str,
+                         train_rows: int | None = None) -> Layout:
     """The stored layout of ``dataset`` for ``label``, inferring and storing it if new.
 
+    ``train_rows`` is the train split's row count when the caller has it (counted otherwise):
+    a layout is kept per row count, so one inferred before rows were added is not reused.
     Stored in a subtransaction: a failure leaves no row behind.
     """
     signature = _settings_signature()
-    rows_now = _train_rows(session, dataset)
+    rows_now = _train_rows(session, dataset) if train_rows is None else int(train_rows)
     key = [dataset.train_table, label, rows_now, signature]
     key_types = ["text", "text", "bigint", "text"]
     lookup = ("SELECT layout_id, layout FROM trails.layouts WHERE train_table = $1"

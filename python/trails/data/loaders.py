@@ -24,7 +24,7 @@ import numpy as np
 
 from trails.config import data_dir
 from trails.data import frappe
-from trails.data.copy import copy_rows, quote_ident
+from trails.data.bulk_copy import copy_rows, quote_ident
 
 SPLITS = ("train", "valid", "test")
 

@@ -1,11 +1,13 @@
-"""Out-of-database batch reading: the same rows through psycopg2 (server-side cursor).
+"""Out-of-database batch reading: rows through psycopg2 (a server-side cursor).
 
-The twin of :mod:`trails.data.spi`, used by the refinement service, scripts and benchmarks.
+The twin of ``trails.read_batch`` (SPI, in the database), used by the refinement service,
+scripts and benchmarks: the same resolution, layout and encoding, another session.
 """
 
 from __future__ import annotations
 
-from trails.data.batches import EncodedRows, read_dataset_rows
+from trails.context import resolve_context
+from trails.data.batches import EncodedRows, read_encoded
 from trails.data.session import PgSession
 
 
@@ -18,5 +20,8 @@ def connect(dsn: str = ""):
 
 def read_batch_pg(connection, dataset: str, n: int | None, split: str = "train",
                   label: str = "label") -> EncodedRows:
-    """The first ``n`` rows (all when ``None``) of ``dataset``'s ``split``, encoded."""
-    return read_dataset_rows(PgSession(connection), dataset, n, split, label)
+    """The first ``n`` rows (all when ``None``) of ``dataset``'s ``split``, encoded with its
+    stored layout (created when new)."""
+    session = PgSession(connection)
+    context = resolve_context(session, dataset, label)
+    return read_encoded(session, context.dataset, context.layout, split, limit=n)

@@ -53,16 +53,13 @@ import torch
 from trails.errors import TrailsError
 from trails.refinement.data import SplitTensors
 from trails.refinement.schedule import Rung, halving_rungs, planned_epochs
-from trails.refinement.trainer import (Cancelled, Trial, TrainingSettings, build_model,
-                                       default_device, evaluate_auc, iterations_per_epoch, train)
+from trails.model import build_model
+from trails.refinement.trainer import (Cancelled, Trial, TrainingSettings, default_device,
+                                       evaluate_auc, iterations_per_epoch, train)
+from trails.space import arch_text
 
-__all__ = ["Cancelled", "HalvingResult", "Progress", "RungResult", "arch_text",
-           "candidate_seed", "successive_halving"]
-
-
-def arch_text(arch: Sequence[int]) -> str:
-    """``(8, 16, 32)`` → ``"8-16-32"``."""
-    return "-".join(str(int(width)) for width in arch)
+__all__ = ["Cancelled", "HalvingResult", "Progress", "RungResult", "candidate_seed",
+           "successive_halving"]
 
 
 @dataclass
@@ -129,9 +126,9 @@ class HalvingResult:
     device: str
 
     def model(self, device="cpu") -> torch.nn.Module:
-        """The winner as a :class:`~trails.refinement.model.TabularMLP` in eval mode."""
-        return build_model(self.winner, self.n_ids, self.n_fields, self.state_dict,
-                           self.settings.embedding_dim, self.settings.batch_norm, device)
+        """The winner as a :class:`~trails.model.TabularMLP` in eval mode."""
+        return build_model(self.winner, self.n_ids, self.n_fields, self.settings.embedding_dim,
+                           self.settings.batch_norm, state=self.state_dict, device=device)
 
     def to_json(self) -> dict:
         """Everything but the weights, JSON-ready (archs as ``"8-16-32"`` text)."""

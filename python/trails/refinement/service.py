@@ -61,15 +61,15 @@ import trails
 from trails.config import load_config
 from trails.errors import TrailsError
 from trails.refinement.data import SplitTensors, load_split
-from trails.refinement.halving import Cancelled, Progress, arch_text, successive_halving
-from trails.refinement.trainer import TrainingSettings, default_device, state_to_bytes
+from trails.model import state_to_bytes
+from trails.refinement.halving import Cancelled, Progress, successive_halving
+from trails.refinement.trainer import TrainingSettings, default_device
+from trails.space import arch_text, parse_arch
 
 log = logging.getLogger("trails.refinement.service")
 
 STATUSES = ("queued", "loading", "running", "done", "failed", "cancelled")
 FINISHED = ("done", "failed", "cancelled")
-MAX_LAYERS = 64
-MAX_WIDTH = 65536
 
 
 @dataclass(frozen=True)
@@ -99,18 +99,6 @@ class ServiceSettings:
 
 
 # --- the request ------------------------------------------------------------------------------
-
-
-def parse_arch(text: str) -> tuple:
-    """``"8-16-32-64"`` → ``(8, 16, 32, 64)``; raises ValueError with a readable message."""
-    parts = str(text).strip().split("-")
-    try:
-        arch = tuple(int(part) for part in parts)
-    except ValueError:
-        raise ValueError(f"cannot read arch {text!r}: expected widths joined by '-', e.g. '8-16-32-64'") from None
-    if not 1 <= len(arch) <= MAX_LAYERS or not all(1 <= width <= MAX_WIDTH for width in arch):
-        raise ValueError(f"arch {text!r} must have 1 to {MAX_LAYERS} widths, each 1 to {MAX_WIDTH}")
-    return arch
 
 
 class JobRequest(BaseModel):
@@ -330,7 +318,7 @@ class JobManager:
                                                     iter_per_epoch=request.iter_per_epoch,
                                                     learning_rate=request.learning_rate)
             result = successive_halving(
-                [tuple(int(w) for w in text.split("-")) for text in request.candidates],
+                [parse_arch(text) for text in request.candidates],
                 train_data, valid_data, layout.n_ids, layout.n_fields, request.u, request.eta,
                 request.max_epochs, settings=settings, seed=request.seed, device=self.device,
                 deadline=job.deadline, should_stop=job.cancel_event.is_set,

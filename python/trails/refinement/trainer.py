@@ -24,7 +24,6 @@ Metric: ROC-AUC of the positive-class probability over the whole split
 
 from __future__ import annotations
 
-import io
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -38,7 +37,8 @@ from sklearn.metrics import roc_auc_score
 from trails.config import load_config
 from trails.errors import TrailsError
 from trails.refinement.data import SplitTensors
-from trails.refinement.model import TabularMLP
+from trails.model import build_model, positive_probability
+from trails.space import arch_text
 
 
 class Cancelled(Exception):
@@ -165,8 +165,7 @@ class Trial:
         self.device = torch.device(device)
         with torch.random.fork_rng(devices=[]):  # leave the caller's global RNG untouched
             torch.manual_seed(self.seed)
-            model = TabularMLP(n_ids, n_fields, self.arch, embedding_dim=settings.embedding_dim,
-                               batch_norm=settings.batch_norm)
+            model = build_model(self.arch, n_ids, n_fields, settings.embedding_dim, settings.batch_norm)
         self.model = model.to(self.device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=settings.learning_rate)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, CosineDecay(max_iterations))
@@ -187,7 +186,7 @@ class Trial:
                 for name, tensor in self.model.state_dict().items()}
 
     def __repr__(self) -> str:
-        return (f"Trial(arch={'-'.join(map(str, self.arch))}, epochs_trained={self.epochs_trained}, "
+        return (f"Trial(arch={arch_text(self.arch)}, epochs_trained={self.epochs_trained}, "
                 f"iterations={self.iterations})")
 
 
@@ -232,7 +231,7 @@ def train(trial: Trial, data: SplitTensors, epochs: int, batch_size: int, iter_p
         loss_sum = torch.zeros((), device=data.device)  # summed on the device: no sync per batch
         for step in range(per_epoch):
             if should_stop is not None and should_stop():
-                raise Cancelled(f"training of {'-'.join(map(str, trial.arch))} was cancelled")
+                raise Cancelled(f"training of {arch_text(trial.arch)} was cancelled")
             if deadline is not None and time.monotonic() >= deadline:
                 return losses
             rows = order[step * batch_size:(step + 1) * batch_size]
@@ -253,38 +252,6 @@ def train(trial: Trial, data: SplitTensors, epochs: int, batch_size: int, iter_p
     return losses
 
 
-def predict_proba(model: torch.nn.Module, ids, values, batch_size: int = 8192) -> np.ndarray:
-    """Probability of class 1 for every row.
-
-    Args:
-        model: a :class:`~trails.refinement.model.TabularMLP` (run in eval mode here; its
-            train/eval mode is restored afterwards).
-        ids: int64 ``(N, F)``; values: float32 ``(N, F)`` — tensors or numpy arrays, moved to
-            the model's device batch by batch when elsewhere.
-        batch_size: rows per forward pass.
-
-    Returns:
-        float64 numpy array ``(N,)``.
-    """
-    device = next(model.parameters()).device
-    ids = torch.as_tensor(ids, dtype=torch.int64)
-    values = torch.as_tensor(values, dtype=torch.float32)
-    was_training = model.training
-    model.eval()
-    parts = []
-    try:
-        with torch.no_grad():
-            for start in range(0, ids.shape[0], int(batch_size)):
-                logits = model(ids[start:start + batch_size].to(device),
-                               values[start:start + batch_size].to(device))
-                parts.append(torch.softmax(logits.float(), dim=1)[:, 1].cpu())
-    finally:
-        model.train(was_training)
-    if not parts:
-        return np.empty(0, dtype=np.float64)
-    return torch.cat(parts).numpy().astype(np.float64)
-
-
 def evaluate_auc(model: torch.nn.Module, data: SplitTensors, batch_size: int = 8192) -> float:
     """ROC-AUC of ``model``'s class-1 probability over all rows of ``data``.
 
@@ -296,26 +263,4 @@ def evaluate_auc(model: torch.nn.Module, data: SplitTensors, batch_size: int = 8
         raise TrailsError(f"ROC-AUC needs both classes, but the split's {len(labels)} rows hold "
                           f"{'no rows' if len(labels) == 0 else 'only class ' + str(labels[0])}",
                           hint="check the label column of the valid split")
-    return float(roc_auc_score(labels, predict_proba(model, data.ids, data.values, batch_size)))
-
-
-def build_model(arch: Sequence[int], n_ids: int, n_fields: int, state_dict: dict | None = None,
-                embedding_dim: int = 10, batch_norm: bool = True, device="cpu") -> TabularMLP:
-    """A :class:`TabularMLP` for ``arch``, loaded with ``state_dict`` when given, in eval mode."""
-    model = TabularMLP(n_ids, n_fields, tuple(arch), embedding_dim=embedding_dim,
-                       batch_norm=batch_norm)
-    if state_dict is not None:
-        model.load_state_dict(state_dict)
-    return model.to(device).eval()
-
-
-def state_to_bytes(state_dict: dict) -> bytes:
-    """``torch.save`` of ``state_dict`` into bytes (what the service ships, a bytea stores)."""
-    buffer = io.BytesIO()
-    torch.save(state_dict, buffer)
-    return buffer.getvalue()
-
-
-def state_from_bytes(data: bytes, device="cpu") -> dict:
-    """Inverse of :func:`state_to_bytes` (tensors only: ``weights_only=True``)."""
-    return torch.load(io.BytesIO(bytes(data)), map_location=device, weights_only=True)
+    return float(roc_auc_score(labels, positive_probability(model, data.ids, data.values, batch_size)))

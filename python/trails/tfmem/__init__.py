@@ -17,7 +17,7 @@ import numpy as np
 
 from trails.errors import TrailsError
 from trails.tfmem.base import Tfmem
-from trails.tfmem.batch import TfmemBatch
+from trails.tfmem.batch import ScoringInputs, TfmemBatch
 from trails.tfmem.express_flow import ExpressFlow
 from trails.tfmem.fisher import Fisher
 from trails.tfmem.grad_norm import GradNorm
@@ -33,7 +33,7 @@ from trails.tfmem.snip import Snip
 from trails.tfmem.synflow import SynFlow
 from trails.tfmem.weight_norm import WeightNorm
 
-__all__ = ["TfmemBatch", "Tfmem", "get_metric", "metric_names", "score_archs"]
+__all__ = ["ScoringInputs", "TfmemBatch", "Tfmem", "get_metric", "metric_names", "score_archs"]
 
 _METRICS: dict[str, Tfmem] = {
     metric.name: metric

@@ -11,7 +11,7 @@ does not depend on which other archs are scored in the same call.
 
 Data-agnostic TFMEMs (:class:`DataAgnosticTfmem`) look only at the input width; they also offer
 ``score_features(archs, in_features, seed)``. Data-dependent ones (:class:`NetworkTfmem`) build,
-per arch, the embedding + BatchNorm model of :mod:`trails.refinement.model` (float64, train mode,
+per arch, the embedding + BatchNorm model of :mod:`trails.model` (float64, train mode,
 weights from ``seed``) and score it on the batch. The embedding is a fixed random table built
 once per (n_ids, embedding_dim, seed) and the batch is embedded once per ``score_many`` call:
 the metrics are taken over the MLP's parameters; the embedding is input, not scored parameters
@@ -29,8 +29,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from trails.refinement.model import build_mlp, init_embedding_table
+from trails.model import build_mlp, init_embedding_table
 from trails.tfmem.batch import TfmemBatch
+from trails.tfmem.vectorised import as_arch_array, shared_weights_for
 
 Arch = tuple[int, ...]
 
@@ -84,9 +85,7 @@ class SharedWeightTfmem(DataAgnosticTfmem):
     scores_function = None  # e.g. trails.tfmem.vectorised.synflow_scores
 
     def score_features(self, archs, in_features, seed=0):
-        from trails.tfmem.vectorised import _as_arch_array, shared_weights_for
-
-        array = _as_arch_array(archs)
+        array = as_arch_array(archs)
         if len(array) == 0:
             return np.zeros(0)
         return type(self).scores_function(array, shared_weights_for(array, in_features, seed))

@@ -80,3 +80,24 @@ class TfmemBatch:
     def n_classes(self) -> int:
         """Logits the scored networks output: at least 2, more when labels say so."""
         return max(2, int(self.labels.max()) + 1)
+
+
+@dataclass(frozen=True)
+class ScoringInputs:
+    """What every TFMEM scores archs on: the MLP's input width and, for the data-dependent
+    ones, a batch of rows (``None`` when only data-agnostic TFMEMs will be used).
+
+    Raises (on construction):
+        TrailsError (a ValueError): when ``in_features`` < 1 or the batch has another width.
+    """
+
+    in_features: int
+    batch: TfmemBatch | None = None
+
+    def __post_init__(self):
+        if int(self.in_features) < 1:
+            raise TrailsError(f"in_features must be >= 1, got {self.in_features}")
+        if self.batch is not None and self.batch.in_features != int(self.in_features):
+            raise TrailsError(f"the batch has {self.batch.in_features} input features "
+                              f"({self.batch.n_fields} fields × {self.batch.embedding_dim}), "
+                              f"in_features is {self.in_features}")

@@ -230,7 +230,8 @@ def _next_layer(produced: np.ndarray, node_parent: np.ndarray, node_width: np.nd
     return result
 
 
-def _as_arch_array(archs: Sequence[Sequence[int]]) -> np.ndarray:
+def as_arch_array(archs: Sequence[Sequence[int]]) -> np.ndarray:
+    """``archs`` as an int64 (n, L) array; TrailsError when their depths differ."""
     if len(archs) == 0:
         return np.zeros((0, 1), dtype=np.int64)
     try:
@@ -244,7 +245,7 @@ def _as_arch_array(archs: Sequence[Sequence[int]]) -> np.ndarray:
 
 def synflow_scores(archs: Sequence[Sequence[int]], shared: SharedWeights) -> np.ndarray:
     """SynFlow of each arch on ``shared`` weights: float64 (n,). See the module docstring."""
-    array = _as_arch_array(archs)
+    array = as_arch_array(archs)
     if len(array) == 0:
         return np.zeros(0)
     total_output, _ = flow_statistics(array, shared)
@@ -253,7 +254,7 @@ def synflow_scores(archs: Sequence[Sequence[int]], shared: SharedWeights) -> np.
 
 def express_flow_scores(archs: Sequence[Sequence[int]], shared: SharedWeights) -> np.ndarray:
     """ExpressFlow of each arch on ``shared`` weights: float64 (n,). See the module docstring."""
-    array = _as_arch_array(archs)
+    array = as_arch_array(archs)
     if len(array) == 0:
         return np.zeros(0)
     total_output, trajectory = flow_statistics(array, shared)
@@ -263,28 +264,3 @@ def express_flow_scores(archs: Sequence[Sequence[int]], shared: SharedWeights) -
 
 
 VECTORISED = {"synflow": synflow_scores, "express_flow": express_flow_scores}
-
-
-def reference_scores(metric_name: str, arch: Sequence[int], shared: SharedWeights) -> float:
-    """The same score by the autograd route: an ``nn.Module`` holding exactly ``arch``'s slice of
-    ``shared``, scored as TRAILS does (hooks, two forward passes, one backward pass).
-
-    Raises:
-        TrailsError (a ValueError): for a metric other than synflow / express_flow.
-    """
-    import torch
-
-    from trails.tfmem.express_flow import express_flow_of_network
-    from trails.tfmem.synflow import synflow_of_network
-    from trails.refinement.model import build_mlp
-
-    if metric_name not in VECTORISED:
-        raise TrailsError(f"no vectorised form of TFMEM {metric_name!r}; valid: {', '.join(VECTORISED)}")
-    weights = shared.arch_weights(arch)
-    network = build_mlp(shared.in_features, arch, shared.n_outputs, batch_norm=False, bias=False).double()
-    with torch.no_grad():
-        for layer, weight in zip([m for m in network if isinstance(m, torch.nn.Linear)], weights):
-            layer.weight.copy_(torch.from_numpy(weight))
-    if metric_name == "synflow":
-        return synflow_of_network(network, shared.in_features, BATCH_ROWS)
-    return express_flow_of_network(network, torch.from_numpy(shared.perturbation), EPSILON)

@@ -1,4 +1,5 @@
-"""The tabular model that every arch of the search space describes.
+"""The tabular model that every arch of the search space describes: how it is built, how its
+weights travel as bytes, and what it predicts. TFMEMs, training and stored models all use it.
 
 Each row is ``F`` fields; field ``f`` holds a feature id ``ids[:, f]`` (an index into one
 embedding table shared by all fields, ids laid end to end per field) and a value
@@ -10,8 +11,10 @@ each id (``embedding_dim`` numbers), multiplies the embedding by the value, flat
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -116,3 +119,67 @@ class TabularMLP(nn.Module):
     def forward(self, ids: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
         """``ids`` LongTensor (B, F), ``values`` FloatTensor (B, F) → logits (B, n_outputs)."""
         return self.mlp(self.embed(ids, values))
+
+
+def build_model(arch: Sequence[int], n_ids: int, n_fields: int, embedding_dim: int = 10,
+                batch_norm: bool = True, state: dict | bytes | None = None, device="cpu") -> TabularMLP:
+    """The :class:`TabularMLP` of ``arch`` on ``device``.
+
+    With ``state`` (a ``state_dict``, or its bytes from :func:`state_to_bytes`) the weights are
+    loaded and the model is returned in eval mode; without, it has a fresh initialisation from
+    the global torch RNG and is in train mode.
+
+    Raises:
+        ValueError: for a non-positive size; RuntimeError when ``state`` does not fit ``arch``.
+    """
+    model = TabularMLP(n_ids, n_fields, tuple(arch), embedding_dim=embedding_dim, batch_norm=batch_norm)
+    if state is None:
+        return model.to(device)
+    if isinstance(state, (bytes, bytearray, memoryview)):
+        state = state_from_bytes(state)
+    model.load_state_dict(state)
+    return model.to(device).eval()
+
+
+def state_to_bytes(state_dict: dict) -> bytes:
+    """``torch.save`` of ``state_dict``, moved to the CPU, as bytes (what the service ships and
+    ``trails.models.weights`` stores)."""
+    buffer = io.BytesIO()
+    torch.save({name: tensor.detach().cpu() for name, tensor in state_dict.items()}, buffer)
+    return buffer.getvalue()
+
+
+def state_from_bytes(data: bytes, device="cpu") -> dict:
+    """Inverse of :func:`state_to_bytes` (tensors only: ``weights_only=True``)."""
+    return torch.load(io.BytesIO(bytes(data)), map_location=device, weights_only=True)
+
+
+def positive_probability(model: nn.Module, ids, values, batch_size: int = 8192) -> np.ndarray:
+    """P(class 1) of every row under ``model``.
+
+    Args:
+        model: a :class:`TabularMLP`; run in eval mode here, its train/eval mode restored after.
+        ids: int64 ``(N, F)``; values: float32 ``(N, F)`` — tensors or numpy arrays, moved to
+            the model's device batch by batch.
+        batch_size: rows per forward pass (memory only; no effect on the result).
+
+    Returns:
+        float64 numpy array ``(N,)``.
+    """
+    device = next(model.parameters()).device
+    ids = torch.as_tensor(ids, dtype=torch.int64)
+    values = torch.as_tensor(values, dtype=torch.float32)
+    was_training = model.training
+    model.eval()
+    parts = []
+    try:
+        with torch.no_grad():
+            for start in range(0, ids.shape[0], int(batch_size)):
+                logits = model(ids[start:start + batch_size].to(device),
+                               values[start:start + batch_size].to(device))
+                parts.append(torch.softmax(logits.double(), dim=1)[:, 1].cpu())
+    finally:
+        model.train(was_training)
+    if not parts:
+        return np.empty(0, dtype=np.float64)
+    return torch.cat(parts).numpy()

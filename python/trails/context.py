@@ -1,0 +1,114 @@
+"""One call, one context: a dataset resolved once, in the caller's session.
+
+:func:`resolve_context` turns a dataset name and a label into a :class:`DatasetContext` — the
+schema-qualified tables, the field layout, the row count of each split, the search space and
+the scoring inputs of the TFMEMs (with the batch of rows the data-dependent ones need) — with
+one pass over the catalog and one read of each thing. Every phase of a call (profiling,
+filtering, refinement, storing) takes that object; none of them resolves the name again.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from trails.config import Config, load_config
+from trails.data.batches import read_encoded
+from trails.data.dataset import SPLITS, Dataset, resolve_dataset
+from trails.data.layout import Layout
+from trails.data.layout_store import get_or_create_layout
+from trails.data.session import Session
+from trails.errors import TrailsError
+from trails.space import SearchSpace
+from trails.tfmem import ScoringInputs, TfmemBatch, get_metric
+
+
+@dataclass(frozen=True)
+class DatasetContext:
+    """A dataset as one call sees it.
+
+    Attributes:
+        dataset: the resolved tables of the three splits.
+        layout: how its rows become ids and values (stored in ``trails.layouts``).
+        rows: rows of each split, ``{"train": n, "valid": n, "test": n}`` (NULL labels included).
+        space: the search space for this dataset (the large-width one for big train splits).
+        scoring: the TFMEMs' inputs; ``scoring.batch`` is set when a data-dependent TFMEM was asked for.
+        resolve_s: seconds :func:`resolve_context` took.
+    """
+
+    dataset: Dataset
+    layout: Layout
+    rows: dict
+    space: SearchSpace
+    scoring: ScoringInputs
+    resolve_s: float = 0.0
+
+    @property
+    def name(self) -> str:
+        return self.dataset.name
+
+    @property
+    def label(self) -> str:
+        return self.layout.label
+
+
+def count_split_rows(session: Session, dataset: Dataset) -> dict:
+    """Rows of each split, one ``count(*)`` per split: ``{"train": n, "valid": n, "test": n}``."""
+    return {split: session.query(f"SELECT count(*) AS n {dataset.source(split)}")[0]["n"] for split in SPLITS}
+
+
+def space_for(train_rows: int, config: Config | None = None) -> SearchSpace:
+    """The configured search space; the large-width one for criteo-sized train splits
+    (``[space] large_rows`` rows or more)."""
+    config = config or load_config()
+    return SearchSpace.from_config(config, large=train_rows >= config.getint("space", "large_rows"))
+
+
+def read_scoring_batch(session: Session, dataset: Dataset, layout: Layout, rows: int,
+                       embedding_dim: int) -> TfmemBatch:
+    """The first ``rows`` labelled train rows as a :class:`TfmemBatch`.
+
+    Raises:
+        TrailsError: when the train split has no labelled row.
+    """
+    encoded = read_encoded(session, dataset, layout, "train", limit=rows)
+    if len(encoded) == 0:
+        raise TrailsError(f"the train split of \"{dataset.name}\" has no labelled row",
+                          hint="load rows with a non-NULL label")
+    return TfmemBatch.from_numpy(encoded.ids, encoded.values, encoded.labels, n_ids=layout.n_ids,
+                                 embedding_dim=embedding_dim)
+
+
+def resolve_context(session: Session, dataset: str, label: str, tfmem: str | None = None,
+                    batch_rows: int | None = None) -> DatasetContext:
+    """Resolve ``dataset`` once, in ``session`` (its search_path and privileges).
+
+    Args:
+        session: where the tables are read (SPI in the backend, psycopg2 out of it).
+        dataset: a table name, or the stem of ``<name>_train/_valid/_test``.
+        label: the label column.
+        tfmem: the TFMEM the call will score with; when it is data-dependent, the scoring batch
+            (``batch_rows`` rows, default ``[tfmem] batch_size``) is read now.
+        batch_rows: rows of the scoring batch.
+
+    Raises:
+        TrailsError: for an unknown dataset or label, an unusable table, a bad ``batch_rows``.
+    """
+    started = time.perf_counter()
+    if not label:
+        raise TrailsError("label must name a column", hint="e.g. label => 'label'")
+    config = load_config()
+    batch_rows = config.getint("tfmem", "batch_size") if batch_rows is None else batch_rows
+    if batch_rows <= 0:
+        raise TrailsError(f"batch_size must be a positive integer, got {batch_rows}", hint="e.g. 32")
+    metric = get_metric(tfmem) if tfmem is not None else None
+    resolved = resolve_dataset(session, dataset)
+    rows = count_split_rows(session, resolved)
+    layout = get_or_create_layout(session, resolved, label, train_rows=rows["train"])
+    embedding_dim = config.getint("refinement", "embedding_dim")
+    batch = None
+    if metric is not None and not metric.data_agnostic:
+        batch = read_scoring_batch(session, resolved, layout, batch_rows, embedding_dim)
+    scoring = ScoringInputs(layout.n_fields * embedding_dim, batch)
+    return DatasetContext(resolved, layout, rows, space_for(rows["train"], config), scoring,
+                          time.perf_counter() - started)
