@@ -28,7 +28,8 @@ DATA = extension/trails.control $(EXTENSION_SQL)
 EXTRA_CLEAN = $(EXTENSION_SQL) test/results test/regression.diffs test/regression.out
 
 REGRESS = surface describe planning filtering bad_input
-REGRESS_OPTS = --inputdir=test --outputdir=test --dbname=trails_regression
+REGRESS_OPTS = --inputdir=test --outputdir=test
+CONTRIB_TESTDB = trails_regression
 
 PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
 ifneq ($(PGXS),)

@@ -119,8 +119,9 @@ def test_same_seed_same_run_other_seed_other_run(splits):
 def test_deadline_stops_with_the_best_model_so_far(splits):
     slow = TrainingSettings(batch_size=128, iter_per_epoch=200, learning_rate=1e-2)
     started = time.monotonic()
-    result = run(splits, candidates=[(64, 64), (32, 32), (16,)], u=9, max_epochs=27, settings=slow,
-                 deadline=started + 0.8)
+    # 5 × 27 epochs × 31 iterations of up to 256-wide layers: seconds even on a fast CPU
+    result = run(splits, candidates=[(256, 256), (128, 128), (64, 64), (32, 32), (16,)], u=27,
+                 max_epochs=27, settings=slow, deadline=started + 0.8)
     elapsed = time.monotonic() - started
     assert result.deadline_hit
     assert elapsed < 0.8 + 0.5  # stops between iterations; at most one evaluation after it
@@ -143,7 +144,7 @@ def test_cancel_raises_within_an_iteration(splits):
     timer.start()
     started = time.monotonic()
     with pytest.raises(Cancelled):
-        run(splits, candidates=[(64, 64), (32, 32)], u=9, max_epochs=27, settings=slow,
+        run(splits, candidates=[(256, 256), (128, 128)], u=27, max_epochs=27, settings=slow,
             should_stop=stop.is_set)
     assert time.monotonic() - started < 0.3 + 0.3
 
@@ -161,7 +162,8 @@ def test_an_exception_from_should_stop_propagates_and_checks_are_throttled(split
     with pytest.raises(KeyboardInterrupt, match="query cancelled"):
         run(splits, candidates=[(64, 64)], u=9, max_epochs=9, settings=slow,
             should_stop=throttled(check, 0.05))
-    assert all(later - earlier >= 0.05 for earlier, later in zip(calls, calls[1:]))
+    # check() reads the clock just after the throttle did: allow that gap
+    assert all(later - earlier >= 0.05 - 1e-3 for earlier, later in zip(calls, calls[1:]))
 
 
 def test_progress_reports_every_epoch_and_evaluation(splits):
@@ -178,19 +180,23 @@ def test_evaluate_auc_is_the_whole_split_auc(splits):
     trial = Trial((16,), N_IDS, N_FIELDS, 20, SETTINGS, seed=3)
     train(trial, train_data, 1, 128, 15)
     model = trial.model.eval()
-    with torch.no_grad():
-        logits = model(valid_data.ids, valid_data.values)
-    scores = torch.softmax(logits, 1)[:, 1].numpy()
+    ids, values = valid_data.ids.numpy(), valid_data.values.numpy()
+    scores = positive_probability(model, ids, values, len(valid_data))  # float64, one batch
     labels = valid_data.labels.numpy()
     # Mann-Whitney: the share of (positive, negative) pairs ranked right, ties counting half.
     positives, negatives = scores[labels == 1], scores[labels == 0]
     pairs = positives[:, None] - negatives[None, :]
     by_hand = ((pairs > 0).sum() + 0.5 * (pairs == 0).sum()) / pairs.size
-    auc = evaluate_auc(model, valid_data, batch_size=97)  # batching must not change it
-    assert auc == pytest.approx(by_hand, abs=1e-6)
-    assert auc == pytest.approx(roc_auc_score(labels, scores), abs=1e-6)
-    assert np.allclose(positive_probability(model, valid_data.ids.numpy(), valid_data.values.numpy(), 64),
-                       scores, atol=1e-6)
+    auc = evaluate_auc(model, valid_data, batch_size=len(valid_data))
+    assert auc == pytest.approx(by_hand, abs=1e-12)
+    assert auc == pytest.approx(roc_auc_score(labels, scores), abs=1e-12)
+    with torch.no_grad():
+        softmax = torch.softmax(model(valid_data.ids, valid_data.values), 1)[:, 1].numpy()
+    assert np.allclose(scores, softmax, atol=1e-6)  # the class-1 probability, float32 round-off
+    # Batching changes the float32 round-off only: probabilities within 1e-6, so at most a few
+    # near-tied pairs (4e-6 of AUC each) can swap.
+    assert np.allclose(positive_probability(model, ids, values, 97), scores, atol=1e-6)
+    assert evaluate_auc(model, valid_data, batch_size=97) == pytest.approx(auc, abs=1e-4)
 
 
 def test_evaluate_auc_needs_both_classes(splits):

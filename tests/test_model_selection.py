@@ -70,11 +70,13 @@ def test_in_backend_refinement_and_predict_round_trip(sql):
                  " JOIN frappe_test t USING (id)", model_id)
     labels, probabilities = np.array([s[0] for s in scores]), np.array([s[1] for s in scores])
     assert len(scores) == 28_860
-    assert roc_auc_score(labels, probabilities) == pytest.approx(test_auc, abs=1e-6)
+    # float32 forward passes in other batch sizes may move a near-tied pair (one pair: 5e-9)
+    assert roc_auc_score(labels, probabilities) == pytest.approx(test_auc, abs=1e-5)
     single = sql("SELECT trails.predict(%s, t), p.score FROM frappe_test t JOIN"
                  " trails.predict_table(%s, 'frappe_test') p USING (id) ORDER BY id LIMIT 20",
                  model_id, model_id)
-    assert all(a == pytest.approx(b, abs=1e-6) for a, b in single)
+    # one row (a batch of 1) vs batches of 10,000: float32 kernels round differently (~3e-7)
+    assert all(a == pytest.approx(b, abs=1e-5) for a, b in single)
 
 
 def test_through_the_service(sql, refinement_service):
