@@ -69,7 +69,7 @@ def test_profiling_and_benchmark_functions(sql):
     ("SELECT * FROM filtering_phase('frappe', 10, 2, 'synflow', 'greedy')",
      "unknown search strategy 'greedy'", "evolution, random, exhaustive"),
     ("SELECT * FROM filtering_phase('nope', 10, 2)", 'dataset "nope" not found', "frappe"),
-    ("SELECT * FROM coordinator(-1, 0.1, 0.1)", "budget_s must be a positive number", "t1 ="),
+    ("SELECT * FROM coordinator(-1, 0.1, 0.1)", "budget_s must be a positive, finite number", "t1 ="),
     ("SELECT profiling_filtering_phase('frappe', 'magic')", "unknown TFMEM 'magic'", "synflow"),
 ])
 def test_bad_arguments(pg2, query, message, hint_part):

@@ -130,7 +130,7 @@ def test_cancel_stops_within_two_seconds_and_leaves_nothing(pg_dsn, pg2):
 
 
 @pytest.mark.parametrize("query, message", [
-    ("SELECT * FROM model_selection('frappe', 0)", "budget_s must be a positive number"),
+    ("SELECT * FROM model_selection('frappe', 0)", "budget_s must be a positive, finite number"),
     ("SELECT * FROM model_selection('frappe', 1)", "too small"),
     ("SELECT * FROM model_selection('frappe', 30, tfmem => 'magic')", "unknown TFMEM 'magic'"),
     ("SELECT * FROM model_selection('frappe', 30, refinement => 'gpu')", "unknown refinement mode 'gpu'"),

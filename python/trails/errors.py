@@ -21,3 +21,23 @@ class TrailsError(ValueError):
         if self.hint:
             text += f"\nHINT: {self.hint}"
         return text
+
+
+def sql_text(value) -> str:
+    """A user's argument as SQL would show it: ``NULL``, ``'text'``, ``60``, ``Infinity``."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    if isinstance(value, float):
+        if value != value:
+            return "NaN"
+        if value in (float("inf"), float("-inf")):
+            return "Infinity" if value > 0 else "-Infinity"
+        return f"{value:g}"
+    return str(value)
+
+
+def is_positive_number(value) -> bool:
+    """Whether ``value`` is a finite number > 0 (NULL, NaN and Infinity are not)."""
+    return value is not None and 0 < value < float("inf")

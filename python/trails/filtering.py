@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 
 from trails.config import load_config
-from trails.errors import TrailsError
+from trails.errors import TrailsError, sql_text
 from trails.search import STRATEGIES, search
 from trails.space import Arch, SearchSpace
 from trails.tfmem import ScoringInputs, get_metric, metric_names, score_archs
@@ -67,21 +67,21 @@ class FilteringResult:
 def require_seed(seed) -> None:
     """Raise :class:`TrailsError` unless ``seed`` is an integer ≥ 0."""
     if seed is None or seed < 0:
-        raise TrailsError(f"seed must be an integer >= 0, got {seed}", hint="e.g. seed => 0")
+        raise TrailsError(f"seed must be an integer >= 0, got {sql_text(seed)}", hint="e.g. seed => 0")
 
 
 def validate_filtering_arguments(n, k, tfmem, strategy, seed=0) -> None:
     """Raise :class:`TrailsError` for any invalid argument of a filtering call."""
     require_seed(seed)
     if n is None or n <= 0:
-        raise TrailsError(f"n must be a positive integer, got {n}", hint="pass n > 0 archs to score")
+        raise TrailsError(f"n must be a positive integer, got {sql_text(n)}", hint="pass n > 0 archs to score")
     if k is not None and (k <= 0 or k > n):
-        raise TrailsError(f"k must be between 1 and n = {n}, got {k}",
+        raise TrailsError(f"k must be between 1 and n = {n}, got {sql_text(k)}",
                           hint="k archs are kept out of the n scored: 1 ≤ k ≤ n")
     if tfmem not in metric_names():
-        raise TrailsError(f"unknown TFMEM '{tfmem}'", hint="valid: " + ", ".join(metric_names()))
+        raise TrailsError(f"unknown TFMEM {sql_text(tfmem)}", hint="valid: " + ", ".join(metric_names()))
     if strategy not in STRATEGIES:
-        raise TrailsError(f"unknown search strategy '{strategy}'", hint="valid: " + ", ".join(STRATEGIES))
+        raise TrailsError(f"unknown search strategy {sql_text(strategy)}", hint="valid: " + ", ".join(STRATEGIES))
 
 
 class FilteringDeadline(Exception):
@@ -167,7 +167,7 @@ def profile_scoring(space: SearchSpace, inputs: ScoringInputs, metric: str = "ex
         TrailsError: for an unknown metric, or a data-dependent one without a batch.
     """
     if metric not in metric_names():
-        raise TrailsError(f"unknown TFMEM '{metric}'", hint="valid: " + ", ".join(metric_names()))
+        raise TrailsError(f"unknown TFMEM {sql_text(metric)}", hint="valid: " + ", ".join(metric_names()))
     data_agnostic = get_metric(metric).data_agnostic
     archs = archs or (2000 if data_agnostic else 20)
     rng = np.random.default_rng(seed)

@@ -32,15 +32,16 @@ def cached_model(session: Session, model_id: int) -> StoredModel:
 
 
 def predict_row(session: Session, model_id, row) -> float | None:
-    """P(positive) for one row (a dict of column → value); None for a NULL row."""
-    if row is None:
-        return None
+    """P(positive) for one row (a dict of column → value); None for a NULL row (of a model
+    that exists: an unknown ``model_id`` is an error whatever the row)."""
     if isinstance(row, str):  # jsonb from trails.predict's to_jsonb(row)
         row = json.loads(row)
-    if not isinstance(row, dict):
+    if row is not None and not isinstance(row, dict):
         raise TrailsError("trails.predict expects a table row, e.g. trails.predict(1, t) FROM tbl t",
                           hint="pass the whole row (the table alias), not a single column")
     model = cached_model(session, model_id)
+    if row is None:
+        return None
     ids, values, _ = model.layout.encode(columns_from_rows(model.layout, [row]))
     return float(positive_probability(model.network, ids, values)[0])
 

@@ -25,7 +25,7 @@ from trails.config import load_config
 from trails.context import DatasetContext, resolve_context
 from trails.coordinator import Plan, schedule
 from trails.data.session import Session
-from trails.errors import TrailsError
+from trails.errors import TrailsError, is_positive_number, sql_text
 from trails.filtering import filter_archs, profile_scoring, require_seed
 from trails.space import arch_text, parse_arch
 from trails.tfmem import get_metric, metric_names
@@ -59,13 +59,13 @@ class Clock:
 
 def validate_selection_arguments(dataset, budget_s, label, tfmem, refinement, seed=0) -> None:
     """Raise :class:`TrailsError` for any invalid argument, before any work is done."""
-    if budget_s is None or not budget_s > 0:
-        raise TrailsError(f"budget_s must be a positive number of seconds, got {budget_s}",
+    if not is_positive_number(budget_s):
+        raise TrailsError(f"budget_s must be a positive, finite number of seconds, got {sql_text(budget_s)}",
                           hint="e.g. model_selection('frappe', 60)")
     if tfmem not in metric_names():
-        raise TrailsError(f"unknown TFMEM '{tfmem}'", hint="valid: " + ", ".join(metric_names()))
+        raise TrailsError(f"unknown TFMEM {sql_text(tfmem)}", hint="valid: " + ", ".join(metric_names()))
     if refinement not in REFINEMENT_MODES:
-        raise TrailsError(f"unknown refinement mode '{refinement}'",
+        raise TrailsError(f"unknown refinement mode {sql_text(refinement)}",
                           hint="valid: auto (the service when it answers, else in the backend), "
                                "service, backend")
     if not label:
@@ -296,7 +296,9 @@ def run_model_selection(session: Session, dataset: str, budget_s: float, label: 
     context = resolve_context(session, dataset, label, tfmem)
     resolved, layout, rows = context.dataset, context.layout, context.rows
     if rows["valid"] == 0 or rows["test"] == 0:
-        raise TrailsError(f"dataset \"{dataset}\" has an empty split: {rows}",
+        empty = [split for split in ("valid", "test") if rows[split] == 0]
+        raise TrailsError(f"dataset \"{dataset}\" has no {' and no '.join(empty)} rows",
+                          detail=", ".join(f"{split}: {count} rows" for split, count in rows.items()),
                           hint="each of train, valid and test needs rows")
     client = choose_refinement(refinement, notice)
     clock.record("prepare_s", since)

@@ -14,7 +14,7 @@ import sys
 import time
 import traceback
 
-from trails.errors import TrailsError
+from trails.errors import TrailsError, is_positive_number, sql_text
 
 
 def raise_sql_error(plpy, message: str, detail: str | None = None, hint: str | None = None,
@@ -59,7 +59,7 @@ def require_positive(name: str, value, allow_null: bool = False) -> None:
     if value is None and allow_null:
         return
     if value is None or value <= 0:
-        raise TrailsError(f"{name} must be a positive integer, got {value}",
+        raise TrailsError(f"{name} must be a positive integer, got {sql_text(value)}",
                           hint=f"pass {name} > 0")
 
 
@@ -149,6 +149,8 @@ def filtering_phase(plpy, dataset, n, k, tfmem, strategy, label, seed):
     """Rows of ``filtering_phase``: the top ``k`` of ``n`` scored archs, (rank, arch, score)."""
     from trails.filtering import filter_archs, validate_filtering_arguments
 
+    if k is None:
+        raise TrailsError("k must be between 1 and n, got NULL", hint="k archs are kept out of the n scored")
     validate_filtering_arguments(n, k, tfmem, strategy, seed)
     _, context = _context(plpy, dataset, label, tfmem)
     result = filter_archs(context.space, context.scoring, n, tfmem, strategy, seed,
@@ -166,10 +168,11 @@ def coordinator(plpy, budget_s, t1, t2):
     from trails.coordinator import schedule
 
     for name, value in (("budget_s", budget_s), ("t1", t1), ("t2", t2)):
-        if value is None or not value > 0:
-            raise TrailsError(f"{name} must be a positive number of seconds, got {value}",
-                              hint="t1 = seconds to score one arch (profiling_filtering_phase), "
-                                   "t2 = seconds per training epoch of one model")
+        if not is_positive_number(value):
+            raise TrailsError(f"{name} must be a positive, finite number of seconds, got {sql_text(value)}",
+                              hint="budget_s = the time budget, t1 = seconds to score one arch "
+                                   "(profiling_filtering_phase), t2 = seconds per training epoch "
+                                   "of one model")
     config = load_config()
     plan = schedule(budget_s, t1, t2, eta=config.getint("coordinator", "eta"),
                     ratio=config.getint("coordinator", "ratio"),

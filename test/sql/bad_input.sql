@@ -48,7 +48,7 @@ SELECT * FROM trails.describe('many_labels');
 CREATE TABLE one_class (x int, label int);
 INSERT INTO one_class SELECT i % 3, 1 FROM generate_series(1, 20) AS i;
 SELECT * FROM trails.describe('one_class');
--- a NaN in a float column of the train split
+-- a NaN in a float column of the train split: encoded as missing, like NULL
 CREATE TABLE nan_train (x float8, label int);
 CREATE TABLE nan_valid (LIKE nan_train);
 CREATE TABLE nan_test (LIKE nan_train);
@@ -186,7 +186,7 @@ SELECT * FROM model_selection_plan('shop', 0.01);
 --
 SELECT trails.predict(999, s) FROM shop AS s LIMIT 1;
 SELECT trails.predict(NULL, s) FROM shop AS s LIMIT 1;
--- a NULL row gives NULL (the model is not looked up)
+-- an unknown model is an error even for a NULL row
 SELECT trails.predict(999, NULL::shop) AS prediction;
 -- not a row
 SELECT trails.predict(999, 42);

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from trails.config import load_config
 from trails.data.session import Session
-from trails.errors import TrailsError
+from trails.errors import TrailsError, sql_text
 
 SPLITS = ("train", "valid", "test")
 
@@ -30,7 +30,7 @@ class Dataset:
         """``FROM ... [WHERE ...]`` text selecting the rows of ``split`` (alias ``t``) that
         also satisfy the SQL ``condition`` when given."""
         if split not in SPLITS:
-            raise TrailsError(f"unknown split '{split}'", hint=f"valid splits: {', '.join(SPLITS)}")
+            raise TrailsError(f"unknown split {sql_text(split)}", hint=f"valid splits: {', '.join(SPLITS)}")
         conditions = [condition] if condition else []
         if self.split_bounds is not None:
             low, high = self.split_bounds[split]

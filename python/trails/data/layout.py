@@ -131,7 +131,7 @@ class Layout:
             raw = columns[f"f{i}"]
             if fld.kind == "numeric":
                 x = np.array([math.nan if v is None else v for v in raw], dtype=np.float64)
-                missing = np.isnan(x)
+                missing = ~np.isfinite(x)  # NULL, NaN, ±Infinity
                 ids[:, i] = np.where(missing, fld.missing_id, fld.first_id)
                 values[:, i] = np.where(missing, 1.0, (x - fld.mean) / fld.std)
             else:
@@ -183,12 +183,14 @@ def _positive_class(session: Session, dataset: Dataset, label: str, sql_type: st
 
 
 def _train_statistics(session: Session, dataset: Dataset, features: list) -> dict:
-    """One scan: ``rows`` and, for numeric columns ``i``, mean ``m{i}`` and std ``s{i}``."""
+    """One scan: ``rows`` and, for numeric columns ``i``, mean ``m{i}`` and std ``s{i}`` of the
+    finite values (NaN and ±Infinity are encoded as missing, like NULL)."""
     parts = ["count(*) AS rows"]
     for i, c in enumerate(features):
         if c["category"] in NUMERIC_CATEGORIES:
             col = f"t.{session.quote_ident(c['name'])}::float8"
-            parts.append(f"avg({col}) AS m{i}, stddev_pop({col}) AS s{i}")
+            finite = f"FILTER (WHERE {col} NOT IN ('NaN', 'Infinity', '-Infinity'))"
+            parts.append(f"avg({col}) {finite} AS m{i}, stddev_pop({col}) {finite} AS s{i}")
     return session.query(f"SELECT {', '.join(parts)} {dataset.source('train')}")[0]
 
 
@@ -254,7 +256,7 @@ def infer_layout(session: Session, dataset: Dataset, label: str) -> Layout:
         elif category in NUMERIC_CATEGORIES and not (
                 is_integer and distinct <= max_distinct and distinct <= max_ratio * rows):
             std = stats[f"s{i}"] or 0.0
-            fld = Field(name, "numeric", sql_type, next_id, 1, mean=float(stats[f"m{i}"]),
+            fld = Field(name, "numeric", sql_type, next_id, 1, mean=float(stats[f"m{i}"] or 0.0),
                         std=float(std) if std > 0 else 1.0)
         else:
             frequent = sorted(value_counts, key=lambda v: (-value_counts[v], v))[:max_vocabulary]
