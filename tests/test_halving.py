@@ -239,3 +239,34 @@ def test_load_split_streams_chunks_of_a_real_table(pg2):
     assert np.array_equal(data.values.numpy(), expected.values)
     assert np.array_equal(data.labels.numpy(), expected.labels)
     assert data.ids.dtype == torch.int64 and data.values.dtype == torch.float32
+
+
+def test_anneal_decays_from_the_current_rate_to_zero_over_the_given_iterations(splits):
+    trial = Trial((8,), N_IDS, N_FIELDS, 10**12, SETTINGS, seed=0)  # constant rate until annealed
+    train(trial, splits[0], 1, 128, 15)
+    before = trial.learning_rate
+    assert before == pytest.approx(1e-2, rel=1e-6)
+    trial.anneal(30)
+    assert trial.learning_rate == pytest.approx(before)  # no jump
+    train(trial, splits[0], 1, 128, 15)
+    assert trial.learning_rate == pytest.approx(before * 0.5, rel=1e-6)  # half-way down the cosine
+    train(trial, splits[0], 1, 128, 15)
+    assert trial.learning_rate == pytest.approx(0.0, abs=1e-12)
+    assert trial.seconds_per_iteration > 0 and trial.iterations == 45
+
+
+def test_finish_trains_the_winner_on_until_the_deadline(splits):
+    started = time.monotonic()
+    window = 3.0
+    result = run(splits, candidates=CANDIDATES[:3], u=1, max_epochs=3, finish=True,
+                 deadline=started + window)
+    elapsed = time.monotonic() - started
+    final = [r for r in result.rungs if r.final]
+    assert len(final) == 1 and final[0] is result.rungs[-1]
+    assert result.finish_epochs >= 1 and final[0].total_epochs > 3  # beyond the last rung's 3
+    assert not result.deadline_hit
+    assert elapsed < window + 0.5  # the final evaluation fits before the deadline (plus slack)
+    assert result.to_json()["finish_epochs"] == result.finish_epochs
+    # without a deadline there is nothing to fill: no finishing phase
+    plain = run(splits, candidates=CANDIDATES[:3], u=1, max_epochs=3, finish=True)
+    assert plain.finish_epochs == 0 and not any(r.final for r in plain.rungs)

@@ -48,7 +48,8 @@ class Plan:
         return self.filtering_s + self.refinement_s
 
 
-def schedule(T: float, t1: float, t2: float, eta: int = 3, ratio: int = 100, max_epochs: int = 27) -> Plan:
+def schedule(T: float, t1: float, t2: float, eta: int = 3, ratio: int = 100, max_epochs: int = 27,
+             finish: bool = False) -> Plan:
     """The plan with the largest K, then the largest U, that fits the budget.
 
     Args:
@@ -58,6 +59,8 @@ def schedule(T: float, t1: float, t2: float, eta: int = 3, ratio: int = 100, max
         eta: successive halving's reduction factor η, ≥ 2.
         ratio: N / K, ≥ 1.
         max_epochs: most epochs any model trains, ≥ 1.
+        finish: the winner trains on in a finishing phase after the halving, which the plan
+            does not cost: rungs of a single model are left out (``halving_rungs(finish=True)``).
 
     Returns:
         A :class:`Plan` with ``filtering_s + refinement_s ≤ T``. When even K = 2, U = 1 does not
@@ -71,16 +74,16 @@ def schedule(T: float, t1: float, t2: float, eta: int = 3, ratio: int = 100, max
     _validate(T, t1, t2, eta, ratio, max_epochs)
 
     def fits(k: int, u: int) -> bool:
-        return ratio * k * t1 + planned_epochs(k, u, eta, max_epochs) * t2 <= T
+        return ratio * k * t1 + planned_epochs(k, u, eta, max_epochs, finish) * t2 <= T
 
     if not fits(2, 1):
         n = int(math.floor(T / t1))
         return Plan(n=n, k=1, u=0, filtering_s=n * t1, refinement_s=0.0, rungs=())
     k = _largest(lambda k: fits(k, 1), low=2, high=_k_upper_bound(T, t1, t2, ratio))
     u = _largest(lambda u: fits(k, u), low=1, high=max_epochs)
-    epochs = planned_epochs(k, u, eta, max_epochs)
+    epochs = planned_epochs(k, u, eta, max_epochs, finish)
     return Plan(n=ratio * k, k=k, u=u, filtering_s=ratio * k * t1, refinement_s=epochs * t2,
-                rungs=tuple(halving_rungs(k, u, eta, max_epochs)))
+                rungs=tuple(halving_rungs(k, u, eta, max_epochs, finish)))
 
 
 def _k_upper_bound(T: float, t1: float, t2: float, ratio: int) -> int:

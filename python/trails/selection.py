@@ -37,6 +37,15 @@ STORE_RESERVE_S = 0.5
 SERVICE_READ_ROWS_PER_S = 150_000
 # train rows the training cost (t2) is measured on
 PROFILE_ROWS = 4096
+# Share of the time left after reading and profiling that the winner's finishing phase gets:
+# the coordinator plans filtering and successive halving in the rest, and the winner then
+# trains on to the deadline with its learning rate annealed over the epochs that fit.
+FINISH_SHARE = 0.5
+# When not even two candidates fit (filtering only), scoring gets at most this share.
+FILTERING_ONLY_SHARE = 0.1
+# A vectorised TFMEM scores a whole space of up to this many archs in about a second (frappe's
+# 160,000 in 0.5 s): cheaper than any sample of it, so the whole space is scored.
+WHOLE_SPACE_MAX_ARCHS = 200_000
 
 
 @dataclass
@@ -84,13 +93,15 @@ def estimate_plan(budget_s: float, spent_s: float, t1: float, t2: float, reserve
             detail=f"{spent_s:.1f} s went to reading and profiling and {reserve_s:.1f} s are needed "
                    f"to evaluate and store the model, leaving {available:.1f} s",
             hint=f"give at least {spent_s + reserve_s + 2:.0f} s")
-    plan = schedule(available, t1, t2, eta=config.getint("coordinator", "eta"),
+    halving_s = available * (1 - FINISH_SHARE)
+    plan = schedule(halving_s, t1, t2, eta=config.getint("coordinator", "eta"),
                     ratio=config.getint("coordinator", "ratio"),
-                    max_epochs=config.getint("coordinator", "max_epochs"))
+                    max_epochs=config.getint("coordinator", "max_epochs"), finish=True)
     if plan.filtering_only:
         # Not even K = 2 fits. TRAILS would score N = T/t1 archs and return the top one
-        # untrained; a stored model must predict, so keep one epoch's time to train it.
-        n = max(10, int(max(0.0, available - t2) / t1))
+        # untrained; here the top one is the single candidate the finishing phase trains,
+        # so scoring keeps to a tenth of the time and one epoch's time is kept for it.
+        n = max(10, int(max(0.0, min(halving_s - t2, FILTERING_ONLY_SHARE * available)) / t1))
         if n < plan.n:
             plan = dataclasses.replace(plan, n=n, filtering_s=n * t1)
     return plan, available
@@ -139,6 +150,14 @@ def plan_model_selection(session: Session, dataset: str, budget_s: float, label:
             "test_and_store_s": reserve, "total_s": spent + load_s + plan.total_s + reserve}
 
 
+def scores_whole_space(tfmem: str, space) -> bool:
+    """Whether filtering scores every arch of ``space``: a vectorised TFMEM and a space of at
+    most ``WHOLE_SPACE_MAX_ARCHS`` archs."""
+    from trails.tfmem.base import SharedWeightTfmem
+
+    return isinstance(get_metric(tfmem), SharedWeightTfmem) and space.size <= WHOLE_SPACE_MAX_ARCHS
+
+
 def refinement_seconds(k: int, u: int, epoch_s: float, evaluation_s: float) -> float:
     """Seconds successive halving over ``k`` models with first rung ``u`` costs: every rung's
     models train its epochs and are evaluated once."""
@@ -147,28 +166,38 @@ def refinement_seconds(k: int, u: int, epoch_s: float, evaluation_s: float) -> f
     config = load_config()
     return sum(r.n_models * (r.epochs_this_rung * epoch_s + evaluation_s)
                for r in halving_rungs(k, u, config.getint("coordinator", "eta"),
-                                      config.getint("coordinator", "max_epochs")))
+                                      config.getint("coordinator", "max_epochs"), finish=True))
 
 
 def replan_first_rung(plan: Plan, candidates: list, sample, layout, rows: dict, settings,
                       seconds_left: float, notice: NoticeFn) -> Plan:
-    """With the K candidates known, measure their training cost (the largest of them) and
-    raise U as far as the seconds left allow (K stays: the N scores are spent). The first
-    plan had to assume the space's widest arch and an evaluation per epoch."""
+    """With the K candidates known, measure their training cost (the largest of them) and fit
+    successive halving into its share of the seconds left: the largest K' ≤ K (the best-scored
+    K' candidates), then the largest U. The first plan had to guess the cost from one probe."""
     from trails.profiling import measure_training
+    from trails.refinement.schedule import halving_rungs
 
+    config = load_config()
     largest = max(candidates, key=lambda arch: sum(a * b for a, b in zip((layout.n_fields * 10,) + arch, arch)))
     epoch_s, evaluation_s = measure_training(largest, sample, layout.n_ids, layout.n_fields,
                                              rows["train"], rows["valid"], settings)
     seconds_left -= 0.5  # the measurement above, roughly
-    max_epochs = load_config().getint("coordinator", "max_epochs")
-    best = plan.u
-    for u in range(max(1, plan.u), max_epochs + 1):
-        if refinement_seconds(plan.k, u, epoch_s, evaluation_s) <= 0.9 * seconds_left:
-            best = u
+    halving_s = (1 - FINISH_SHARE) * seconds_left
+    max_epochs = config.getint("coordinator", "max_epochs")
+
+    def fits(k: int, u: int) -> bool:
+        return refinement_seconds(k, u, epoch_s, evaluation_s) <= halving_s
+
+    k = max([k for k in range(1, len(candidates) + 1) if fits(k, 1)], default=1)
+    # one candidate: one epoch, then the finishing phase trains it on with an annealed rate
+    u = max([u for u in range(1, max_epochs + 1) if fits(k, u)], default=1) if k > 1 else 1
     notice(f"re-plan: the candidates train at {epoch_s:.2f} s/epoch + {evaluation_s:.2f} s per "
-           f"evaluation; {seconds_left:.1f} s left: U = {best}" + (f" (was {plan.u})" if best != plan.u else ""))
-    return dataclasses.replace(plan, u=best)
+           f"evaluation; {seconds_left:.1f} s left, {halving_s:.1f} s for successive halving: "
+           f"K = {k}, U = {u}" + (f" (was K = {plan.k}, U = {plan.u})" if (k, u) != (plan.k, plan.u) else "")
+           + "; the winner trains on to the deadline")
+    rungs = tuple(halving_rungs(k, u, config.getint("coordinator", "eta"), max_epochs, finish=True))
+    return dataclasses.replace(plan, k=k, u=u, rungs=rungs,
+                               refinement_s=refinement_seconds(k, u, epoch_s, evaluation_s))
 
 
 @dataclass
@@ -180,6 +209,13 @@ class Refined:
     valid_auc: float
     weights: bytes
     summary: dict  # HalvingResult.to_json() (rungs, epochs, deadline_hit, device, ...)
+
+
+def rung_notice(rung: dict) -> str:
+    """The NOTICE for one evaluation (a :class:`~trails.refinement.halving.RungResult` as JSON)."""
+    what = "final training" if rung.get("final") else f"refinement rung {rung['rung']}"
+    return (f"{what}: {rung['arch']} after {rung['total_epochs']} epochs: valid AUC "
+            f"{rung['valid_auc']:.4f}")
 
 
 def choose_refinement(refinement: str, notice: NoticeFn):
@@ -220,15 +256,14 @@ def refine_in_backend(candidates, train_data, valid_data, layout, plan: Plan, de
 
     def progress(event) -> None:
         if event.result is not None:
-            r = event.result
-            notice(f"refinement rung {r.rung}: {arch_text(r.arch)} after {r.total_epochs} "
-                   f"epochs: valid AUC {r.valid_auc:.4f} ({100 * event.fraction:.0f}% of planned epochs)")
+            notice(rung_notice(event.result.to_json()))
 
     result = successive_halving(candidates, train_data, valid_data, layout.n_ids, layout.n_fields,
                                 u=max(1, plan.u), eta=config.getint("coordinator", "eta"),
                                 max_epochs=config.getint("coordinator", "max_epochs") if plan.k > 1 else 1,
                                 settings=TrainingSettings.from_config(), seed=seed, device="cpu",
-                                deadline=deadline, should_stop=should_stop, progress=progress)
+                                deadline=deadline, should_stop=should_stop, progress=progress,
+                                finish=True)
     return Refined("backend", tuple(result.winner), result.valid_auc,
                    state_to_bytes(result.state_dict), result.to_json())
 
@@ -248,15 +283,14 @@ def refine_with_service(client, context: DatasetContext, candidates, plan: Plan,
            "max_epochs": config.getint("coordinator", "max_epochs") if plan.k > 1 else 1,
            "deadline_s": max(0.1, deadline - time.monotonic()), "seed": seed,
            "batch_size": settings.batch_size, "iter_per_epoch": settings.iter_per_epoch,
-           "learning_rate": settings.learning_rate}
+           "learning_rate": settings.learning_rate, "finish": True}
     job_id = client.submit(job)
     notice(f"refinement job {job_id} submitted: {len(candidates)} candidates, U = {job['u']}")
     reported = [0]
 
     def on_status(status: dict) -> None:
         for rung in status.get("rungs", [])[reported[0]:]:
-            notice(f"refinement rung {rung['rung']}: {rung['arch']} after {rung['total_epochs']} "
-                   f"epochs: valid AUC {rung['valid_auc']:.4f}")
+            notice(rung_notice(rung))
         reported[0] = len(status.get("rungs", []))
 
     status = client.wait(job_id, sleep=sleep, on_status=on_status)
@@ -277,8 +311,12 @@ def run_model_selection(session: Session, dataset: str, budget_s: float, label: 
                         tfmem: str = "express_flow", refinement: str = "auto", seed: int = 0,
                         interrupt: Callable[[], None] = lambda: None,
                         sleep: Callable[[], None] = lambda: time.sleep(0.2),
-                        notice: NoticeFn = lambda message: None) -> dict:
+                        notice: NoticeFn = lambda message: None,
+                        started: float | None = None) -> dict:
     """The whole call (see the module docstring). Returns the row model_selection returns.
+
+    ``started`` (a ``time.monotonic()`` value, default now) is when the budget started: the
+    SQL function passes the moment it was called, so that imports count against the budget.
 
     ``interrupt()`` raises when the user cancelled (in the backend: an SPI call);
     ``sleep()`` is an interruptible short wait; ``notice`` reports progress.
@@ -289,7 +327,9 @@ def run_model_selection(session: Session, dataset: str, budget_s: float, label: 
     from trails.registry import store_run_and_model
 
     validate_selection_arguments(dataset, budget_s, label, tfmem, refinement, seed)
-    clock = Clock()
+    clock = Clock() if started is None else Clock(started=started)
+    if started is not None:
+        clock.record("import_s", started)
     settings = TrainingSettings.from_config()
 
     since = time.monotonic()
@@ -330,13 +370,17 @@ def run_model_selection(session: Session, dataset: str, budget_s: float, label: 
 
     since = time.monotonic()
     filtering_deadline = time.monotonic() + plan.filtering_s * 1.5 + 1.0
-    scored = filter_archs(context.space, context.scoring, plan.n, tfmem, "evolution", seed=seed,
+    n, strategy = plan.n, "evolution"
+    if scores_whole_space(tfmem, context.space):
+        n, strategy = context.space.size, "exhaustive"
+        filtering_deadline = max(filtering_deadline, time.monotonic() + 0.1 * available)
+    scored = filter_archs(context.space, context.scoring, n, tfmem, strategy, seed=seed,
                           deadline=filtering_deadline,
                           report=lambda done, total, s: notice(
                               f"filtering: {done}/{total} archs scored ({100 * done // total}%), "
                               f"{done / max(s, 1e-9):,.0f} archs/s"))
     if scored.stopped_early:
-        notice(f"filtering stopped at its deadline after {scored.n_scored} of {plan.n} archs")
+        notice(f"filtering stopped at its deadline after {scored.n_scored} of {n} archs")
     candidates = [arch for arch, _ in scored.top(max(1, plan.k))]
     clock.record("filtering_s", since)
     interrupt()
@@ -346,6 +390,7 @@ def run_model_selection(session: Session, dataset: str, budget_s: float, label: 
     if plan.k > 1:
         plan = replan_first_rung(plan, candidates, sample, layout, rows, settings,
                                  deadline - time.monotonic() - service_load_s, notice)
+        candidates = candidates[:plan.k]
     clock.record("replan_s", since)
 
     since = time.monotonic()

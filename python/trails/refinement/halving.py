@@ -58,6 +58,12 @@ from trails.refinement.trainer import (Cancelled, Trial, TrainingSettings, defau
                                        evaluate_auc, iterations_per_epoch, train)
 from trails.space import arch_text
 
+# The learning-rate horizon (iterations) of candidates that a finishing phase will anneal:
+# far beyond any run, so the rate stays at its initial value until then.
+CONSTANT_LEARNING_RATE = 10**12
+# Time kept for the final evaluation: this many times the longest evaluation measured.
+FINISH_EVALUATION_MARGIN = 1.5
+
 __all__ = ["Cancelled", "HalvingResult", "Progress", "RungResult", "candidate_seed",
            "successive_halving"]
 
@@ -75,6 +81,7 @@ class RungResult:
         seconds: wall time of this rung's training and evaluation of this candidate.
         train_losses: mean training loss of each epoch trained in this rung.
         interrupted: the deadline stopped its training before the rung's epochs were done.
+        final: the finishing phase's evaluation (the winner trained on to the deadline).
     """
 
     arch: tuple
@@ -84,6 +91,7 @@ class RungResult:
     seconds: float
     train_losses: list = field(default_factory=list)
     interrupted: bool = False
+    final: bool = False
 
     def to_json(self) -> dict:
         data = asdict(self)
@@ -124,6 +132,7 @@ class HalvingResult:
     settings: TrainingSettings
     seed: int
     device: str
+    finish_epochs: int = 0
 
     def model(self, device="cpu") -> torch.nn.Module:
         """The winner as a :class:`~trails.model.TabularMLP` in eval mode."""
@@ -136,6 +145,7 @@ class HalvingResult:
             "winner": arch_text(self.winner), "winner_epochs": self.winner_epochs,
             "valid_auc": self.valid_auc, "deadline_hit": self.deadline_hit,
             "planned_epochs": self.planned_epochs, "trained_epochs": self.trained_epochs,
+            "finish_epochs": self.finish_epochs,
             "seconds": self.seconds, "n_ids": self.n_ids, "n_fields": self.n_fields,
             "embedding_dim": self.settings.embedding_dim, "batch_norm": self.settings.batch_norm,
             "settings": asdict(self.settings), "seed": self.seed, "device": self.device,
@@ -176,6 +186,7 @@ def successive_halving(
     deadline: float | None = None,
     should_stop: Callable[[], bool] | None = None,
     progress: Callable[[Progress], None] | None = None,
+    finish: bool = False,
 ) -> HalvingResult:
     """Successive halving over ``candidates`` (see the module docstring).
 
@@ -194,6 +205,10 @@ def successive_halving(
         deadline: a ``time.monotonic()`` value; the run stops cleanly when it passes.
         should_stop: checked before every iteration (keep it cheap); true cancels the run.
         progress: called with a :class:`Progress` after every epoch and every evaluation.
+        finish: with a ``deadline``, train the best candidate on after the last rung until the
+            deadline (see :func:`_finish`): the candidates train at a constant learning rate
+            during the rungs, and the winner's cosine decay spans exactly the epochs it gets
+            before the deadline, so the returned model is annealed and no time is left idle.
 
     Returns:
         :class:`HalvingResult`.
@@ -205,7 +220,8 @@ def successive_halving(
     """
     started = time.monotonic()
     archs = _validate_candidates(candidates)
-    schedule = halving_rungs(len(archs), u, eta, max_epochs)
+    finishing = finish and deadline is not None
+    schedule = halving_rungs(len(archs), u, eta, max_epochs, finishing)
     settings = settings if settings is not None else TrainingSettings.from_config()
     settings.validate()
     device = torch.device(device) if device is not None else default_device()
@@ -213,10 +229,12 @@ def successive_halving(
     if len(train_data) == 0 or len(valid_data) == 0:
         raise TrailsError(f"successive halving needs rows in both splits, got {len(train_data)} train "
                           f"and {len(valid_data)} valid rows")
-    planned = planned_epochs(len(archs), u, eta, max_epochs)
-    # The cosine horizon: the most epochs any candidate may train is the last rung's total.
-    max_iterations = schedule[-1].total_epochs * iterations_per_epoch(
-        len(train_data), settings.batch_size, settings.iter_per_epoch)
+    planned = planned_epochs(len(archs), u, eta, max_epochs, finishing)
+    # The cosine horizon: the most epochs any candidate may train is the last rung's total;
+    # when finishing, the winner's horizon is set once its final epochs are known (constant
+    # learning rate until then).
+    per_epoch = iterations_per_epoch(len(train_data), settings.batch_size, settings.iter_per_epoch)
+    max_iterations = CONSTANT_LEARNING_RATE if finishing else schedule[-1].total_epochs * per_epoch
 
     run = _Run(schedule, planned, progress)
     survivors: list[Trial | tuple] = list(archs)  # a tuple until the candidate is first trained
@@ -240,13 +258,15 @@ def successive_halving(
             break
         survivors = _promote(evaluated, schedule[rung_index + 1].n_models)
 
+    if finishing and not run.deadline_hit:
+        _finish(run, train_data, valid_data, settings, deadline, should_stop)
     best = run.best
     return HalvingResult(
         rungs=run.results, schedule=schedule, winner=best.arch, winner_epochs=best.total_epochs,
         valid_auc=best.valid_auc, state_dict=run.best_state, planned_epochs=planned,
         trained_epochs=run.trained_epochs, deadline_hit=run.deadline_hit,
         seconds=time.monotonic() - started, n_ids=int(n_ids), n_fields=int(n_fields),
-        settings=settings, seed=int(seed), device=str(device))
+        settings=settings, seed=int(seed), device=str(device), finish_epochs=run.finish_epochs)
 
 
 class _Run:
@@ -259,8 +279,11 @@ class _Run:
         self.results: list[RungResult] = []
         self.best: RungResult | None = None
         self.best_state: dict | None = None
+        self.best_trial: Trial | None = None
         self.trained_epochs = 0
         self.deadline_hit = False
+        self.evaluation_s = 0.0  # the longest evaluation of the valid split so far
+        self.finish_epochs = 0
 
     def report(self, message: str, rung: int, result: RungResult | None = None) -> None:
         if self.progress is not None:
@@ -269,7 +292,7 @@ class _Run:
     def record(self, result: RungResult, trial: Trial) -> None:
         self.results.append(result)
         if self.best is None or result.valid_auc > self.best.valid_auc:
-            self.best, self.best_state = result, trial.state_dict_cpu()
+            self.best, self.best_state, self.best_trial = result, trial.state_dict_cpu(), trial
 
 
 def _validate_candidates(candidates) -> list[tuple]:
@@ -317,12 +340,58 @@ def _train_and_evaluate(trial: Trial, rung_index: int, rung: Rung, train_data, v
         if run.best is not None:
             return None
     result = RungResult(trial.arch, rung_index, trial.epochs_trained,
-                        evaluate_auc(trial.model, valid_data, settings.eval_batch_size),
+                        _timed_evaluation(trial, valid_data, settings, run),
                         time.monotonic() - started, losses, interrupted)
     run.record(result, trial)
     run.report(f"rung {rung_index + 1}/{n_rungs}: {name} valid AUC {result.valid_auc:.4f} after "
                f"{result.total_epochs} epochs", rung_index, result)
     return result
+
+
+def _timed_evaluation(trial: Trial, valid_data, settings: TrainingSettings, run: _Run) -> float:
+    """Valid AUC of ``trial``'s model; the longest evaluation time is kept in ``run``."""
+    started = time.monotonic()
+    auc = evaluate_auc(trial.model, valid_data, settings.eval_batch_size)
+    run.evaluation_s = max(run.evaluation_s, time.monotonic() - started)
+    return auc
+
+
+def _finish(run: _Run, train_data, valid_data, settings: TrainingSettings, deadline: float,
+            should_stop) -> None:
+    """The finishing phase: the best candidate trains on until the deadline.
+
+    Its iterations are those that fit before the deadline at its own measured speed, keeping
+    one evaluation (with a margin) for the end; its learning rate decays by a cosine from where
+    it is to 0 over exactly those iterations (:meth:`Trial.anneal`; the last epoch may be cut
+    short by the deadline, at a rate near 0). The model is then evaluated and kept when it
+    beats every earlier evaluation (as it normally does).
+    """
+    trial = run.best_trial
+    if trial is None or not trial.seconds_per_iteration:
+        return
+    per_epoch = iterations_per_epoch(len(train_data), settings.batch_size, settings.iter_per_epoch)
+    keep_s = FINISH_EVALUATION_MARGIN * run.evaluation_s
+    iterations = int((deadline - time.monotonic() - keep_s) / trial.seconds_per_iteration)
+    if iterations < per_epoch:
+        return
+    epochs = -(-iterations // per_epoch)  # the last one may be cut by the deadline
+    started = time.monotonic()
+    name = arch_text(trial.arch)
+
+    def on_epoch(trial: Trial, loss: float) -> None:
+        run.trained_epochs += 1
+        run.report(f"finishing {name}: epoch {trial.epochs_trained} loss {loss:.4f}", len(run.schedule))
+
+    trial.anneal(iterations)
+    losses = train(trial, train_data, epochs, settings.batch_size, settings.iter_per_epoch,
+                   deadline=deadline - keep_s, should_stop=should_stop, on_epoch=on_epoch)
+    run.finish_epochs = len(losses)
+    result = RungResult(trial.arch, len(run.schedule), trial.epochs_trained,
+                        _timed_evaluation(trial, valid_data, settings, run),
+                        time.monotonic() - started, losses, False, final=True)
+    run.record(result, trial)
+    run.report(f"finished {name}: valid AUC {result.valid_auc:.4f} after {result.total_epochs} epochs",
+               len(run.schedule), result)
 
 
 def _promote(evaluated: list[tuple[float, int, Trial]], n_next: int) -> list[Trial]:

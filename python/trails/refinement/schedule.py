@@ -10,6 +10,11 @@ rungs, so :func:`planned_epochs` is exactly the epochs it trains.
 
 Example (K = 9, U = 3, η = 3, max_epochs = 27): rungs (9 models, to 3 epochs, +3),
 (3, to 9, +6), (1, to 27, +18); planned epochs 9·3 + 3·6 + 1·18 = 63.
+
+With a finishing phase (``finish=True``), the single survivor trains on to the deadline
+instead of in a rung of its own: the rungs stop before the first rung of one model (rung 0
+excepted, so that K = 1 still trains its candidate U epochs first). The example above then
+has rungs (9, 3, +3) and (3, 9, +6): 45 epochs, and the winner continues from 9 epochs.
 """
 
 from __future__ import annotations
@@ -28,8 +33,9 @@ class Rung(NamedTuple):
     epochs_this_rung: int
 
 
-def halving_rungs(k: int, u: int, eta: int = 3, max_epochs: int = 27) -> list[Rung]:
-    """The rungs of successive halving over ``k`` models (see the module docstring).
+def halving_rungs(k: int, u: int, eta: int = 3, max_epochs: int = 27, finish: bool = False) -> list[Rung]:
+    """The rungs of successive halving over ``k`` models (see the module docstring; ``finish``
+    leaves out the final rung of a single model).
 
     Args:
         k: models entering (K), ≥ 1.
@@ -45,6 +51,8 @@ def halving_rungs(k: int, u: int, eta: int = 3, max_epochs: int = 27) -> list[Ru
     n_models, previous_total, rung = int(k), 0, 0
     while True:
         total = min(int(u) * int(eta) ** rung, int(max_epochs))
+        if finish and n_models == 1 and rungs:
+            return rungs
         rungs.append(Rung(n_models, total, total - previous_total))
         if n_models == 1 or total >= max_epochs:
             return rungs
@@ -53,9 +61,10 @@ def halving_rungs(k: int, u: int, eta: int = 3, max_epochs: int = 27) -> list[Ru
         rung += 1
 
 
-def planned_epochs(k: int, u: int, eta: int = 3, max_epochs: int = 27) -> int:
+def planned_epochs(k: int, u: int, eta: int = 3, max_epochs: int = 27, finish: bool = False) -> int:
     """Epochs successive halving trains in all: Σ over rungs of n_models × epochs_this_rung."""
-    return sum(rung.n_models * rung.epochs_this_rung for rung in halving_rungs(k, u, eta, max_epochs))
+    return sum(rung.n_models * rung.epochs_this_rung
+               for rung in halving_rungs(k, u, eta, max_epochs, finish))
 
 
 def _validate(k, u, eta, max_epochs) -> None:

@@ -120,6 +120,8 @@ class JobRequest(BaseModel):
     batch_size: Optional[int] = Field(None, ge=1)
     iter_per_epoch: Optional[int] = Field(None, ge=1)
     learning_rate: Optional[float] = Field(None, gt=0)
+    finish: bool = Field(False, description="train the winner on until the deadline, its learning "
+                         "rate annealed over exactly the epochs that fit (needs deadline_s)")
 
     @field_validator("candidates")
     @classmethod
@@ -322,7 +324,7 @@ class JobManager:
                 train_data, valid_data, layout.n_ids, layout.n_fields, request.u, request.eta,
                 request.max_epochs, settings=settings, seed=request.seed, device=self.device,
                 deadline=job.deadline, should_stop=job.cancel_event.is_set,
-                progress=job.on_progress)
+                progress=job.on_progress, finish=request.finish)
             model_bytes = state_to_bytes(result.state_dict)
             summary = result.to_json()
             summary.pop("rungs")

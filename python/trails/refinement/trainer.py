@@ -154,6 +154,7 @@ class Trial:
     Attributes:
         epochs_trained: complete epochs trained so far.
         iterations: iterations trained so far (a deadline may stop one mid-epoch).
+        train_seconds: wall time those iterations took.
         epoch_losses: mean training loss of every complete epoch, first first.
     """
 
@@ -173,12 +174,28 @@ class Trial:
         self.generator.manual_seed(self.seed)
         self.epochs_trained = 0
         self.iterations = 0
+        self.train_seconds = 0.0  # wall time spent in train() iterations
         self.epoch_losses: list[float] = []
 
     @property
     def learning_rate(self) -> float:
         """The learning rate the next iteration uses."""
         return float(self.optimizer.param_groups[0]["lr"])
+
+    def anneal(self, iterations: int) -> None:
+        """Replace the learning-rate schedule by a cosine decay from the current learning rate
+        to 0 over the next ``iterations`` iterations (no jump: it starts where the old one is).
+        The finishing phase uses it so that the winner ends annealed after exactly the
+        iterations it really gets."""
+        current = self.learning_rate
+        for group in self.optimizer.param_groups:
+            group["lr"] = group["initial_lr"] = current
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, CosineDecay(iterations))
+
+    @property
+    def seconds_per_iteration(self) -> float | None:
+        """Measured training seconds per iteration so far (None before any)."""
+        return self.train_seconds / self.iterations if self.iterations else None
 
     def state_dict_cpu(self) -> dict:
         """A copy of the model's weights as CPU tensors (for storing or shipping)."""
@@ -223,10 +240,22 @@ def train(trial: Trial, data: SplitTensors, epochs: int, batch_size: int, iter_p
     n_rows = len(data)
     batch_size = min(int(batch_size), n_rows)
     per_epoch = iterations_per_epoch(n_rows, batch_size, iter_per_epoch)
+    started = time.monotonic()
+    try:
+        return _train_epochs(trial, data, int(epochs), batch_size, per_epoch, deadline, should_stop,
+                             on_epoch)
+    finally:
+        trial.train_seconds += time.monotonic() - started
+
+
+def _train_epochs(trial: Trial, data: SplitTensors, epochs: int, batch_size: int, per_epoch: int,
+                  deadline, should_stop, on_epoch) -> list[float]:
+    """The loop of :func:`train` (arguments checked there)."""
+    n_rows = len(data)
     model, optimizer, scheduler = trial.model, trial.optimizer, trial.scheduler
     model.train()
     losses: list[float] = []
-    for _ in range(int(epochs)):
+    for _ in range(epochs):
         order = torch.randperm(n_rows, generator=trial.generator, device=data.device)
         loss_sum = torch.zeros((), device=data.device)  # summed on the device: no sync per batch
         for step in range(per_epoch):
