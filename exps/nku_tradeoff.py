@@ -75,7 +75,7 @@ def plot(rows, ks, us, ratios, ratio_k, plan, budget, dataset, path) -> None:
 
 def main() -> int:
     p = common.parser(__doc__.split("\n")[0], dataset=True)
-    p.add_argument("--budget", type=float, default=None, help="seconds per cell (full 30, quick 5)")
+    p.add_argument("--budget", type=float, default=None, help="seconds per cell (full 30, quick 8)")
     p.add_argument("--ks", type=int, nargs="+", default=None)
     p.add_argument("--us", type=int, nargs="+", default=None)
     p.add_argument("--ratios", type=int, nargs="+", default=None)
@@ -83,7 +83,7 @@ def main() -> int:
     p.add_argument("--resume", action="store_true", help="keep cells already in the CSV (same budget)")
     args = p.parse_args()
     common.setup(args)
-    budget = args.budget or (5.0 if args.quick else 30.0)
+    budget = args.budget or (8.0 if args.quick else 30.0)
     ks = args.ks or ([3, 9] if args.quick else [3, 9, 27, 81])
     us = args.us or ([1, 2] if args.quick else [1, 2, 4])
     ratios = args.ratios or ([10, 100] if args.quick else [1, 10, 100, 1000])

@@ -11,10 +11,15 @@ import torch
 from trails.refinement.data import SplitTensors
 from trails.refinement.trainer import Trial, TrainingSettings, evaluate_auc, iterations_per_epoch, train
 
+# Iterations timed per measurement, after the warm-up ones: enough for a stable figure (the
+# finishing phase absorbs the error: it trains to the deadline at the speed it measures).
+MEASURED_ITERATIONS = 10
+WARM_UP_ITERATIONS = 3
+
 
 def measure_epoch_seconds(arch: tuple, sample: SplitTensors, n_ids: int, n_fields: int,
                           train_rows: int, valid_rows: int, settings: TrainingSettings,
-                          iterations: int = 20, device="cpu") -> float:
+                          iterations: int = MEASURED_ITERATIONS, device="cpu") -> float:
     """t2 = one epoch + one valid evaluation of ``arch`` (see :func:`measure_training`)."""
     epoch_s, evaluation_s = measure_training(arch, sample, n_ids, n_fields, train_rows, valid_rows,
                                              settings, iterations, device)
@@ -23,18 +28,18 @@ def measure_epoch_seconds(arch: tuple, sample: SplitTensors, n_ids: int, n_field
 
 def measure_training(arch: tuple, sample: SplitTensors, n_ids: int, n_fields: int,
                      train_rows: int, valid_rows: int, settings: TrainingSettings,
-                     iterations: int = 20, device="cpu") -> tuple[float, float]:
+                     iterations: int = MEASURED_ITERATIONS, device="cpu") -> tuple[float, float]:
     """(seconds of one epoch of ``arch``, seconds of one evaluation of the valid split).
 
-    Trains ``iterations`` real iterations (after five warm-up iterations) on ``sample`` and
+    Trains ``iterations`` real iterations (after ``WARM_UP_ITERATIONS`` warm-up iterations) on ``sample`` and
     scales to the epoch's iterations (``iter_per_epoch``, or fewer for a small train split);
     evaluates ``sample`` once and scales to ``valid_rows``. (t2 counts an evaluation in every
     epoch, which over-estimates rungs of several epochs: the first plan errs on the safe side.)
     """
     one_epoch = iterations_per_epoch(train_rows, settings.batch_size, settings.iter_per_epoch)
     probe = dataclasses.replace(settings, iter_per_epoch=1)
-    trial = Trial(arch, n_ids, n_fields, iterations + 5, probe, seed=0, device=device)
-    train(trial, sample, 5, settings.batch_size, 1)  # warm-up: allocations, kernel selection
+    trial = Trial(arch, n_ids, n_fields, iterations + WARM_UP_ITERATIONS, probe, seed=0, device=device)
+    train(trial, sample, WARM_UP_ITERATIONS, settings.batch_size, 1)  # allocations, kernel selection
     started = time.perf_counter()
     train(trial, sample, iterations, settings.batch_size, 1)
     per_iteration = (time.perf_counter() - started) / iterations

@@ -24,6 +24,7 @@ from typing import Callable
 from trails.config import load_config
 from trails.context import DatasetContext, resolve_context
 from trails.coordinator import Plan, schedule
+from trails.cost_model import CostModel
 from trails.data.session import Session
 from trails.errors import TrailsError, is_positive_number, sql_text
 from trails.filtering import filter_archs, profile_scoring, require_seed
@@ -41,6 +42,13 @@ PROFILE_ROWS = 4096
 # the coordinator plans filtering and successive halving in the rest, and the winner then
 # trains on to the deadline with its learning rate annealed over the epochs that fit.
 FINISH_SHARE = 0.5
+# Candidates are chosen among the archs the finishing phase can train this many epochs: on a
+# CPU the widest archs, which the flow TFMEMs rank first, cost several times a narrow one
+# per epoch, and an arch stopped after an epoch or two loses to a cheaper one trained on.
+MIN_FINAL_EPOCHS = 5
+# When the budget is too short for that, archs costing up to this many times the cheapest one
+# stay candidates: per-iteration overhead dominates narrow archs, so they cost about the same.
+CHEAPEST_SLACK = 1.5
 # When not even two candidates fit (filtering only), scoring gets at most this share.
 FILTERING_ONLY_SHARE = 0.1
 # A vectorised TFMEM scores a whole space of up to this many archs in about a second (frappe's
@@ -110,20 +118,42 @@ def estimate_plan(budget_s: float, spent_s: float, t1: float, t2: float, reserve
 NoticeFn = Callable[[str], None]
 
 
-def measure_t1_t2(context: DatasetContext, tfmem: str, sample, settings, seed: int = 0) -> tuple[float, float]:
-    """t1 with ``tfmem`` on the context's space, and t2 for the arch the TFMEM ranks first
-    among a quick random probe of the space (about half a second of scoring): the kind of
-    arch the refinement will train. Measured on ``sample``, a few thousand train rows."""
-    from trails.profiling import measure_epoch_seconds
+def measure_t1_t2(context: DatasetContext, tfmem: str, sample, settings,
+                  seed: int = 0) -> tuple[float, float, CostModel]:
+    """t1 with ``tfmem`` on the context's space; t2 for the arch the TFMEM ranks first among a
+    quick random probe of the space (about half a second of scoring), the kind of arch the
+    refinement would train without a cost model; and the :class:`CostModel` fitted on that
+    arch and the space's narrowest one. Measured on ``sample``, a few thousand train rows."""
+    from trails.profiling import measure_training
+    from trails.refinement.trainer import iterations_per_epoch
 
     t1 = profile_scoring(context.space, context.scoring, tfmem,
                          archs=500 if get_metric(tfmem).data_agnostic else 5, seed=seed)
     probe_n = int(min(500, max(10, 0.5 / t1)))
     probe = filter_archs(context.space, context.scoring, probe_n, tfmem, "random", seed=seed + 1)
     layout, rows = context.layout, context.rows
-    t2 = measure_epoch_seconds(probe.ranked[0][0], sample, layout.n_ids, layout.n_fields,
-                               rows["train"], rows["valid"], settings)
-    return t1, t2
+    per_epoch = iterations_per_epoch(rows["train"], settings.batch_size, settings.iter_per_epoch)
+    timings, t2 = [], None
+    for arch in (probe.ranked[0][0], (min(context.space.widths),) * context.space.layers):
+        epoch_s, evaluation_s = measure_training(arch, sample, layout.n_ids, layout.n_fields,
+                                                 rows["train"], rows["valid"], settings)
+        timings.append((arch, epoch_s / per_epoch))
+        t2 = epoch_s + evaluation_s if t2 is None else t2
+    cost = CostModel.fit(timings, context.scoring.in_features, per_epoch)
+    return t1, t2, cost
+
+
+def affordable_candidates(ranked: list, cost: CostModel, k: int, finish_s: float) -> tuple[list, float]:
+    """The ``k`` best-scored archs of ``ranked`` among those the finishing phase can train
+    ``MIN_FINAL_EPOCHS`` epochs in ``finish_s`` seconds — or, when too few can, among those
+    within ``CHEAPEST_SLACK`` of the cheapest arch's cost — and that cap in seconds per epoch."""
+    import numpy as np
+
+    archs = np.array([arch for arch, _ in ranked], dtype=np.int64)
+    epoch_s = cost.epoch_seconds(archs)
+    cap = max(finish_s / MIN_FINAL_EPOCHS, CHEAPEST_SLACK * float(epoch_s.min()))
+    chosen = np.flatnonzero(epoch_s <= cap)[:max(1, k)]
+    return [ranked[i][0] for i in chosen], cap
 
 
 def plan_model_selection(session: Session, dataset: str, budget_s: float, label: str = "label",
@@ -139,7 +169,7 @@ def plan_model_selection(session: Session, dataset: str, budget_s: float, label:
     rows = context.rows
     sample = load_split(session, context.dataset, context.layout, "train", limit=PROFILE_ROWS,
                         ordered=False)
-    t1, t2 = measure_t1_t2(context, tfmem, sample, TrainingSettings.from_config())
+    t1, t2, _ = measure_t1_t2(context, tfmem, sample, TrainingSettings.from_config())
     load_s = (rows["train"] + rows["valid"]) / SERVICE_READ_ROWS_PER_S
     reserve = STORE_RESERVE_S + 2 * rows["test"] / SERVICE_READ_ROWS_PER_S
     spent = clock.elapsed()
@@ -356,7 +386,7 @@ def run_model_selection(session: Session, dataset: str, budget_s: float, label: 
     interrupt()
 
     since = time.monotonic()
-    t1, t2 = measure_t1_t2(context, tfmem, sample, settings, seed)
+    t1, t2, cost = measure_t1_t2(context, tfmem, sample, settings, seed)
     clock.record("profile_s", since)
     read_rate = rows["train"] / max(clock.phases.get("load_s", 0.0), 1e-3) if client is None else None
     test_read_s = rows["test"] / (read_rate or SERVICE_READ_ROWS_PER_S)
@@ -372,8 +402,9 @@ def run_model_selection(session: Session, dataset: str, budget_s: float, label: 
     filtering_deadline = time.monotonic() + plan.filtering_s * 1.5 + 1.0
     n, strategy = plan.n, "evolution"
     if scores_whole_space(tfmem, context.space):
+        # about a second for frappe's 160,000; a tight budget ranks what its share allows
         n, strategy = context.space.size, "exhaustive"
-        filtering_deadline = max(filtering_deadline, time.monotonic() + 0.1 * available)
+        filtering_deadline = time.monotonic() + max(0.1, FILTERING_ONLY_SHARE * available)
     scored = filter_archs(context.space, context.scoring, n, tfmem, strategy, seed=seed,
                           deadline=filtering_deadline,
                           report=lambda done, total, s: notice(
@@ -381,7 +412,10 @@ def run_model_selection(session: Session, dataset: str, budget_s: float, label: 
                               f"{done / max(s, 1e-9):,.0f} archs/s"))
     if scored.stopped_early:
         notice(f"filtering stopped at its deadline after {scored.n_scored} of {n} archs")
-    candidates = [arch for arch, _ in scored.top(max(1, plan.k))]
+    candidates, epoch_cap = affordable_candidates(scored.ranked, cost, plan.k, FINISH_SHARE * available)
+    notice(f"candidates: the {len(candidates)} best-scored archs costing at most {epoch_cap:.2f} s/epoch "
+           f"({MIN_FINAL_EPOCHS} epochs in {FINISH_SHARE * available:.1f} s of final training): "
+           + ", ".join(arch_text(arch) for arch in candidates))
     clock.record("filtering_s", since)
     interrupt()
 
@@ -417,7 +451,8 @@ def run_model_selection(session: Session, dataset: str, budget_s: float, label: 
     phases = dict(clock.phases, plan={"n": plan.n, "k": plan.k, "u": plan.u,
                                       "planned_filtering_s": plan.filtering_s,
                                       "planned_refinement_s": plan.refinement_s,
-                                      "available_s": available},
+                                      "available_s": available, "epoch_cap_s": epoch_cap,
+                                      "cost_model": cost.to_json()},
                   refinement=refined.summary, rows=rows)
     best_arch = arch_text(refined.winner)
     run = {"dataset": dataset, "label": label, "layout_id": layout.layout_id, "budget_s": budget_s,

@@ -63,6 +63,8 @@ from trails.space import arch_text
 CONSTANT_LEARNING_RATE = 10**12
 # Time kept for the final evaluation: this many times the longest evaluation measured.
 FINISH_EVALUATION_MARGIN = 1.5
+# Seconds a candidate that no rung has trained yet is timed for before its finishing phase.
+SPEED_PROBE_S = 0.3
 
 __all__ = ["Cancelled", "HalvingResult", "Progress", "RungResult", "candidate_seed",
            "successive_halving"]
@@ -237,6 +239,10 @@ def successive_halving(
     max_iterations = CONSTANT_LEARNING_RATE if finishing else schedule[-1].total_epochs * per_epoch
 
     run = _Run(schedule, planned, progress)
+    if finishing and len(archs) == 1:  # nothing to choose: the one candidate trains to the deadline
+        schedule, run.schedule, planned, run.planned = [], [], 0, 0
+        run.best_trial = Trial(archs[0], n_ids, n_fields, CONSTANT_LEARNING_RATE, settings,
+                               candidate_seed(seed, archs[0]), device)
     survivors: list[Trial | tuple] = list(archs)  # a tuple until the candidate is first trained
     for rung_index, rung in enumerate(schedule):
         evaluated: list[tuple[float, int, Trial]] = []
@@ -260,6 +266,11 @@ def successive_halving(
 
     if finishing and not run.deadline_hit:
         _finish(run, train_data, valid_data, settings, deadline, should_stop)
+    if run.best is None:  # the deadline left no time to train: the untrained candidate
+        trial = run.best_trial
+        run.deadline_hit = True
+        run.record(RungResult(trial.arch, 0, 0, _timed_evaluation(trial, valid_data, settings, run),
+                              0.0, [], True), trial)
     best = run.best
     return HalvingResult(
         rungs=run.results, schedule=schedule, winner=best.arch, winner_epochs=best.total_epochs,
@@ -287,7 +298,8 @@ class _Run:
 
     def report(self, message: str, rung: int, result: RungResult | None = None) -> None:
         if self.progress is not None:
-            self.progress(Progress(min(1.0, self.trained_epochs / self.planned), message, rung, result))
+            fraction = min(1.0, self.trained_epochs / self.planned) if self.planned else 0.0
+            self.progress(Progress(fraction, message, rung, result))
 
     def record(self, result: RungResult, trial: Trial) -> None:
         self.results.append(result)
@@ -356,6 +368,13 @@ def _timed_evaluation(trial: Trial, valid_data, settings: TrainingSettings, run:
     return auc
 
 
+def _evaluation_estimate(trial: Trial, valid_data) -> float:
+    """Seconds to evaluate the valid split, estimated from the training speed: a forward pass
+    over a row costs about a third of a training step over it."""
+    rows_per_iteration = trial.settings.batch_size
+    return trial.seconds_per_iteration / 3 * len(valid_data) / rows_per_iteration
+
+
 def _finish(run: _Run, train_data, valid_data, settings: TrainingSettings, deadline: float,
             should_stop) -> None:
     """The finishing phase: the best candidate trains on until the deadline.
@@ -367,12 +386,15 @@ def _finish(run: _Run, train_data, valid_data, settings: TrainingSettings, deadl
     beats every earlier evaluation (as it normally does).
     """
     trial = run.best_trial
-    if trial is None or not trial.seconds_per_iteration:
-        return
     per_epoch = iterations_per_epoch(len(train_data), settings.batch_size, settings.iter_per_epoch)
-    keep_s = FINISH_EVALUATION_MARGIN * run.evaluation_s
+    if not trial.seconds_per_iteration:  # a fresh candidate: time a few iterations first
+        train(trial, train_data, 1, settings.batch_size, settings.iter_per_epoch,
+              deadline=min(deadline, time.monotonic() + SPEED_PROBE_S), should_stop=should_stop)
+        if not trial.seconds_per_iteration:
+            return
+    keep_s = FINISH_EVALUATION_MARGIN * max(run.evaluation_s, _evaluation_estimate(trial, valid_data))
     iterations = int((deadline - time.monotonic() - keep_s) / trial.seconds_per_iteration)
-    if iterations < per_epoch:
+    if iterations < 1:
         return
     epochs = -(-iterations // per_epoch)  # the last one may be cut by the deadline
     started = time.monotonic()
