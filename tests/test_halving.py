@@ -270,3 +270,12 @@ def test_finish_trains_the_winner_on_until_the_deadline(splits):
     # without a deadline there is nothing to fill: no finishing phase
     plain = run(splits, candidates=CANDIDATES[:3], u=1, max_epochs=3, finish=True)
     assert plain.finish_epochs == 0 and not any(r.final for r in plain.rungs)
+
+
+def test_one_candidate_goes_straight_to_the_finishing_phase(splits):
+    started = time.monotonic()
+    result = run(splits, candidates=[(16,)], u=1, max_epochs=1, finish=True, deadline=started + 2.0)
+    assert [r.final for r in result.rungs] == [True]
+    assert result.finish_epochs >= 1 and not result.deadline_hit
+    past = run(splits, candidates=[(16,)], u=1, max_epochs=1, finish=True, deadline=time.monotonic() - 1)
+    assert past.deadline_hit and len(past.rungs) == 1  # still a (barely trained) model
