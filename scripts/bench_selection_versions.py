@@ -33,8 +33,9 @@ print("RESULT " + json.dumps(row))
 
 def run(python_path: str | None, dataset: str, budget: float) -> dict:
     env = dict(os.environ)
-    if python_path:
+    if python_path:  # that commit reads the config.ini of its own checkout
         env["PYTHONPATH"] = python_path
+        env.pop("TRAILS_CONFIG", None)
     out = subprocess.run([sys.executable, "-c", RUN, dataset, str(budget)], env=env,
                          capture_output=True, text=True, check=True).stdout
     return json.loads(out.split("RESULT ", 1)[1])
