@@ -23,7 +23,6 @@ evaluating the winner on the test split, and reports ``elapsed_s`` including it.
 
 from __future__ import annotations
 
-import json
 import time
 
 import numpy as np

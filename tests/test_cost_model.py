@@ -50,4 +50,4 @@ def test_candidates_are_the_best_scored_archs_the_finishing_phase_can_train():
 def test_a_finishing_phase_takes_over_the_single_model_rungs():
     assert halving_rungs(9, 3, 3, 27, finish=True) == halving_rungs(9, 3, 3, 27)[:2]
     assert planned_epochs(9, 3, 3, 27, finish=True) == 9 * 3 + 3 * 6
-    assert halving_rungs(1, 2, 3, 27, finish=True) == halving_rungs(1, 2, 3, 27)  # rung 0 stays
+    assert halving_rungs(1, 2, 3, 27, finish=True) == []  # straight to the finishing phase

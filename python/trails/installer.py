@@ -51,15 +51,14 @@ def install_config(source: Path, target: Path) -> bool:
     """Write the user's ``source`` file to ``target`` with relative paths made absolute;
     returns whether ``target`` changed. Raises TrailsError for an invalid ``source``."""
     user = read_user_file(Path(source))
-    user.user_path = Path(source).resolve()
+    user.user_path = Path(source).resolve()  # relative paths are relative to the source's folder
     lines = [f"; installed by `make install` from {Path(source).name}; edit that file and "
              "install again", ""]
     for section in user.sections():
         lines.append(f"[{section}]")
         for key, value in user[section].items():
             if (section, key) == ("data", "data_dir") and value.strip():
-                path = Path(value).expanduser()
-                value = str(path if path.is_absolute() else (Path(source).resolve().parent / path).resolve())
+                value = str(user.get_path(section, key))
             lines.append(f"{key} = {value}")
         lines.append("")
     text = "\n".join(lines)
@@ -181,7 +180,7 @@ def main(argv=None) -> int:
     environment_file = args.environment_file or Path("/etc/postgresql") / args.cluster / "environment"
     try:
         register(args.venv.resolve(), args.cluster, args.config, environment_file)
-    except (FileNotFoundError, ValueError) as error:
+    except (OSError, ValueError, subprocess.CalledProcessError) as error:
         print(f"[install] ERROR: {error}", file=sys.stderr)
         return 1
     return 0

@@ -161,7 +161,7 @@ def positive_probability(model: nn.Module, ids, values, batch_size: int = 8192) 
         model: a :class:`TabularMLP`; run in eval mode here, its train/eval mode restored after.
         ids: int64 ``(N, F)``; values: float32 ``(N, F)`` — tensors or numpy arrays, moved to
             the model's device batch by batch.
-        batch_size: rows per forward pass (memory only; no effect on the result).
+        batch_size: rows per forward pass (memory; changes the result by float32 round-off only).
 
     Returns:
         float64 numpy array ``(N,)``.

@@ -1,5 +1,6 @@
-"""Measuring t1 (seconds to score one arch) and t2 (seconds per training epoch of one model),
-the two figures the coordinator splits a budget with."""
+"""Measuring what training one arch costs: seconds per epoch and per valid evaluation, timed on
+a sample on the training device (t2, the re-plan and the cost model use it; t1 is
+:func:`trails.filtering.profile_scoring`)."""
 
 from __future__ import annotations
 
@@ -15,15 +16,6 @@ from trails.refinement.trainer import Trial, TrainingSettings, evaluate_auc, ite
 # finishing phase absorbs the error: it trains to the deadline at the speed it measures).
 MEASURED_ITERATIONS = 10
 WARM_UP_ITERATIONS = 3
-
-
-def measure_epoch_seconds(arch: tuple, sample: SplitTensors, n_ids: int, n_fields: int,
-                          train_rows: int, valid_rows: int, settings: TrainingSettings,
-                          iterations: int = MEASURED_ITERATIONS, device="cpu") -> float:
-    """t2 = one epoch + one valid evaluation of ``arch`` (see :func:`measure_training`)."""
-    epoch_s, evaluation_s = measure_training(arch, sample, n_ids, n_fields, train_rows, valid_rows,
-                                             settings, iterations, device)
-    return epoch_s + evaluation_s
 
 
 def measure_training(arch: tuple, sample: SplitTensors, n_ids: int, n_fields: int,

@@ -24,7 +24,7 @@ from typing import Callable
 from trails.config import load_config
 from trails.context import DatasetContext, resolve_context
 from trails.coordinator import Plan, schedule
-from trails.cost_model import CostModel
+from trails.cost_model import CostModel, arch_macs
 from trails.data.session import Session
 from trails.errors import TrailsError, is_positive_number, sql_text
 from trails.filtering import filter_archs, profile_scoring, require_seed
@@ -208,7 +208,8 @@ def replan_first_rung(plan: Plan, candidates: list, sample, layout, rows: dict, 
     from trails.refinement.schedule import halving_rungs
 
     config = load_config()
-    largest = max(candidates, key=lambda arch: sum(a * b for a, b in zip((layout.n_fields * 10,) + arch, arch)))
+    in_features = layout.n_fields * settings.embedding_dim
+    largest = max(candidates, key=lambda arch: arch_macs(arch, in_features))
     epoch_s, evaluation_s = measure_training(largest, sample, layout.n_ids, layout.n_fields,
                                              rows["train"], rows["valid"], settings)
     seconds_left -= 0.5  # the measurement above, roughly
@@ -357,7 +358,9 @@ def run_model_selection(session: Session, dataset: str, budget_s: float, label: 
     from trails.registry import store_run_and_model
 
     validate_selection_arguments(dataset, budget_s, label, tfmem, refinement, seed)
-    clock = Clock() if started is None else Clock(started=started)
+    clock = Clock() if started is None else Clock(
+        started=started, started_at=datetime.datetime.now(datetime.timezone.utc)
+        - datetime.timedelta(seconds=time.monotonic() - started))
     if started is not None:
         clock.record("import_s", started)
     settings = TrainingSettings.from_config()

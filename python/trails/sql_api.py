@@ -126,8 +126,8 @@ def environment(plpy):
             ("config", str(config_path() or "(defaults only)"))]
     try:
         rows.append(("data_dir", str(data_dir())))
-    except TrailsError:
-        rows.append(("data_dir", "(not set)"))
+    except TrailsError as error:
+        rows.append(("data_dir", f"(not set: {error.message})"))
     for module in ("numpy", "torch", "sklearn", "scipy"):
         try:
             rows.append((module, __import__(module).__version__))

@@ -239,8 +239,7 @@ def successive_halving(
     max_iterations = CONSTANT_LEARNING_RATE if finishing else schedule[-1].total_epochs * per_epoch
 
     run = _Run(schedule, planned, progress)
-    if finishing and len(archs) == 1:  # nothing to choose: the one candidate trains to the deadline
-        schedule, run.schedule, planned, run.planned = [], [], 0, 0
+    if not schedule:  # finishing with one candidate: nothing to choose, it trains to the deadline
         run.best_trial = Trial(archs[0], n_ids, n_fields, CONSTANT_LEARNING_RATE, settings,
                                candidate_seed(seed, archs[0]), device)
     survivors: list[Trial | tuple] = list(archs)  # a tuple until the candidate is first trained
@@ -269,7 +268,8 @@ def successive_halving(
     if run.best is None:  # the deadline left no time to train: the untrained candidate
         trial = run.best_trial
         run.deadline_hit = True
-        run.record(RungResult(trial.arch, 0, 0, _timed_evaluation(trial, valid_data, settings, run),
+        run.record(RungResult(trial.arch, 0, trial.epochs_trained,
+                              _timed_evaluation(trial, valid_data, settings, run),
                               0.0, [], True), trial)
     best = run.best
     return HalvingResult(

@@ -12,9 +12,9 @@ Example (K = 9, U = 3, η = 3, max_epochs = 27): rungs (9 models, to 3 epochs, +
 (3, to 9, +6), (1, to 27, +18); planned epochs 9·3 + 3·6 + 1·18 = 63.
 
 With a finishing phase (``finish=True``), the single survivor trains on to the deadline
-instead of in a rung of its own: the rungs stop before the first rung of one model (rung 0
-excepted, so that K = 1 still trains its candidate U epochs first). The example above then
-has rungs (9, 3, +3) and (3, 9, +6): 45 epochs, and the winner continues from 9 epochs.
+instead of in a rung of its own: the rungs stop before the first rung of one model (so K = 1
+has no rung: its candidate goes straight to the finishing phase). The example above then has
+rungs (9, 3, +3) and (3, 9, +6): 45 epochs, and the winner continues from 9 epochs.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def halving_rungs(k: int, u: int, eta: int = 3, max_epochs: int = 27, finish: bo
     n_models, previous_total, rung = int(k), 0, 0
     while True:
         total = min(int(u) * int(eta) ** rung, int(max_epochs))
-        if finish and n_models == 1 and rungs:
+        if finish and n_models == 1:
             return rungs
         rungs.append(Rung(n_models, total, total - previous_total))
         if n_models == 1 or total >= max_epochs:

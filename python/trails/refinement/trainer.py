@@ -18,6 +18,11 @@ learning rate, and a survivor continues the *same* curve instead of restarting a
 restarting would undo the warm start (a jump back to the full rate) and make a rung's result
 depend on how many rungs came before it. A model that trains to R ends annealed, as in TRAILS.
 
+With a finishing phase (what ``model_selection`` runs: ``successive_halving(finish=True)``),
+candidates train at a constant rate instead, and the winner's rate then decays by a cosine
+from where it is to 0 over exactly the iterations that fit before the deadline
+(:meth:`Trial.anneal`), so the returned model ends annealed whatever the budget.
+
 Metric: ROC-AUC of the positive-class probability over the whole split
 (``sklearn.metrics.roc_auc_score``), not an average over batches.
 """
