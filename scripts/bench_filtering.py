@@ -52,7 +52,7 @@ def reference_ms_per_arch(archs: list, in_features: int) -> float:
     generator = torch.Generator().manual_seed(0)
     started = time.perf_counter()
     for arch in archs:
-        network = build_mlp(in_features, arch, 2, batch_norm=False, bias=False)
+        network = build_mlp(in_features, arch, 2, batch_norm=False)
         perturbation = torch.randn(4, in_features, generator=generator, dtype=torch.float64)
         express_flow_of_network(network, perturbation)
     return (time.perf_counter() - started) / len(archs) * 1e3

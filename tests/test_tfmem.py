@@ -322,6 +322,32 @@ def test_synflow_by_hand_on_a_two_layer_network():
     np.testing.assert_array_equal(network[0].weight.detach().numpy(), w1)  # signs restored
 
 
+def test_synflow_by_hand_counts_the_biases_in_the_forward_pass():
+    network = build_mlp(3, [2], 2, batch_norm=False).double()
+    with torch.no_grad():
+        network[0].weight.copy_(torch.tensor([[1.0, -2.0, 3.0], [-1.0, 0.5, 2.0]]))
+        network[0].bias.copy_(torch.tensor([0.5, -1.0]))
+        network[2].weight.copy_(torch.tensor([[2.0, -1.0], [0.5, 1.0]]))
+        network[2].bias.copy_(torch.tensor([-3.0, 7.0]))
+    # z1 = |W1|·1 + |b1| = (6.5, 4.5); column sums of |W2| = (2.5, 2). The sum runs over the
+    # weights (as TRAILS'): output layer 4 × (2.5·6.5 + 2·4.5) = 101, first layer
+    # 4 × (2.5·6 + 2·3.5) = 88 (its bias is downstream of W1); the output bias adds nothing.
+    assert synflow_of_network(network, 3) == pytest.approx(189.0, rel=1e-14)
+    assert network[0].bias[1].item() == -1.0  # signs restored
+
+
+def test_biases_raise_both_flows_above_the_bias_free_ones(shared):
+    archs = [(8, 8, 8, 8), (512, 64, 512, 64), (100, 200, 300, 400)]
+    bias_free = SharedWeights(in_features=40, layers=4, max_width=512, seed=3)
+    for layer in range(4):
+        bias_free.hidden_bias[layer] = np.zeros_like(bias_free.hidden_bias[layer])
+    bias_free.output_bias = np.zeros_like(bias_free.output_bias)
+    for metric, vectorised in (("synflow", synflow_scores), ("express_flow", express_flow_scores)):
+        np.testing.assert_array_less(vectorised(archs, bias_free), vectorised(archs, shared))
+        reference = [reference_scores(metric, arch, bias_free) for arch in archs]
+        np.testing.assert_allclose(vectorised(archs, bias_free), reference, rtol=1e-9, atol=0)
+
+
 def test_express_flow_by_hand_on_a_two_hidden_layer_network():
     rng = np.random.default_rng(0)
     w1, w2, w3 = rng.standard_normal((4, 3)), rng.standard_normal((5, 4)), rng.standard_normal((2, 5))

@@ -33,7 +33,7 @@ def build_mlp(
         hidden: hidden widths, first layer first (the arch).
         n_outputs: logits out.
         batch_norm: put a ``BatchNorm1d`` after each hidden ``Linear``.
-        bias: give every ``Linear`` a bias (the data-agnostic TFMEMs use ``bias=False``).
+        bias: give every ``Linear`` a bias.
 
     Returns:
         ``nn.Sequential`` mapping ``(B, in_features)`` to ``(B, n_outputs)``; its ``nn.Linear``

@@ -1,6 +1,7 @@
 """ExpressFlow (TRAILS' own TFMEM), data-agnostic.
 
-On the BatchNorm-free, embedding-free MLP with |weights| in float64 and an all-ones input of
+On the BatchNorm-free, embedding-free MLP with every parameter made non-negative (|weights| and
+|biases|, as TRAILS) in float64 and an all-ones input of
 ``BATCH_ROWS`` rows, with ``R = Σ outputs`` and ``z_l`` the output of the l-th ReLU:
 
     ExpressFlow = Σ_l ω_l · width_l · Σ (z_l ⊙ |∂R/∂z_l|)

@@ -1,6 +1,6 @@
 """The autograd route to SynFlow and ExpressFlow, which the vectorised kernels are checked
 against (tests, ``scripts/bench_tfmem_scoring.py``): an ``nn.Module`` holding exactly an arch's
-slice of :class:`~trails.tfmem.vectorised.SharedWeights`, scored as TRAILS does (hooks, two
+slice of :class:`~trails.tfmem.vectorised.SharedWeights` (weights and biases), scored as TRAILS does (hooks, two
 forward passes, one backward pass). Nothing in the package imports this module.
 """
 
@@ -26,11 +26,12 @@ def reference_scores(metric_name: str, arch: Sequence[int], shared: SharedWeight
     """
     if metric_name not in VECTORISED:
         raise TrailsError(f"no vectorised form of TFMEM {metric_name!r}; valid: {', '.join(VECTORISED)}")
-    weights = shared.arch_weights(arch)
-    network = build_mlp(shared.in_features, arch, shared.n_outputs, batch_norm=False, bias=False).double()
+    network = build_mlp(shared.in_features, arch, shared.n_outputs, batch_norm=False).double()
     with torch.no_grad():
-        for layer, weight in zip([m for m in network if isinstance(m, torch.nn.Linear)], weights):
+        for layer, weight, bias in zip([m for m in network if isinstance(m, torch.nn.Linear)],
+                                       shared.arch_weights(arch), shared.arch_biases(arch)):
             layer.weight.copy_(torch.from_numpy(weight))
+            layer.bias.copy_(torch.from_numpy(bias))
     if metric_name == "synflow":
         return synflow_of_network(network, shared.in_features, BATCH_ROWS)
     return express_flow_of_network(network, torch.from_numpy(shared.perturbation), EPSILON)

@@ -1,8 +1,10 @@
 """SynFlow (Tanaka et al., 2020, "Pruning neural networks without any data by iteratively
 conserving synaptic flow"), data-agnostic, as TRAILS computes it.
 
-Take |weights| in float64, feed an all-ones input of ``BATCH_ROWS`` rows to the BatchNorm-free,
-embedding-free MLP, let ``R = Σ outputs``; the score is ``Σ over Linear weights |W ⊙ ∂R/∂W|``.
+Make every parameter non-negative (|weights| and |biases|) in float64, feed an all-ones input of
+``BATCH_ROWS`` rows to the BatchNorm-free, embedding-free MLP, let ``R = Σ outputs``; the score is
+``Σ over Linear weights |W ⊙ ∂R/∂W|`` (the biases shape the forward pass; the sum is over the
+weights, as in TRAILS and the SynFlow paper).
 Many archs are scored by :func:`trails.tfmem.vectorised.synflow_scores`; :func:`synflow_of_network`
 is the autograd definition it is checked against.
 """
