@@ -10,12 +10,14 @@ RETURNS TABLE(run_id bigint, best_arch text, valid_auc float8, test_auc float8, 
 LANGUAGE plpython3u VOLATILE
 AS $$from trails.sql_api import model_selection; return model_selection(plpy, dataset, budget_s, label, tfmem, refinement, seed)$$;
 
--- What model_selection would do with this budget (t1, t2 measured now), without doing it.
+-- What model_selection would do with this budget (t1, t2 and the per-arch cost model measured
+-- now), without doing it: phases in seconds, the cost cap on candidates, the cost model as jsonb.
 CREATE FUNCTION model_selection_plan(dataset text, budget_s float8, label text DEFAULT 'label',
                                      tfmem text DEFAULT 'express_flow')
 RETURNS TABLE(t1 float8, t2 float8, n int, k int, u int, rungs text, profile_s float8,
-              load_s float8, filtering_s float8, refinement_s float8, test_and_store_s float8,
-              total_s float8, rungs_json jsonb)
+              load_s float8, filtering_s float8, refinement_s float8, finish_s float8,
+              test_and_store_s float8, total_s float8, rungs_json jsonb, epoch_cap_s float8,
+              cost_model jsonb)
 LANGUAGE plpython3u VOLATILE
 AS $$from trails.sql_api import model_selection_plan; return model_selection_plan(plpy, dataset, budget_s, label, tfmem)$$;
 

@@ -279,3 +279,42 @@ def test_one_candidate_goes_straight_to_the_finishing_phase(splits):
     assert result.finish_epochs >= 1 and not result.deadline_hit
     past = run(splits, candidates=[(16,)], u=1, max_epochs=1, finish=True, deadline=time.monotonic() - 1)
     assert past.deadline_hit and len(past.rungs) == 1  # still a (barely trained) model
+
+
+def test_stratified_sample_keeps_each_class_share_and_order():
+    data = synthetic(5000, 7)
+    sample = data.stratified_sample(1000, seed=3)
+    assert len(sample) == 1000
+    positives = int(data.labels.sum())
+    assert int(sample.labels.sum()) == round(1000 * positives / 5000)
+    # the rows are rows of the split, in their original order, each once
+    keys = data.ids @ (PER_FIELD * N_FIELDS) ** torch.arange(N_FIELDS)
+    sampled = sample.ids @ (PER_FIELD * N_FIELDS) ** torch.arange(N_FIELDS)
+    position = {int(key): index for index, key in enumerate(keys.tolist())}
+    indices = [position[int(key)] for key in sampled.tolist()]
+    assert indices == sorted(indices) and len(set(indices)) == 1000
+    assert torch.equal(data.stratified_sample(1000, seed=3).ids, sample.ids)  # the seed fixes it
+    assert not torch.equal(data.stratified_sample(1000, seed=4).ids, sample.ids)
+    assert data.stratified_sample(5000) is data  # small enough: the split itself
+    rare = SplitTensors(data.ids, data.values, torch.zeros(5000, dtype=torch.int64))
+    rare.labels[17] = 1
+    assert int(rare.stratified_sample(100).labels.sum()) == 1  # a present class keeps a row
+    with pytest.raises(ValueError):
+        data.stratified_sample(0)
+
+
+def test_rungs_decide_on_a_valid_sample_and_the_winner_is_scored_on_the_whole_split(splits):
+    train_data, valid_data = splits
+    capped = TrainingSettings(**{**SETTINGS.__dict__, "decision_valid_rows": 300})
+    result = run(splits, candidates=CANDIDATES[:3], u=1, max_epochs=3, settings=capped)
+    sample = valid_data.stratified_sample(300, seed=0)
+    assert result.decision_rows == 300 and len(sample) == 300
+    winner = result.model()
+    # each rung's AUC is the sample's (the winner's last evaluation shows it) ...
+    assert result.decision_auc == pytest.approx(evaluate_auc(winner, sample), abs=1e-6)
+    assert result.decision_auc == max(r.valid_auc for r in result.rungs)
+    # ... and the reported valid AUC is the whole split's
+    assert result.valid_auc == pytest.approx(evaluate_auc(winner, valid_data), abs=1e-6)
+    assert result.to_json()["decision_rows"] == 300
+    uncapped = run(splits, candidates=CANDIDATES[:3], u=1, max_epochs=3)
+    assert uncapped.decision_rows == len(valid_data) and uncapped.decision_auc == uncapped.valid_auc

@@ -136,11 +136,17 @@ def measure_t1_t2(context: DatasetContext, tfmem: str, sample, settings,
     timings, t2 = [], None
     for arch in (probe.ranked[0][0], (min(context.space.widths),) * context.space.layers):
         epoch_s, evaluation_s = measure_training(arch, sample, layout.n_ids, layout.n_fields,
-                                                 rows["train"], rows["valid"], settings)
+                                                 rows["train"], decision_rows(rows, settings), settings)
         timings.append((arch, epoch_s / per_epoch))
         t2 = epoch_s + evaluation_s if t2 is None else t2
     cost = CostModel.fit(timings, context.scoring.in_features, per_epoch)
     return t1, t2, cost
+
+
+def decision_rows(rows: dict, settings) -> int:
+    """Valid rows a rung decision evaluates: the valid split, capped at
+    ``settings.decision_valid_rows`` (successive halving decides on a stratified sample)."""
+    return min(int(rows["valid"]), int(settings.decision_valid_rows))
 
 
 def affordable_candidates(ranked: list, cost: CostModel, k: int, finish_s: float) -> tuple[list, float]:
@@ -151,15 +157,26 @@ def affordable_candidates(ranked: list, cost: CostModel, k: int, finish_s: float
 
     archs = np.array([arch for arch, _ in ranked], dtype=np.int64)
     epoch_s = cost.epoch_seconds(archs)
-    cap = max(finish_s / MIN_FINAL_EPOCHS, CHEAPEST_SLACK * float(epoch_s.min()))
+    cap = epoch_cap(finish_s, float(epoch_s.min()))
     chosen = np.flatnonzero(epoch_s <= cap)[:max(1, k)]
     return [ranked[i][0] for i in chosen], cap
 
 
+def epoch_cap(finish_s: float, cheapest_epoch_s: float) -> float:
+    """The most seconds per epoch a candidate may cost: ``MIN_FINAL_EPOCHS`` of it fit in
+    ``finish_s``, the finishing phase's share — or, when even the cheapest arch
+    (``cheapest_epoch_s``) does not fit, ``CHEAPEST_SLACK`` times the cheapest."""
+    return max(finish_s / MIN_FINAL_EPOCHS, CHEAPEST_SLACK * cheapest_epoch_s)
+
+
 def plan_model_selection(session: Session, dataset: str, budget_s: float, label: str = "label",
                          tfmem: str = "express_flow") -> dict:
-    """What ``model_selection`` would do now, without doing it: t1, t2, N, K, U, the rungs and
-    the planned seconds per phase (data read counted as the service would read it)."""
+    """What ``model_selection`` would do now, without doing it: t1, t2, N, K, U, the rungs, the
+    planned seconds per phase (data read counted as the service would read it), the finishing
+    phase's seconds, the cost cap on candidates (seconds per epoch) and the cost model (as
+    JSON, with the epoch seconds of the space's narrowest and widest archs)."""
+    import numpy as np
+
     from trails.refinement.data import load_split
     from trails.refinement.trainer import TrainingSettings
 
@@ -169,15 +186,24 @@ def plan_model_selection(session: Session, dataset: str, budget_s: float, label:
     rows = context.rows
     sample = load_split(session, context.dataset, context.layout, "train", limit=PROFILE_ROWS,
                         ordered=False)
-    t1, t2, _ = measure_t1_t2(context, tfmem, sample, TrainingSettings.from_config())
+    settings = TrainingSettings.from_config()
+    t1, t2, cost = measure_t1_t2(context, tfmem, sample, settings)
     load_s = (rows["train"] + rows["valid"]) / SERVICE_READ_ROWS_PER_S
     reserve = STORE_RESERVE_S + 2 * rows["test"] / SERVICE_READ_ROWS_PER_S
     spent = clock.elapsed()
     plan, available = estimate_plan(budget_s, spent + load_s, t1, t2, reserve)
+    space = context.space
+    extremes = np.array([(min(space.widths),) * space.layers, (max(space.widths),) * space.layers])
+    narrowest_s, widest_s = (float(x) for x in cost.epoch_seconds(extremes))
+    finish_s = FINISH_SHARE * available
+    cost_json = dict(cost.to_json(), epoch_s={arch_text(extremes[0]): narrowest_s,
+                                              arch_text(extremes[1]): widest_s},
+                     decision_valid_rows=decision_rows(rows, settings))
     return {"t1": t1, "t2": t2, "n": plan.n, "k": plan.k, "u": plan.u,
             "rungs": [r._asdict() for r in plan.rungs], "profile_s": spent, "load_s": load_s,
             "filtering_s": plan.filtering_s, "refinement_s": plan.refinement_s,
-            "test_and_store_s": reserve, "total_s": spent + load_s + plan.total_s + reserve}
+            "finish_s": finish_s, "epoch_cap_s": epoch_cap(finish_s, narrowest_s), "cost_model": cost_json,
+            "test_and_store_s": reserve, "total_s": spent + load_s + plan.total_s + finish_s + reserve}
 
 
 def scores_whole_space(tfmem: str, space) -> bool:
@@ -211,7 +237,7 @@ def replan_first_rung(plan: Plan, candidates: list, sample, layout, rows: dict, 
     in_features = layout.n_fields * settings.embedding_dim
     largest = max(candidates, key=lambda arch: arch_macs(arch, in_features))
     epoch_s, evaluation_s = measure_training(largest, sample, layout.n_ids, layout.n_fields,
-                                             rows["train"], rows["valid"], settings)
+                                             rows["train"], decision_rows(rows, settings), settings)
     seconds_left -= 0.5  # the measurement above, roughly
     halving_s = (1 - FINISH_SHARE) * seconds_left
     max_epochs = config.getint("coordinator", "max_epochs")

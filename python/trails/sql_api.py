@@ -236,7 +236,8 @@ def model_selection_plan(plpy, dataset, budget_s, label, tfmem):
     rungs = ", ".join(f"{r['n_models']} models to {r['total_epochs']} epochs" for r in plan["rungs"])
     return [(plan["t1"], plan["t2"], plan["n"], plan["k"], plan["u"], rungs or "filtering only",
              plan["profile_s"], plan["load_s"], plan["filtering_s"], plan["refinement_s"],
-             plan["test_and_store_s"], plan["total_s"], json.dumps(plan["rungs"]))]
+             plan["finish_s"], plan["test_and_store_s"], plan["total_s"], json.dumps(plan["rungs"]),
+             plan["epoch_cap_s"], json.dumps(plan["cost_model"]))]
 
 
 @sql_function

@@ -57,6 +57,30 @@ class SplitTensors:
             return self
         return SplitTensors(self.ids.to(device), self.values.to(device), self.labels.to(device))
 
+    def stratified_sample(self, max_rows: int, seed: int = 0) -> "SplitTensors":
+        """At most ``max_rows`` rows drawn without replacement, each label keeping its share
+        (rounded; every label present keeps at least one row), in their original order;
+        ``self`` when the split holds no more than ``max_rows`` rows. The same ``seed`` draws
+        the same rows. Successive halving decides its rungs on such a sample of the valid split,
+        so that a large table does not make every evaluation expensive.
+
+        Raises:
+            ValueError: for ``max_rows`` < 1.
+        """
+        if int(max_rows) < 1:
+            raise ValueError(f"max_rows must be >= 1, got {max_rows}")
+        if len(self) <= max_rows:
+            return self
+        labels = self.labels.cpu()
+        generator = torch.Generator().manual_seed(int(seed))
+        chosen = []
+        for label in torch.unique(labels):
+            rows = torch.nonzero(labels == label).flatten()
+            take = max(1, round(int(max_rows) * len(rows) / len(self)))
+            chosen.append(rows[torch.randperm(len(rows), generator=generator)[:take]])
+        index = torch.sort(torch.cat(chosen)).values.to(self.device)
+        return SplitTensors(self.ids[index], self.values[index], self.labels[index])
+
     @classmethod
     def from_arrays(cls, ids, values, labels, device="cpu") -> "SplitTensors":
         """From numpy arrays (or anything ``torch.as_tensor`` takes): ids int64 ``(N, F)``,

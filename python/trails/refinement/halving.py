@@ -20,6 +20,10 @@ model.
 
 The winner is the model with the best valid AUC among all evaluations (any rung), with its
 weights as they were when evaluated; without a deadline that is normally the last rung's model.
+Rung decisions are taken on a stratified sample of the valid split of at most
+``settings.decision_valid_rows`` rows (the whole split when it is smaller), so that a large table
+does not make every evaluation expensive; the winner's reported valid AUC is then measured once
+more on the whole split.
 When the deadline passes, training stops between two iterations and the best model evaluated so
 far is returned (``deadline_hit``); if none was evaluated yet, the interrupted one is evaluated
 so that there is always a winner.
@@ -79,7 +83,8 @@ class RungResult:
         rung: rung number, 0 first.
         total_epochs: complete epochs the model had trained when evaluated (the rung's
             ``total_epochs`` unless ``interrupted``).
-        valid_auc: ROC-AUC on the whole valid split.
+        valid_auc: ROC-AUC on the decision sample of the valid split (the whole split when it
+            holds at most ``decision_valid_rows`` rows).
         seconds: wall time of this rung's training and evaluation of this candidate.
         train_losses: mean training loss of each epoch trained in this rung.
         interrupted: the deadline stopped its training before the rung's epochs were done.
@@ -109,7 +114,9 @@ class HalvingResult:
         rungs: every evaluation, in the order they happened.
         schedule: the planned rungs (:func:`~trails.refinement.schedule.halving_rungs`).
         winner: the arch with the best valid AUC; ``winner_epochs`` the epochs it had trained then.
-        valid_auc: its valid AUC.
+        valid_auc: its valid AUC on the whole valid split.
+        decision_auc: its valid AUC on the decision sample (what chose it; = ``valid_auc`` when
+            the sample is the whole split); ``decision_rows``: the sample's rows.
         state_dict: its weights (CPU tensors) as they were when evaluated; rebuild the model
             with :meth:`model`.
         planned_epochs: epochs the schedule plans; ``trained_epochs``: complete epochs trained
@@ -135,6 +142,8 @@ class HalvingResult:
     seed: int
     device: str
     finish_epochs: int = 0
+    decision_auc: float | None = None
+    decision_rows: int | None = None
 
     def model(self, device="cpu") -> torch.nn.Module:
         """The winner as a :class:`~trails.model.TabularMLP` in eval mode."""
@@ -147,7 +156,8 @@ class HalvingResult:
             "winner": arch_text(self.winner), "winner_epochs": self.winner_epochs,
             "valid_auc": self.valid_auc, "deadline_hit": self.deadline_hit,
             "planned_epochs": self.planned_epochs, "trained_epochs": self.trained_epochs,
-            "finish_epochs": self.finish_epochs,
+            "finish_epochs": self.finish_epochs, "decision_auc": self.decision_auc,
+            "decision_rows": self.decision_rows,
             "seconds": self.seconds, "n_ids": self.n_ids, "n_fields": self.n_fields,
             "embedding_dim": self.settings.embedding_dim, "batch_norm": self.settings.batch_norm,
             "settings": asdict(self.settings), "seed": self.seed, "device": self.device,
@@ -231,6 +241,7 @@ def successive_halving(
     if len(train_data) == 0 or len(valid_data) == 0:
         raise TrailsError(f"successive halving needs rows in both splits, got {len(train_data)} train "
                           f"and {len(valid_data)} valid rows")
+    decision_data = valid_data.stratified_sample(settings.decision_valid_rows, seed)
     planned = planned_epochs(len(archs), u, eta, max_epochs, finishing)
     # The cosine horizon: the most epochs any candidate may train is the last rung's total;
     # when finishing, the winner's horizon is set once its final epochs are known (constant
@@ -253,7 +264,7 @@ def successive_halving(
                 break
             trial = entry if isinstance(entry, Trial) else Trial(
                 entry, n_ids, n_fields, max_iterations, settings, candidate_seed(seed, entry), device)
-            result = _train_and_evaluate(trial, rung_index, rung, train_data, valid_data, settings,
+            result = _train_and_evaluate(trial, rung_index, rung, train_data, decision_data, settings,
                                          deadline, should_stop, run)
             if result is not None:
                 evaluated.append((result.valid_auc, position, trial))
@@ -263,18 +274,28 @@ def successive_halving(
             break
         survivors = _promote(evaluated, schedule[rung_index + 1].n_models)
 
+    final_rows = len(valid_data) if decision_data is not valid_data else 0
     if finishing and not run.deadline_hit:
-        _finish(run, train_data, valid_data, settings, deadline, should_stop)
+        _finish(run, train_data, decision_data, settings, deadline, should_stop, final_rows)
     if run.best is None:  # the deadline left no time to train: the untrained candidate
         trial = run.best_trial
         run.deadline_hit = True
         run.record(RungResult(trial.arch, 0, trial.epochs_trained,
-                              _timed_evaluation(trial, valid_data, settings, run),
+                              _timed_evaluation(trial, decision_data, settings, run),
                               0.0, [], True), trial)
     best = run.best
+    valid_auc = best.valid_auc
+    if final_rows:  # the decisions saw a sample: the winner's figure comes from the whole split
+        winner = build_model(best.arch, n_ids, n_fields, settings.embedding_dim, settings.batch_norm,
+                             state=run.best_state, device=device)
+        valid_auc = evaluate_auc(winner, valid_data, settings.eval_batch_size)
+        run.report(f"winner {arch_text(best.arch)}: valid AUC {valid_auc:.4f} on the whole valid split "
+                   f"({len(valid_data)} rows; {best.valid_auc:.4f} on the {len(decision_data)}-row sample)",
+                   len(schedule))
     return HalvingResult(
         rungs=run.results, schedule=schedule, winner=best.arch, winner_epochs=best.total_epochs,
-        valid_auc=best.valid_auc, state_dict=run.best_state, planned_epochs=planned,
+        valid_auc=valid_auc, decision_auc=best.valid_auc, decision_rows=len(decision_data),
+        state_dict=run.best_state, planned_epochs=planned,
         trained_epochs=run.trained_epochs, deadline_hit=run.deadline_hit,
         seconds=time.monotonic() - started, n_ids=int(n_ids), n_fields=int(n_fields),
         settings=settings, seed=int(seed), device=str(device), finish_epochs=run.finish_epochs)
@@ -368,19 +389,21 @@ def _timed_evaluation(trial: Trial, valid_data, settings: TrainingSettings, run:
     return auc
 
 
-def _evaluation_estimate(trial: Trial, valid_data) -> float:
-    """Seconds to evaluate the valid split, estimated from the training speed: a forward pass
+def _evaluation_estimate(trial: Trial, rows: int) -> float:
+    """Seconds to evaluate ``rows`` rows, estimated from the training speed: a forward pass
     over a row costs about a third of a training step over it."""
     rows_per_iteration = trial.settings.batch_size
-    return trial.seconds_per_iteration / 3 * len(valid_data) / rows_per_iteration
+    return trial.seconds_per_iteration / 3 * rows / rows_per_iteration
 
 
 def _finish(run: _Run, train_data, valid_data, settings: TrainingSettings, deadline: float,
-            should_stop) -> None:
+            should_stop, final_rows: int = 0) -> None:
     """The finishing phase: the best candidate trains on until the deadline.
 
+    ``valid_data`` is the decision sample; ``final_rows`` the rows of the whole valid split
+    when the winner is evaluated on it afterwards (0 when the sample is the whole split).
     Its iterations are those that fit before the deadline at its own measured speed, keeping
-    one evaluation (with a margin) for the end; its learning rate decays by a cosine from where
+    the evaluations (with a margin) for the end; its learning rate decays by a cosine from where
     it is to 0 over exactly those iterations (:meth:`Trial.anneal`; the last epoch may be cut
     short by the deadline, at a rate near 0). The model is then evaluated and kept when it
     beats every earlier evaluation (as it normally does).
@@ -392,7 +415,8 @@ def _finish(run: _Run, train_data, valid_data, settings: TrainingSettings, deadl
               deadline=min(deadline, time.monotonic() + SPEED_PROBE_S), should_stop=should_stop)
         if not trial.seconds_per_iteration:
             return
-    keep_s = FINISH_EVALUATION_MARGIN * max(run.evaluation_s, _evaluation_estimate(trial, valid_data))
+    keep_s = FINISH_EVALUATION_MARGIN * (max(run.evaluation_s, _evaluation_estimate(trial, len(valid_data)))
+                                         + _evaluation_estimate(trial, final_rows))
     iterations = int((deadline - time.monotonic() - keep_s) / trial.seconds_per_iteration)
     if iterations < 1:
         return

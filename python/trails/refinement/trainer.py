@@ -23,12 +23,18 @@ candidates train at a constant rate instead, and the winner's rate then decays b
 from where it is to 0 over exactly the iterations that fit before the deadline
 (:meth:`Trial.anneal`), so the returned model ends annealed whatever the budget.
 
+**Precision.** ``[refinement] precision`` (``auto``, ``fp32``, ``bf16``) is resolved once
+per trial by :func:`~trails.refinement.precision.resolve_precision`: with bfloat16, the forward
+pass and the loss run under ``torch.autocast``, the backward pass and Adam's step outside it,
+and the weights stay float32; with float32 the loop is the plain one, unchanged.
+
 Metric: ROC-AUC of the positive-class probability over the whole split
-(``sklearn.metrics.roc_auc_score``), not an average over batches.
+(``sklearn.metrics.roc_auc_score``), not an average over batches, always computed in float32.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -42,6 +48,7 @@ from sklearn.metrics import roc_auc_score
 from trails.config import load_config
 from trails.errors import TrailsError
 from trails.refinement.data import SplitTensors
+from trails.refinement.precision import check_precision, resolve_precision
 from trails.model import build_model, positive_probability
 from trails.space import arch_text
 
@@ -62,6 +69,10 @@ class TrainingSettings:
         batch_norm: BatchNorm1d after each hidden Linear.
         eval_batch_size: rows per forward pass when scoring a split (memory only; no effect on
             the result).
+        precision: ``auto``, ``fp32`` or ``bf16``: whether training's forward pass autocasts
+            to bfloat16 (see :mod:`trails.refinement.precision`).
+        decision_valid_rows: successive halving's rung decisions evaluate a stratified sample
+            of at most this many valid rows (:meth:`SplitTensors.stratified_sample`).
     """
 
     batch_size: int = 512
@@ -70,6 +81,8 @@ class TrainingSettings:
     embedding_dim: int = 10
     batch_norm: bool = True
     eval_batch_size: int = 8192
+    precision: str = "auto"
+    decision_valid_rows: int = 50_000
 
     @classmethod
     def from_config(cls, config=None, **overrides) -> "TrainingSettings":
@@ -84,6 +97,9 @@ class TrainingSettings:
             embedding_dim=config.getint(section, "embedding_dim"),
             batch_norm=config.getboolean(section, "batch_norm"),
             eval_batch_size=config.getint(section, "eval_batch_size", fallback=cls.eval_batch_size),
+            precision=config.get(section, "precision", fallback=cls.precision),
+            decision_valid_rows=config.getint(section, "decision_valid_rows",
+                                              fallback=cls.decision_valid_rows),
         )
         settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})
         settings.validate()
@@ -91,13 +107,14 @@ class TrainingSettings:
 
     def validate(self) -> None:
         """Raise TrailsError naming the first value out of its range."""
-        for name in ("batch_size", "iter_per_epoch", "embedding_dim", "eval_batch_size"):
+        for name in ("batch_size", "iter_per_epoch", "embedding_dim", "eval_batch_size", "decision_valid_rows"):
             value = getattr(self, name)
             if int(value) < 1:
                 raise TrailsError(f"the value of {name} is {value}, but must be {name} >= 1")
         if not self.learning_rate > 0:
             raise TrailsError(f"the value of learning_rate is {self.learning_rate}, but must be "
                               "learning_rate > 0")
+        check_precision(self.precision)
 
 
 def default_device() -> torch.device:
@@ -151,7 +168,8 @@ class Trial:
         n_ids, n_fields: the layout's embedding-table size and fields per row.
         max_iterations: iterations the trial may train at most (the cosine horizon, see the
             module docstring): ``max_epochs × iterations_per_epoch(...)``.
-        settings: :class:`TrainingSettings` (learning rate, embedding size, BatchNorm).
+        settings: :class:`TrainingSettings` (learning rate, embedding size, BatchNorm,
+            precision).
         seed: initialises the weights and the per-epoch permutations; the same seed, arch and
             data give the same trained model on the CPU.
         device: where the model lives (the training data must be there too).
@@ -161,6 +179,11 @@ class Trial:
         iterations: iterations trained so far (a deadline may stop one mid-epoch).
         train_seconds: wall time those iterations took.
         epoch_losses: mean training loss of every complete epoch, first first.
+        autocast_dtype: what the forward pass of training autocasts to (``torch.bfloat16``), or
+            None for plain float32: ``settings.precision`` resolved for ``device``.
+
+    Raises:
+        TrailsError: for a precision that is unknown or not supported on ``device``.
     """
 
     def __init__(self, arch: Sequence[int], n_ids: int, n_fields: int, max_iterations: int,
@@ -169,6 +192,7 @@ class Trial:
         self.seed = int(seed)
         self.settings = settings
         self.device = torch.device(device)
+        self.autocast_dtype = resolve_precision(settings.precision, self.device)
         with torch.random.fork_rng(devices=[]):  # leave the caller's global RNG untouched
             torch.manual_seed(self.seed)
             model = build_model(self.arch, n_ids, n_fields, settings.embedding_dim, settings.batch_norm)
@@ -259,6 +283,7 @@ def _train_epochs(trial: Trial, data: SplitTensors, epochs: int, batch_size: int
     n_rows = len(data)
     model, optimizer, scheduler = trial.model, trial.optimizer, trial.scheduler
     model.train()
+    forward_context = _forward_context(trial)
     losses: list[float] = []
     for _ in range(epochs):
         order = torch.randperm(n_rows, generator=trial.generator, device=data.device)
@@ -269,8 +294,9 @@ def _train_epochs(trial: Trial, data: SplitTensors, epochs: int, batch_size: int
             if deadline is not None and time.monotonic() >= deadline:
                 return losses
             rows = order[step * batch_size:(step + 1) * batch_size]
-            logits = model(data.ids[rows], data.values[rows])
-            loss = F.cross_entropy(logits, data.labels[rows])
+            with forward_context:
+                logits = model(data.ids[rows], data.values[rows])
+                loss = F.cross_entropy(logits, data.labels[rows])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -284,6 +310,14 @@ def _train_epochs(trial: Trial, data: SplitTensors, epochs: int, batch_size: int
         if on_epoch is not None:
             on_epoch(trial, mean_loss)
     return losses
+
+
+def _forward_context(trial: Trial):
+    """``torch.autocast`` to ``trial.autocast_dtype`` on the trial's device type, or a context
+    that does nothing for float32 (reusable: entered once per iteration)."""
+    if trial.autocast_dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=trial.device.type, dtype=trial.autocast_dtype)
 
 
 def evaluate_auc(model: torch.nn.Module, data: SplitTensors, batch_size: int = 8192) -> float:
