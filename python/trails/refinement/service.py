@@ -63,7 +63,7 @@ from trails.errors import TrailsError
 from trails.refinement.data import SplitTensors, load_split
 from trails.model import state_to_bytes
 from trails.refinement.halving import Cancelled, Progress, successive_halving
-from trails.refinement.trainer import TrainingSettings, default_device
+from trails.refinement.trainer import TrainingSettings, default_device, warm_up_optimizer
 from trails.space import arch_text, parse_arch
 
 log = logging.getLogger("trails.refinement.service")
@@ -241,6 +241,7 @@ class JobManager:
         self.worker = threading.Thread(target=self._work, name="trails-refinement-worker", daemon=True)
 
     def start(self) -> None:
+        warm_up_optimizer()  # before the first job, so that it cannot delay a cancel
         self.worker.start()
 
     def stop(self) -> None:

@@ -122,6 +122,14 @@ def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def warm_up_optimizer() -> None:
+    """Construct one throw-away Adam optimizer: the first one in a process imports
+    ``torch._dynamo`` lazily (about 2 s on a slow CPU), which would otherwise land inside a
+    job's first candidate, where no cancel or deadline is checked. The refinement service
+    calls this once at start."""
+    torch.optim.Adam([torch.zeros(1, requires_grad=True)])
+
+
 def throttled(check: Callable[[], object], seconds: float = 0.1) -> Callable[[], bool]:
     """A ``should_stop`` that calls ``check()`` at most once per ``seconds`` (False otherwise).
 
