@@ -37,11 +37,14 @@ def build(connection, rebuild: bool) -> int:
             exists = False
         if not exists:
             log(f"building {DATASET}: frappe_train x {COPIES}, split by hash of the id")
+            cursor.execute("SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) FROM pg_attribute "
+                           "WHERE attrelid = 'frappe_train'::regclass AND attnum > 0 AND NOT attisdropped "
+                           "AND attname <> 'id'")
+            others = cursor.fetchone()[0]
             cursor.execute(
-                "CREATE TEMP TABLE frappe15_all AS SELECT copy * 10000000 + t.id AS id, t.* "
-                f"FROM frappe_train t CROSS JOIN generate_series(0, {COPIES - 1}) AS copy")
-            cursor.execute("ALTER TABLE frappe15_all DROP COLUMN copy")
-            bucket = "abs(hashint8(id)) % 10"
+                f"CREATE TEMP TABLE frappe15_all AS SELECT copy * 10000000 + id AS id, {others} "
+                f"FROM frappe_train CROSS JOIN generate_series(0, {COPIES - 1}) AS copy")
+            bucket = "(hashint8(id) & 2147483647) % 10"
             for split, condition in (("train", f"{bucket} < 7"), ("valid", f"{bucket} IN (7, 8)"),
                                      ("test", f"{bucket} = 9")):
                 cursor.execute(f"CREATE TABLE frappe15_{split} AS SELECT * FROM frappe15_all WHERE {condition}")

@@ -299,6 +299,8 @@ def test_stratified_sample_keeps_each_class_share_and_order():
     rare = SplitTensors(data.ids, data.values, torch.zeros(5000, dtype=torch.int64))
     rare.labels[17] = 1
     assert int(rare.stratified_sample(100).labels.sum()) == 1  # a present class keeps a row
+    tiny = SplitTensors(data.ids[:4], data.values[:4], torch.tensor([0, 1, 1, 1]))
+    assert len(tiny.stratified_sample(2)) == 2  # rounding up two labels must not exceed the cap
     with pytest.raises(ValueError):
         data.stratified_sample(0)
 

@@ -3,6 +3,7 @@ bfloat16 instructions, ``fp32`` trains exactly as a plain float32 loop without a
 ``bf16`` trains on the CPU under autocast with float32 weights and a float32 evaluation."""
 
 import configparser
+import contextlib
 import math
 from pathlib import Path
 
@@ -111,7 +112,10 @@ def test_detection_reads_the_bf16_capabilities(monkeypatch):
 
 @pytest.mark.parametrize("supported", [True, False])
 def test_cuda_uses_bf16_only_where_the_device_supports_it(monkeypatch, supported):
-    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: supported)
+    asked = []
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported",
+                        lambda including_emulation=True: asked.append(including_emulation) or supported)
+    monkeypatch.setattr(torch.cuda, "device", lambda device: contextlib.nullcontext())  # no GPU here
     assert resolve_precision("fp32", "cuda") is None
     assert resolve_precision("auto", "cuda:0") == (torch.bfloat16 if supported else None)
     if supported:
@@ -119,6 +123,7 @@ def test_cuda_uses_bf16_only_where_the_device_supports_it(monkeypatch, supported
     else:
         with pytest.raises(TrailsError, match="bf16 is not supported on cuda"):
             resolve_precision("bf16", "cuda")
+    assert asked[0] is False  # auto asks for native bf16, not emulated
 
 
 # -- training ---------------------------------------------------------------------------------

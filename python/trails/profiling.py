@@ -21,7 +21,8 @@ WARM_UP_ITERATIONS = 3
 def measure_training(arch: tuple, sample: SplitTensors, n_ids: int, n_fields: int,
                      train_rows: int, valid_rows: int, settings: TrainingSettings,
                      iterations: int = MEASURED_ITERATIONS, device="cpu") -> tuple[float, float]:
-    """(seconds of one epoch of ``arch``, seconds of one evaluation of the valid split).
+    """(seconds of one epoch of ``arch``, seconds of one evaluation of ``valid_rows`` rows —
+    the valid rows a rung decision evaluates, :func:`trails.selection.decision_rows`).
 
     Trains ``iterations`` real iterations (after ``WARM_UP_ITERATIONS`` warm-up iterations) on ``sample`` and
     scales to the epoch's iterations (``iter_per_epoch``, or fewer for a small train split);

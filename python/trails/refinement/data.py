@@ -59,7 +59,8 @@ class SplitTensors:
 
     def stratified_sample(self, max_rows: int, seed: int = 0) -> "SplitTensors":
         """At most ``max_rows`` rows drawn without replacement, each label keeping its share
-        (rounded; every label present keeps at least one row), in their original order;
+        (rounded; every label present keeps at least one row, the largest label gives back
+        what rounding added), in their original order;
         ``self`` when the split holds no more than ``max_rows`` rows. The same ``seed`` draws
         the same rows. Successive halving decides its rungs on such a sample of the valid split,
         so that a large table does not make every evaluation expensive.
@@ -73,11 +74,12 @@ class SplitTensors:
             return self
         labels = self.labels.cpu()
         generator = torch.Generator().manual_seed(int(seed))
-        chosen = []
-        for label in torch.unique(labels):
-            rows = torch.nonzero(labels == label).flatten()
-            take = max(1, round(int(max_rows) * len(rows) / len(self)))
-            chosen.append(rows[torch.randperm(len(rows), generator=generator)[:take]])
+        strata = [torch.nonzero(labels == label).flatten() for label in torch.unique(labels)]
+        takes = [max(1, round(int(max_rows) * len(rows) / len(self))) for rows in strata]
+        largest = max(range(len(strata)), key=lambda i: takes[i])
+        takes[largest] -= max(0, sum(takes) - int(max_rows))  # rounding up may overshoot
+        chosen = [rows[torch.randperm(len(rows), generator=generator)[:take]]
+                  for rows, take in zip(strata, takes)]
         index = torch.sort(torch.cat(chosen)).values.to(self.device)
         return SplitTensors(self.ids[index], self.values[index], self.labels[index])
 

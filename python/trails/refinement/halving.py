@@ -57,6 +57,7 @@ import torch
 from trails.errors import TrailsError
 from trails.refinement.data import SplitTensors
 from trails.refinement.schedule import Rung, halving_rungs, planned_epochs
+from trails.refinement.precision import resolve_precision
 from trails.model import build_model
 from trails.refinement.trainer import (Cancelled, Trial, TrainingSettings, default_device,
                                        evaluate_auc, iterations_per_epoch, train)
@@ -114,7 +115,8 @@ class HalvingResult:
         rungs: every evaluation, in the order they happened.
         schedule: the planned rungs (:func:`~trails.refinement.schedule.halving_rungs`).
         winner: the arch with the best valid AUC; ``winner_epochs`` the epochs it had trained then.
-        valid_auc: its valid AUC on the whole valid split.
+        valid_auc: its valid AUC on ``valid_rows`` rows: the whole valid split, or the decision
+            sample when the deadline was hit before the winner could be re-evaluated.
         decision_auc: its valid AUC on the decision sample (what chose it; = ``valid_auc`` when
             the sample is the whole split); ``decision_rows``: the sample's rows.
         state_dict: its weights (CPU tensors) as they were when evaluated; rebuild the model
@@ -142,6 +144,7 @@ class HalvingResult:
     seed: int
     device: str
     finish_epochs: int = 0
+    valid_rows: int | None = None
     decision_auc: float | None = None
     decision_rows: int | None = None
 
@@ -156,8 +159,9 @@ class HalvingResult:
             "winner": arch_text(self.winner), "winner_epochs": self.winner_epochs,
             "valid_auc": self.valid_auc, "deadline_hit": self.deadline_hit,
             "planned_epochs": self.planned_epochs, "trained_epochs": self.trained_epochs,
-            "finish_epochs": self.finish_epochs, "decision_auc": self.decision_auc,
-            "decision_rows": self.decision_rows,
+            "finish_epochs": self.finish_epochs, "valid_rows": self.valid_rows,
+            "decision_auc": self.decision_auc, "decision_rows": self.decision_rows,
+            "training_dtype": str(resolve_precision(self.settings.precision, self.device) or torch.float32),
             "seconds": self.seconds, "n_ids": self.n_ids, "n_fields": self.n_fields,
             "embedding_dim": self.settings.embedding_dim, "batch_norm": self.settings.batch_norm,
             "settings": asdict(self.settings), "seed": self.seed, "device": self.device,
@@ -284,17 +288,21 @@ def successive_halving(
                               _timed_evaluation(trial, decision_data, settings, run),
                               0.0, [], True), trial)
     best = run.best
-    valid_auc = best.valid_auc
-    if final_rows:  # the decisions saw a sample: the winner's figure comes from the whole split
-        winner = build_model(best.arch, n_ids, n_fields, settings.embedding_dim, settings.batch_norm,
-                             state=run.best_state, device=device)
-        valid_auc = evaluate_auc(winner, valid_data, settings.eval_batch_size)
+    valid_auc, valid_rows = best.valid_auc, len(decision_data)
+    # the decisions saw a sample: the winner's figure comes from the whole split — unless the
+    # deadline has passed (no time was kept for it then: the sample's figure stands)
+    if final_rows and not run.deadline_hit:
+        with torch.random.fork_rng(devices=[]):  # leave the caller's global RNG untouched
+            winner = build_model(best.arch, n_ids, n_fields, settings.embedding_dim, settings.batch_norm,
+                                 state=run.best_state, device=device)
+        valid_auc, valid_rows = evaluate_auc(winner, valid_data, settings.eval_batch_size), len(valid_data)
         run.report(f"winner {arch_text(best.arch)}: valid AUC {valid_auc:.4f} on the whole valid split "
                    f"({len(valid_data)} rows; {best.valid_auc:.4f} on the {len(decision_data)}-row sample)",
                    len(schedule))
     return HalvingResult(
         rungs=run.results, schedule=schedule, winner=best.arch, winner_epochs=best.total_epochs,
-        valid_auc=valid_auc, decision_auc=best.valid_auc, decision_rows=len(decision_data),
+        valid_auc=valid_auc, valid_rows=valid_rows, decision_auc=best.valid_auc,
+        decision_rows=len(decision_data),
         state_dict=run.best_state, planned_epochs=planned,
         trained_epochs=run.trained_epochs, deadline_hit=run.deadline_hit,
         seconds=time.monotonic() - started, n_ids=int(n_ids), n_fields=int(n_fields),
@@ -314,7 +322,7 @@ class _Run:
         self.best_trial: Trial | None = None
         self.trained_epochs = 0
         self.deadline_hit = False
-        self.evaluation_s = 0.0  # the longest evaluation of the valid split so far
+        self.evaluation_s = 0.0  # the longest evaluation of the decision sample so far
         self.finish_epochs = 0
 
     def report(self, message: str, rung: int, result: RungResult | None = None) -> None:
@@ -415,8 +423,8 @@ def _finish(run: _Run, train_data, valid_data, settings: TrainingSettings, deadl
               deadline=min(deadline, time.monotonic() + SPEED_PROBE_S), should_stop=should_stop)
         if not trial.seconds_per_iteration:
             return
-    keep_s = FINISH_EVALUATION_MARGIN * (max(run.evaluation_s, _evaluation_estimate(trial, len(valid_data)))
-                                         + _evaluation_estimate(trial, final_rows))
+    sample_s = max(run.evaluation_s, _evaluation_estimate(trial, len(valid_data)))
+    keep_s = FINISH_EVALUATION_MARGIN * (sample_s + sample_s * final_rows / len(valid_data))
     iterations = int((deadline - time.monotonic() - keep_s) / trial.seconds_per_iteration)
     if iterations < 1:
         return

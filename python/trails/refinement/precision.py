@@ -84,7 +84,8 @@ def resolve_precision(precision: str, device) -> torch.dtype | None:
     if precision == "fp32":
         return None
     if device.type == "cuda":
-        supported = torch.cuda.is_bf16_supported()
+        with torch.cuda.device(device):  # the device asked about, not the current one
+            supported = torch.cuda.is_bf16_supported(including_emulation=precision == "bf16")
     elif device.type == "cpu":
         supported = precision == "bf16" or cpu_has_native_bf16()
     else:

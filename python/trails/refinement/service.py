@@ -17,9 +17,10 @@ API (JSON; every error is ``{"error": "<message>", ...}``):
   ``learning_rate`` overriding ``[refinement]`` → 202 ``{job_id, status}``; 422 for a bad
   payload. ``deadline_s`` counts from the submission: queueing and loading rows spend it too.
 * ``GET /v1/jobs/{id}`` — ``{job_id, status: queued|loading|running|done|failed|cancelled,
-  progress (0..1), message, rungs: [{arch, rung, total_epochs, valid_auc, seconds, ...}],
-  result (when done): {winner, valid_auc, deadline_hit, planned_epochs, trained_epochs,
-  winner_epochs, n_ids, n_fields, embedding_dim, batch_norm, ...}, error (when failed):
+  progress (0..1), message, rungs: [{arch, rung, total_epochs, valid_auc (on the decision
+  sample), seconds, ...}], result (when done): {winner, valid_auc, valid_rows, decision_auc,
+  decision_rows, deadline_hit, planned_epochs, trained_epochs, winner_epochs, n_ids, n_fields,
+  embedding_dim, batch_norm, training_dtype, ...}, error (when failed):
   {message, hint, detail, type}}``.
 * ``GET /v1/jobs/{id}/model`` — the winner's ``state_dict`` (``torch.save`` bytes); 409 until
   the job is done.

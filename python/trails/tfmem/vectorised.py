@@ -28,8 +28,9 @@ running sum of source column m. Archs sharing a prefix of widths share those pro
 the archs form a prefix tree, and each node's next-layer output is computed once at the largest
 width, its children taking the top rows they need. Siblings differ only in how many leading rows
 of their parent's output they keep, so their products are running sums over column blocks of the
-next weight matrix (one matrix product per block, for all nodes of a depth at once); the last
-layer needs only running sums over rows (R and τ_L), no product at all.
+next weight matrix (one matrix product per block, for all nodes of a depth at once). Sums over a
+node's top rows (τ at every depth, the sources c_m at the last one) are one product per depth
+with a (distinct widths × max_width) 0/1 prefix matrix; the last layer needs no weight product.
 
 The weights. :class:`SharedWeights` draws, per layer position, one matrix of magnitudes at the
 largest width (and one vector for the biases); an arch takes the top-left slice and scales it by
@@ -161,8 +162,9 @@ def shared_weights_for(archs: np.ndarray, in_features: int, seed: int, n_outputs
     return shared_weights(int(in_features), int(archs.shape[1]), max_width, int(seed), int(n_outputs))
 
 
-# archs per pass of flow_statistics; bounds memory: each distinct prefix holds max_width × 5
-# float64, ≈ 84 MB for 4096 prefixes at width 512
+# archs per pass of flow_statistics; bounds memory: each distinct prefix holds max_width ×
+# (BATCH_ROWS + 2 + depth) float64 — ≤ 9 columns for 4 layers, ≈ 150 MB for 4096 prefixes at
+# width 512 (and _next_layer holds up to three such arrays)
 CHUNK_ARCHS = 4096
 
 
