@@ -65,7 +65,7 @@ def main() -> int:
             if r["system"] == "trails":
                 rows.append(dict(r, source=source.name))
     if not rows:
-        budgets = args.budgets or ([10] if args.quick else [10, 20, 40])
+        budgets = args.budgets or ([15] if args.quick else [10, 20, 40])
         connection = common.connect()
         systems.prepare_backend(connection, args.threads)
         for budget in budgets:

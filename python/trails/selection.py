@@ -438,7 +438,7 @@ def run_model_selection(session: Session, dataset: str, budget_s: float, label: 
         filtering_deadline = time.monotonic() + max(0.1, FILTERING_ONLY_SHARE * available)
     scored = filter_archs(context.space, context.scoring, n, tfmem, strategy, seed=seed,
                           deadline=filtering_deadline,
-                          report=lambda done, total, s: notice(
+                          report=lambda done, total, s: interrupt() or notice(
                               f"filtering: {done}/{total} archs scored ({100 * done // total}%), "
                               f"{done / max(s, 1e-9):,.0f} archs/s"))
     if scored.stopped_early:
