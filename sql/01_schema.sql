@@ -22,7 +22,7 @@ CREATE TABLE trails.runs (
     dataset     text NOT NULL,
     label       text NOT NULL,
     layout_id   bigint NOT NULL REFERENCES trails.layouts,
-    budget_s    float8 NOT NULL,
+    budget_s    float8,                 -- NULL: budgeted in trials (max_trials)
     tfmem       text NOT NULL,
     refinement  text NOT NULL,          -- where the candidates trained: 'service' | 'backend'
     n_scored    int NOT NULL,
@@ -32,7 +32,11 @@ CREATE TABLE trails.runs (
     t2          float8 NOT NULL,        -- measured seconds per training epoch of one model
     phases      jsonb NOT NULL,         -- seconds per phase, rung results, deadline flags
     best_arch   text NOT NULL,
-    valid_auc   float8,
+    task        text NOT NULL,          -- 'binary' | 'multiclass' | 'regression'
+    metric      text NOT NULL,          -- what selected the model (valid_score, test_score)
+    valid_score float8,
+    test_score  float8,
+    valid_auc   float8,                 -- binary only (NULL otherwise)
     test_auc    float8,
     elapsed_s   float8 NOT NULL,
     seed        int NOT NULL,           -- model_selection's seed argument
@@ -49,10 +53,16 @@ CREATE TABLE trails.models (
     dataset     text NOT NULL,
     layout_id   bigint NOT NULL REFERENCES trails.layouts,
     arch        text NOT NULL,
-    hyper       jsonb NOT NULL,         -- n_ids, n_fields, embedding_dim, batch_norm, epochs
+    hyper       jsonb NOT NULL,         -- n_ids, n_fields, n_outputs, embedding_dim, batch_norm, epochs, ...
     weights     bytea NOT NULL,
-    valid_auc   float8,
+    task        text NOT NULL,          -- the layout's task; metric: what selected it
+    metric      text NOT NULL,
+    params      bigint NOT NULL,        -- parameters of the MLP (weights, biases, BatchNorm)
+    valid_score float8,
+    test_score  float8,
+    valid_auc   float8,                 -- binary only (NULL otherwise)
     test_auc    float8,
+    refit_of    bigint REFERENCES trails.models ON DELETE SET NULL,  -- trails.refit's source model
     created_at  timestamptz NOT NULL DEFAULT clock_timestamp()
 );
 SELECT pg_catalog.pg_extension_config_dump('trails.models', '');

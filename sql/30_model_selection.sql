@@ -1,48 +1,183 @@
 -- trails: the product — select, store and use a model within a time budget.
+-- (Each entry point: a PL/pgSQL wrapper without traceback, around trails.py_*: see 02_errors.sql.)
 
--- Select a model for the dataset within budget_s seconds; store it; return one row.
--- seed fixes every random choice (filtering, initial weights, shuffling); trails.runs records it.
+-- Select a model for the dataset within budget_s seconds (or, with budget_s NULL, by refining
+-- exactly max_trials candidates); store it; return one row. task: auto | binary | multiclass |
+-- regression; metric: NULL (the task's default) or one of the task's (README "Tasks");
+-- max_params bounds the MLP's parameters. seed fixes every random choice.
+-- (A composite type, not RETURNS TABLE: its task and metric columns share the arguments' names.)
+CREATE TYPE trails.selection_result AS (
+    run_id bigint, best_arch text, valid_auc float8, test_auc float8, n_scored int, k_refined int,
+    u int, elapsed_s float8, model_id bigint, task text, metric text, valid_score float8,
+    test_score float8, params bigint);
+
+CREATE FUNCTION trails.py_model_selection(dataset text, budget_s float8, label text, tfmem text,
+                                          refinement text, seed int, task text, metric text,
+                                          max_params bigint, max_trials int)
+RETURNS SETOF trails.selection_result
+LANGUAGE plpython3u VOLATILE
+AS $$from trails.sql_api import model_selection; return model_selection(plpy, dataset, budget_s, label, tfmem, refinement, seed, task, metric, max_params, max_trials)$$;
+
 CREATE FUNCTION model_selection(dataset text, budget_s float8, label text DEFAULT 'label',
                                 tfmem text DEFAULT 'express_flow', refinement text DEFAULT 'auto',
-                                seed int DEFAULT 0)
-RETURNS TABLE(run_id bigint, best_arch text, valid_auc float8, test_auc float8, n_scored int,
-              k_refined int, u int, elapsed_s float8, model_id bigint)
-LANGUAGE plpython3u VOLATILE
-AS $$from trails.sql_api import model_selection; return model_selection(plpy, dataset, budget_s, label, tfmem, refinement, seed)$$;
+                                seed int DEFAULT 0, task text DEFAULT 'auto',
+                                metric text DEFAULT NULL, max_params bigint DEFAULT NULL,
+                                max_trials int DEFAULT NULL)
+RETURNS SETOF trails.selection_result
+LANGUAGE plpgsql VOLATILE
+AS $$DECLARE e_detail text; e_hint text;
+BEGIN
+    RETURN QUERY SELECT * FROM trails.py_model_selection($1, $2, $3, $4, $5, $6, $7, $8, $9, $10);
+EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+    PERFORM trails.raise_error(SQLSTATE, SQLERRM, e_detail, e_hint);
+END$$;
 
 -- What model_selection would do with this budget (t1, t2 and the per-arch cost model measured
 -- now), without doing it: phases in seconds, the cost cap on candidates, the cost model as jsonb.
-CREATE FUNCTION model_selection_plan(dataset text, budget_s float8, label text DEFAULT 'label',
-                                     tfmem text DEFAULT 'express_flow')
+CREATE FUNCTION trails.py_model_selection_plan(dataset text, budget_s float8, label text, tfmem text,
+                                               task text)
 RETURNS TABLE(t1 float8, t2 float8, n int, k int, u int, rungs text, profile_s float8,
               load_s float8, filtering_s float8, refinement_s float8, finish_s float8,
               test_and_store_s float8, total_s float8, rungs_json jsonb, epoch_cap_s float8,
               cost_model jsonb)
 LANGUAGE plpython3u VOLATILE
-AS $$from trails.sql_api import model_selection_plan; return model_selection_plan(plpy, dataset, budget_s, label, tfmem)$$;
+AS $$from trails.sql_api import model_selection_plan; return model_selection_plan(plpy, dataset, budget_s, label, tfmem, task)$$;
 
--- P(positive class) of one row of the dataset's table type under a stored model.
--- PL/Python cannot take a polymorphic row, so the row travels as jsonb (PostgreSQL's own
--- rendering of each column) to the PL/Python function below.
+CREATE FUNCTION model_selection_plan(dataset text, budget_s float8, label text DEFAULT 'label',
+                                     tfmem text DEFAULT 'express_flow', task text DEFAULT 'auto')
+RETURNS TABLE(t1 float8, t2 float8, n int, k int, u int, rungs text, profile_s float8,
+              load_s float8, filtering_s float8, refinement_s float8, finish_s float8,
+              test_and_store_s float8, total_s float8, rungs_json jsonb, epoch_cap_s float8,
+              cost_model jsonb)
+LANGUAGE plpgsql VOLATILE
+AS $$DECLARE e_detail text; e_hint text;
+BEGIN
+    RETURN QUERY SELECT * FROM trails.py_model_selection_plan($1, $2, $3, $4, $5);
+EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+    PERFORM trails.raise_error(SQLSTATE, SQLERRM, e_detail, e_hint);
+END$$;
+
+-- One row under a stored model. PL/Python cannot take a polymorphic row, so the row travels
+-- as jsonb (PostgreSQL's own rendering of each column). output: score (binary: P(positive);
+-- regression: the value), label (the most probable class), proba (class → probability).
+CREATE FUNCTION trails.py_predict_row(model_id bigint, row_value jsonb, output text)
+RETURNS text
+LANGUAGE plpython3u STABLE
+AS $$from trails.sql_api import predict_row; return predict_row(plpy, model_id, row_value, output)$$;
+
+CREATE FUNCTION trails.predict_output(model_id bigint, row_value jsonb, output text)
+RETURNS text
+LANGUAGE plpgsql STABLE
+AS $$DECLARE e_detail text; e_hint text;
+BEGIN
+    RETURN trails.py_predict_row($1, $2, $3);
+EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+    PERFORM trails.raise_error(SQLSTATE, SQLERRM, e_detail, e_hint);
+END$$;
+
+-- Binary: P(positive class); regression: the predicted value (multiclass: an ERROR naming
+-- predict_label and predict_proba). E.g. SELECT trails.predict(1, t) FROM frappe_test t.
 CREATE FUNCTION trails.predict(model_id bigint, row_value anyelement)
 RETURNS float8
 LANGUAGE sql STABLE
-AS $$SELECT trails.predict_jsonb(model_id, to_jsonb(row_value))$$;
+AS $$SELECT trails.predict_output(model_id, to_jsonb(row_value), 'score')::float8$$;
 
 CREATE FUNCTION trails.predict_jsonb(model_id bigint, row_value jsonb)
 RETURNS float8
-LANGUAGE plpython3u STABLE
-AS $$from trails.sql_api import predict; return predict(plpy, model_id, row_value)$$;
+LANGUAGE sql STABLE
+AS $$SELECT trails.predict_output(model_id, row_value, 'score')::float8$$;
 
--- (id, score) for every row of a table (id: its "id" column, else the row number).
-CREATE FUNCTION trails.predict_table(model_id bigint, tbl regclass)
-RETURNS TABLE(id bigint, score float8)
+-- A classifier's most probable class for one row, as text.
+CREATE FUNCTION trails.predict_label(model_id bigint, row_value anyelement)
+RETURNS text
+LANGUAGE sql STABLE
+AS $$SELECT trails.predict_output(model_id, to_jsonb(row_value), 'label')$$;
+
+-- A classifier's probability of each class for one row: {"class": p, ...}.
+CREATE FUNCTION trails.predict_proba(model_id bigint, row_value anyelement)
+RETURNS jsonb
+LANGUAGE sql STABLE
+AS $$SELECT trails.predict_output(model_id, to_jsonb(row_value), 'proba')::jsonb$$;
+
+-- Every row of a table (id: its "id" column, else the row number): score (binary P(positive),
+-- regression value; NULL for multiclass), label and proba (classifiers; NULL for regression).
+CREATE FUNCTION trails.py_predict_table(model_id bigint, tbl regclass)
+RETURNS TABLE(id bigint, score float8, label text, proba jsonb)
 LANGUAGE plpython3u STABLE
 AS $$from trails.sql_api import predict_table; return predict_table(plpy, model_id, tbl)$$;
+
+CREATE FUNCTION trails.predict_table(model_id bigint, tbl regclass)
+RETURNS TABLE(id bigint, score float8, label text, proba jsonb)
+LANGUAGE plpgsql STABLE
+AS $$DECLARE e_detail text; e_hint text;
+BEGIN
+    RETURN QUERY SELECT * FROM trails.py_predict_table($1, $2);
+EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+    PERFORM trails.raise_error(SQLSTATE, SQLERRM, e_detail, e_hint);
+END$$;
+
+-- A stored model as a graph (ids int64 [B, F], values float32 [B, F]) → the task's output:
+-- format 'onnx' or 'torchscript'. trails.model_layout says how to encode rows for it.
+CREATE FUNCTION trails.py_export_model(model_id bigint, format text)
+RETURNS bytea
+LANGUAGE plpython3u STABLE
+AS $$from trails.sql_api import export_model; return export_model(plpy, model_id, format)$$;
+
+CREATE FUNCTION trails.export_model(model_id bigint, format text DEFAULT 'onnx')
+RETURNS bytea
+LANGUAGE plpgsql STABLE
+AS $$DECLARE e_detail text; e_hint text;
+BEGIN
+    RETURN trails.py_export_model($1, $2);
+EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+    PERFORM trails.raise_error(SQLSTATE, SQLERRM, e_detail, e_hint);
+END$$;
+
+-- Fields, dictionaries, missing/unknown ids, scaling and task of a stored model, as jsonb.
+CREATE FUNCTION trails.py_model_layout(model_id bigint)
+RETURNS jsonb
+LANGUAGE plpython3u STABLE
+AS $$from trails.sql_api import model_layout; return model_layout(plpy, model_id)$$;
+
+CREATE FUNCTION trails.model_layout(model_id bigint)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE
+AS $$DECLARE e_detail text; e_hint text;
+BEGIN
+    RETURN trails.py_model_layout($1);
+EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+    PERFORM trails.raise_error(SQLSTATE, SQLERRM, e_detail, e_hint);
+END$$;
+
+-- Retrain a stored model's arch on train + valid for its epochs (test untouched) within
+-- budget_s seconds; store it as a new model (refit_of = the source) and return it.
+CREATE FUNCTION trails.py_refit(model_id bigint, budget_s float8)
+RETURNS TABLE(new_model_id bigint, epochs int, train_rows bigint, metric text, test_score float8,
+              elapsed_s float8)
+LANGUAGE plpython3u VOLATILE
+AS $$from trails.sql_api import refit; return refit(plpy, model_id, budget_s)$$;
+
+CREATE FUNCTION trails.refit(model_id bigint, budget_s float8)
+RETURNS TABLE(new_model_id bigint, epochs int, train_rows bigint, metric text, test_score float8,
+              elapsed_s float8)
+LANGUAGE plpgsql VOLATILE
+AS $$DECLARE e_detail text; e_hint text;
+BEGIN
+    RETURN QUERY SELECT * FROM trails.py_refit($1, $2);
+EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+    PERFORM trails.raise_error(SQLSTATE, SQLERRM, e_detail, e_hint);
+END$$;
 
 -- The refinement service's jobs, to watch a run from a second session.
 CREATE FUNCTION trails.jobs()
 RETURNS TABLE(job_id text, status text, progress float8, message text, dataset text, k int,
-              elapsed_s float8, winner text, valid_auc float8)
+              elapsed_s float8, winner text, metric text, valid_score float8)
 LANGUAGE plpython3u VOLATILE
 AS $$from trails.sql_api import jobs; return jobs(plpy)$$;

@@ -10,6 +10,8 @@ filtering, refinement, storing) takes that object; none of them resolves the nam
 from __future__ import annotations
 
 import time
+
+import numpy as np
 from dataclasses import dataclass
 
 from trails.config import Config, load_config
@@ -66,7 +68,8 @@ def space_for(train_rows: int, config: Config | None = None) -> SearchSpace:
 
 def read_scoring_batch(session: Session, dataset: Dataset, layout: Layout, rows: int,
                        embedding_dim: int) -> TfmemBatch:
-    """The first ``rows`` labelled train rows as a :class:`TfmemBatch`.
+    """The first ``rows`` labelled train rows as a :class:`TfmemBatch` (a regression target
+    becomes two classes, above and below the batch's median).
 
     Raises:
         TrailsError: when the train split has no labelled row.
@@ -75,12 +78,15 @@ def read_scoring_batch(session: Session, dataset: Dataset, layout: Layout, rows:
     if len(encoded) == 0:
         raise TrailsError(f"the train split of \"{dataset.name}\" has no labelled row",
                           hint="load rows with a non-NULL label")
-    return TfmemBatch.from_numpy(encoded.ids, encoded.values, encoded.labels, n_ids=layout.n_ids,
+    labels = encoded.labels
+    if not layout.task.is_classification:  # the data-dependent TFMEMs score classifiers
+        labels = (labels > np.median(labels)).astype(np.int64)
+    return TfmemBatch.from_numpy(encoded.ids, encoded.values, labels, n_ids=layout.n_ids,
                                  embedding_dim=embedding_dim)
 
 
 def resolve_context(session: Session, dataset: str, label: str, tfmem: str | None = None,
-                    batch_rows: int | None = None) -> DatasetContext:
+                    batch_rows: int | None = None, task: str = "auto") -> DatasetContext:
     """Resolve ``dataset`` once, in ``session`` (its search_path and privileges).
 
     Args:
@@ -90,9 +96,12 @@ def resolve_context(session: Session, dataset: str, label: str, tfmem: str | Non
         tfmem: the TFMEM the call will score with; when it is data-dependent, the scoring batch
             (``batch_rows`` rows, default ``[tfmem] batch_size``) is read now.
         batch_rows: rows of the scoring batch.
+        task: ``auto`` or the task asked for; the layout's task is what it resolved to, and
+            the notes of resolving the label (rows and classes left out) are sent as NOTICEs.
 
     Raises:
-        TrailsError: for an unknown dataset or label, an unusable table, a bad ``batch_rows``.
+        TrailsError: for an unknown dataset or label, an unusable table or label, a bad
+            ``batch_rows``.
     """
     started = time.perf_counter()
     if not label:
@@ -104,11 +113,13 @@ def resolve_context(session: Session, dataset: str, label: str, tfmem: str | Non
     metric = get_metric(tfmem) if tfmem is not None else None
     resolved = resolve_dataset(session, dataset)
     rows = count_split_rows(session, resolved)
-    layout = get_or_create_layout(session, resolved, label, train_rows=rows["train"])
+    layout = get_or_create_layout(session, resolved, label, train_rows=rows["train"], task=task)
+    for note in layout.notes:
+        session.notice(note)
     embedding_dim = config.getint("refinement", "embedding_dim")
     batch = None
     if metric is not None and not metric.data_agnostic:
         batch = read_scoring_batch(session, resolved, layout, batch_rows, embedding_dim)
-    scoring = ScoringInputs(layout.n_fields * embedding_dim, batch)
+    scoring = ScoringInputs(layout.n_fields * embedding_dim, batch, layout.task.n_outputs)
     return DatasetContext(resolved, layout, rows, space_for(rows["train"], config), scoring,
                           time.perf_counter() - started)

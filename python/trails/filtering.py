@@ -93,8 +93,8 @@ class ProgressScorer:
     ``n``, calls ``report(done, n, seconds)`` after each tenth and stops at the deadline."""
 
     def __init__(self, metric: str, inputs: ScoringInputs, seed: int, n: int,
-                 report: ReportFn | None, deadline: float | None = None):
-        self.metric, self.inputs, self.seed = metric, inputs, seed
+                 report: ReportFn | None, deadline: float | None = None, allowed=None):
+        self.metric, self.inputs, self.seed, self.allowed = metric, inputs, seed, allowed
         self.n, self.report, self.deadline = n, report, deadline
         self.chunk = max(1, n // 10)
         self.done, self.next_report = 0, self.chunk
@@ -107,8 +107,7 @@ class ProgressScorer:
             if self.deadline is not None and time.monotonic() >= self.deadline and self.scored:
                 raise FilteringDeadline(len(self.scored))
             part = archs[start:start + self.chunk]
-            scores.append(score_archs(self.metric, part, self.inputs.in_features, self.seed,
-                                      self.inputs.batch))
+            scores.append(self._score(part))
             self.scored.extend(zip(part, scores[-1].tolist()))
             self.done += len(part)
             if self.report and self.done >= self.next_report:
@@ -117,11 +116,22 @@ class ProgressScorer:
                     self.next_report += self.chunk
         return np.concatenate(scores) if scores else np.empty(0)
 
+    def _score(self, part: list[Arch]) -> np.ndarray:
+        """Scores of ``part``; archs ``allowed`` rejects get -inf without being scored."""
+        keep = np.ones(len(part), dtype=bool) if self.allowed is None else \
+            np.asarray(self.allowed(np.array(part, dtype=np.int64)), dtype=bool)
+        scores = np.full(len(part), -np.inf)
+        if keep.any():
+            chosen = [arch for arch, kept in zip(part, keep) if kept]
+            scores[keep] = score_archs(self.metric, chosen, self.inputs.in_features, self.seed,
+                                       self.inputs.batch, self.inputs.n_outputs)
+        return scores
+
 
 def filter_archs(space: SearchSpace, inputs: ScoringInputs, n: int, metric: str = "express_flow",
                  strategy: str = "evolution", seed: int = 0, deadline: float | None = None,
                  report: ReportFn | None = None,
-                 settings: SearchSettings | None = None) -> FilteringResult:
+                 settings: SearchSettings | None = None, allowed=None) -> FilteringResult:
     """Score ``n`` archs of ``space`` chosen by ``strategy`` with ``metric`` and rank them.
 
     Args:
@@ -136,6 +146,8 @@ def filter_archs(space: SearchSpace, inputs: ScoringInputs, n: int, metric: str 
             after it and the archs scored so far are ranked.
         report: called as ``report(done, n, seconds)`` after each tenth of ``n``.
         settings: evolution's settings (``[search]`` when None).
+        allowed: ``allowed(archs)`` → bool mask over an int64 ``(n, layers)`` array: archs it
+            rejects (e.g. over ``max_params``) are never scored and never ranked.
 
     Raises:
         TrailsError: for an invalid argument, or a data-dependent metric without a batch.
@@ -146,7 +158,7 @@ def filter_archs(space: SearchSpace, inputs: ScoringInputs, n: int, metric: str 
                           hint="resolve the context with this TFMEM, or use a data-agnostic one")
     settings = settings or SearchSettings.from_config()
     started = time.perf_counter()
-    scorer = ProgressScorer(metric, inputs, seed, min(n, space.size), report, deadline)
+    scorer = ProgressScorer(metric, inputs, seed, min(n, space.size), report, deadline, allowed)
     stopped_early = False
     try:
         scored = search(space, n, scorer, strategy=strategy, seed=seed, population=settings.population,
@@ -154,7 +166,8 @@ def filter_archs(space: SearchSpace, inputs: ScoringInputs, n: int, metric: str 
     except FilteringDeadline:
         scored, stopped_early = scorer.scored, True
     score_s = time.perf_counter() - started
-    ranked = sorted(((arch, float(score)) for arch, score in scored), key=lambda pair: -pair[1])
+    ranked = sorted(((arch, float(score)) for arch, score in scored if score != -np.inf or allowed is None),
+                    key=lambda pair: -pair[1])
     return FilteringResult(ranked, space, score_s, stopped_early)
 
 
@@ -172,7 +185,7 @@ def profile_scoring(space: SearchSpace, inputs: ScoringInputs, metric: str = "ex
     archs = archs or (2000 if data_agnostic else 20)
     rng = np.random.default_rng(seed)
     sample = [space.sample(rng) for _ in range(archs)]
-    score_archs(metric, sample[:2], inputs.in_features, seed, inputs.batch)  # warm-up (imports, caches)
+    score_archs(metric, sample[:2], inputs.in_features, seed, inputs.batch, inputs.n_outputs)  # warm-up
     started = time.perf_counter()
-    score_archs(metric, sample, inputs.in_features, seed, inputs.batch)
+    score_archs(metric, sample, inputs.in_features, seed, inputs.batch, inputs.n_outputs)
     return (time.perf_counter() - started) / archs

@@ -76,7 +76,7 @@ class TabularMLP(nn.Module):
         hidden: hidden widths (the arch), e.g. ``(8, 16, 32, 64)``.
         embedding_dim: numbers per embedded id.
         batch_norm: BatchNorm1d after each hidden Linear.
-        n_outputs: logits out (2 for a binary label, trained with cross-entropy).
+        n_outputs: logits out (the task's: 2 binary, one per class, 1 regression).
 
     Attributes:
         embedding: ``nn.Embedding(n_ids, embedding_dim)``.
@@ -122,8 +122,9 @@ class TabularMLP(nn.Module):
 
 
 def build_model(arch: Sequence[int], n_ids: int, n_fields: int, embedding_dim: int = 10,
-                batch_norm: bool = True, state: dict | bytes | None = None, device="cpu") -> TabularMLP:
-    """The :class:`TabularMLP` of ``arch`` on ``device``.
+                batch_norm: bool = True, state: dict | bytes | None = None, device="cpu",
+                n_outputs: int = 2) -> TabularMLP:
+    """The :class:`TabularMLP` of ``arch`` on ``device`` with ``n_outputs`` logits (the task's).
 
     With ``state`` (a ``state_dict``, or its bytes from :func:`state_to_bytes`) the weights are
     loaded and the model is returned in eval mode; without, it has a fresh initialisation from
@@ -132,7 +133,8 @@ def build_model(arch: Sequence[int], n_ids: int, n_fields: int, embedding_dim: i
     Raises:
         ValueError: for a non-positive size; RuntimeError when ``state`` does not fit ``arch``.
     """
-    model = TabularMLP(n_ids, n_fields, tuple(arch), embedding_dim=embedding_dim, batch_norm=batch_norm)
+    model = TabularMLP(n_ids, n_fields, tuple(arch), embedding_dim=embedding_dim, batch_norm=batch_norm,
+                       n_outputs=n_outputs)
     if state is None:
         return model.to(device)
     if isinstance(state, (bytes, bytearray, memoryview)):
@@ -154,17 +156,36 @@ def state_from_bytes(data: bytes, device="cpu") -> dict:
     return torch.load(io.BytesIO(bytes(data)), map_location=device, weights_only=True)
 
 
-def positive_probability(model: nn.Module, ids, values, batch_size: int = 8192) -> np.ndarray:
-    """P(class 1) of every row under ``model``.
+def mlp_parameters(arch: Sequence[int], in_features: int, n_outputs: int = 2, batch_norm: bool = True) -> int:
+    """Parameters of the MLP part of ``arch`` (what ``max_params`` bounds): every Linear's
+    weights and biases, and each BatchNorm1d's weight and bias; the embedding table (set by the
+    layout) is not counted. Equals ``sum(p.numel() for p in TabularMLP(...).mlp.parameters())``."""
+    sizes = [int(in_features), *(int(width) for width in arch), int(n_outputs)]
+    linear = sum(fan_in * width + width for fan_in, width in zip(sizes[:-1], sizes[1:]))
+    return linear + (2 * sum(sizes[1:-1]) if batch_norm else 0)
+
+
+def mlp_parameters_of(archs: np.ndarray, in_features: int, n_outputs: int = 2,
+                      batch_norm: bool = True) -> np.ndarray:
+    """:func:`mlp_parameters` of every row of ``archs`` (int64 ``(N, layers)``), int64 ``(N,)``."""
+    archs = np.asarray(archs, dtype=np.int64)
+    fan_in = np.concatenate([np.full((len(archs), 1), int(in_features), dtype=np.int64), archs], axis=1)
+    hidden = (fan_in[:, :-1] * archs + archs).sum(axis=1)
+    output = archs[:, -1] * int(n_outputs) + int(n_outputs)
+    return hidden + output + (2 * archs.sum(axis=1) if batch_norm else 0)
+
+
+def predict_outputs(model: nn.Module, task, ids, values, batch_size: int = 8192) -> np.ndarray:
+    """What ``model`` predicts for every row, as ``task`` reads its logits
+    (:meth:`trails.task.Task.outputs`): class probabilities float64 ``(N, C)``, or the
+    prediction in the label's units float64 ``(N,)`` for regression.
 
     Args:
         model: a :class:`TabularMLP`; run in eval mode here, its train/eval mode restored after.
+        task: a :class:`~trails.task.Task` whose ``n_outputs`` is the model's.
         ids: int64 ``(N, F)``; values: float32 ``(N, F)`` — tensors or numpy arrays, moved to
             the model's device batch by batch.
         batch_size: rows per forward pass (memory; changes the result by float32 round-off only).
-
-    Returns:
-        float64 numpy array ``(N,)``.
     """
     device = next(model.parameters()).device
     ids = torch.as_tensor(ids, dtype=torch.int64)
@@ -177,9 +198,17 @@ def positive_probability(model: nn.Module, ids, values, batch_size: int = 8192) 
             for start in range(0, ids.shape[0], int(batch_size)):
                 logits = model(ids[start:start + batch_size].to(device),
                                values[start:start + batch_size].to(device))
-                parts.append(torch.softmax(logits.double(), dim=1)[:, 1].cpu())
+                parts.append(task.outputs(logits).cpu())
     finally:
         model.train(was_training)
     if not parts:
-        return np.empty(0, dtype=np.float64)
+        return np.empty((0,) if task.kind == "regression" else (0, task.n_outputs), dtype=np.float64)
     return torch.cat(parts).numpy()
+
+
+def positive_probability(model: nn.Module, ids, values, batch_size: int = 8192) -> np.ndarray:
+    """P(class 1) of every row under a binary ``model`` (two logits), float64 ``(N,)``
+    (:func:`predict_outputs`' second column)."""
+    from trails.task import BINARY_01
+
+    return predict_outputs(model, BINARY_01, ids, values, batch_size)[:, 1]

@@ -15,11 +15,12 @@ from trails.data.session import Session
 from trails.errors import TrailsError
 from trails.model import TabularMLP, build_model
 from trails.space import parse_arch
+from trails.task import Task
 
 
 @dataclass
 class StoredModel:
-    """A model as stored: its network (eval mode, CPU), layout and hyper-parameters."""
+    """A model as stored: its network (eval mode, CPU), layout, task and hyper-parameters."""
 
     model_id: int
     dataset: str
@@ -27,32 +28,46 @@ class StoredModel:
     layout: Layout
     hyper: dict
     network: TabularMLP
+    task: Task  # the layout's task, with the metric that selected the model
+    params: int
 
 
 def store_run_and_model(session: Session, run: dict, model: dict) -> tuple[int, int]:
     """Insert the run and its model atomically; returns (run_id, model_id).
 
     ``run``: the ``trails.runs`` columns but run_id/finished_at (``phases`` a dict);
-    ``model``: arch, hyper (dict), weights (bytes), valid_auc, test_auc.
+    ``model``: the ``trails.models`` columns but model_id/run_id/dataset/layout_id/created_at
+    (``hyper`` a dict, ``weights`` bytes).
     """
     run_columns = ["dataset", "label", "layout_id", "budget_s", "tfmem", "refinement", "n_scored",
-                   "k_refined", "u", "t1", "t2", "phases", "best_arch", "valid_auc", "test_auc",
-                   "elapsed_s", "seed", "started_at"]
+                   "k_refined", "u", "t1", "t2", "phases", "best_arch", "task", "metric", "valid_score",
+                   "test_score", "valid_auc", "test_auc", "elapsed_s", "seed", "started_at"]
     run_types = ["text", "text", "bigint", "float8", "text", "text", "int", "int", "int", "float8",
-                 "float8", "jsonb", "text", "float8", "float8", "float8", "int", "timestamptz"]
+                 "float8", "jsonb", "text", "text", "text", "float8", "float8", "float8", "float8",
+                 "float8", "int", "timestamptz"]
     values = [json.dumps(run[c]) if c == "phases" else run[c] for c in run_columns]
     placeholders = ", ".join(f"${i}" for i in range(1, len(run_columns) + 1))
     with session.atomic():
         run_id = session.query(
             f"INSERT INTO trails.runs ({', '.join(run_columns)}) VALUES ({placeholders})"
             " RETURNING run_id", values, run_types)[0]["run_id"]
-        model_id = session.query(
-            "INSERT INTO trails.models (run_id, dataset, layout_id, arch, hyper, weights, valid_auc,"
-            " test_auc) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING model_id",
-            [run_id, run["dataset"], run["layout_id"], model["arch"], json.dumps(model["hyper"]),
-             model["weights"], model["valid_auc"], model["test_auc"]],
-            ["bigint", "text", "bigint", "text", "jsonb", "bytea", "float8", "float8"])[0]["model_id"]
+        model_id = insert_model(session, dict(model, run_id=run_id, dataset=run["dataset"],
+                                              layout_id=run["layout_id"]))
     return run_id, model_id
+
+
+def insert_model(session: Session, model: dict) -> int:
+    """Insert one ``trails.models`` row (``model``: its columns but model_id/created_at,
+    ``hyper`` a dict, ``weights`` bytes; ``run_id`` and ``refit_of`` may be absent);
+    returns its model_id."""
+    columns = ["run_id", "dataset", "layout_id", "arch", "hyper", "weights", "task", "metric", "params",
+               "valid_score", "test_score", "valid_auc", "test_auc", "refit_of"]
+    types = ["bigint", "text", "bigint", "text", "jsonb", "bytea", "text", "text", "bigint", "float8",
+             "float8", "float8", "float8", "bigint"]
+    values = [json.dumps(model["hyper"]) if c == "hyper" else model.get(c) for c in columns]
+    placeholders = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
+    return session.query(f"INSERT INTO trails.models ({', '.join(columns)}) VALUES ({placeholders})"
+                         " RETURNING model_id", values, types)[0]["model_id"]
 
 
 def load_model(session: Session, model_id) -> StoredModel:
@@ -60,7 +75,7 @@ def load_model(session: Session, model_id) -> StoredModel:
 
     if model_id is None:
         raise TrailsError("model_id must not be NULL", hint="SELECT model_id FROM trails.models")
-    rows = session.query("SELECT model_id, dataset, layout_id, arch, hyper, weights FROM"
+    rows = session.query("SELECT model_id, dataset, layout_id, arch, hyper, weights, metric, params FROM"
                          " trails.models WHERE model_id = $1", [model_id], ["bigint"])
     if not rows:
         known = session.query("SELECT string_agg(model_id::text, ', ' ORDER BY model_id DESC) AS ids"
@@ -71,7 +86,10 @@ def load_model(session: Session, model_id) -> StoredModel:
                           "run SELECT * FROM model_selection('frappe', 60) to create one")
     row = rows[0]
     hyper = row["hyper"] if isinstance(row["hyper"], dict) else json.loads(row["hyper"])
+    layout = load_layout(session, row["layout_id"])
+    task = layout.task.with_metric(row["metric"])
     network = build_model(parse_arch(row["arch"]), hyper["n_ids"], hyper["n_fields"],
-                          hyper["embedding_dim"], hyper["batch_norm"], state=row["weights"])
-    return StoredModel(row["model_id"], row["dataset"], row["arch"],
-                       load_layout(session, row["layout_id"]), hyper, network)
+                          hyper["embedding_dim"], hyper["batch_norm"], state=row["weights"],
+                          n_outputs=task.n_outputs)
+    return StoredModel(row["model_id"], row["dataset"], row["arch"], layout, hyper, network, task,
+                       int(row["params"]))

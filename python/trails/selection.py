@@ -2,8 +2,14 @@
 
     resolve the dataset once (a DatasetContext: tables, layout, split rows, scoring batch)
     → load train/valid (in-backend path) → profile t1, t2 → coordinator → filtering
-    → refinement (service, or successive halving in the backend) → test AUC of the winner
+    → refinement (service, or successive halving in the backend) → test score of the winner
     → store run + model → one row
+
+The task (binary, multiclass, regression) is resolved with the layout and its metric chosen
+once (:mod:`trails.task`); every phase takes it from there. ``max_params`` removes the archs
+whose MLP is larger from filtering (they are never scored); ``max_trials`` caps the
+candidates refined, and without a budget (``budget_s`` NULL) exactly ``max_trials``
+candidates go through successive halving to ``max_epochs``, with no deadline.
 
 Every phase takes the context; none resolves the dataset name again.
 
@@ -28,7 +34,9 @@ from trails.cost_model import CostModel, arch_macs
 from trails.data.session import Session
 from trails.errors import TrailsError, is_positive_number, sql_text
 from trails.filtering import filter_archs, profile_scoring, require_seed
+from trails.refinement.schedule import halving_rungs
 from trails.space import arch_text, parse_arch
+from trails.task import Task, check_metric_argument, check_task_argument
 from trails.tfmem import get_metric, metric_names
 
 REFINEMENT_MODES = ("auto", "service", "backend")
@@ -76,11 +84,23 @@ class Clock:
         return seconds
 
 
-def validate_selection_arguments(dataset, budget_s, label, tfmem, refinement, seed=0) -> None:
-    """Raise :class:`TrailsError` for any invalid argument, before any work is done."""
-    if not is_positive_number(budget_s):
+def validate_selection_arguments(dataset, budget_s, label, tfmem, refinement, seed=0, task="auto",
+                                 metric=None, max_params=None, max_trials=None) -> None:
+    """Raise :class:`TrailsError` for any invalid argument, before any work is done.
+    ``budget_s`` may be NULL when ``max_trials`` is given (a budget in trials)."""
+    if budget_s is None and max_trials is None:
+        raise TrailsError("budget_s and max_trials are both NULL: nothing bounds the selection",
+                          hint="give a time budget, e.g. model_selection('frappe', 60), or a number of "
+                               "candidates to refine, e.g. max_trials => 9")
+    if budget_s is not None and not is_positive_number(budget_s):
         raise TrailsError(f"budget_s must be a positive, finite number of seconds, got {sql_text(budget_s)}",
                           hint="e.g. model_selection('frappe', 60)")
+    for name, value in (("max_params", max_params), ("max_trials", max_trials)):
+        if value is not None and value < 1:
+            raise TrailsError(f"{name} must be a positive integer or NULL, got {sql_text(value)}",
+                              hint="e.g. max_params => 20000, max_trials => 9")
+    check_task_argument(task)
+    check_metric_argument(metric, task)
     if tfmem not in metric_names():
         raise TrailsError(f"unknown TFMEM {sql_text(tfmem)}", hint="valid: " + ", ".join(metric_names()))
     if refinement not in REFINEMENT_MODES:
@@ -121,24 +141,28 @@ NoticeFn = Callable[[str], None]
 
 
 def measure_t1_t2(context: DatasetContext, tfmem: str, sample, settings,
-                  seed: int = 0) -> tuple[float, float, CostModel]:
+                  seed: int = 0, allowed=None) -> tuple[float, float, CostModel]:
     """t1 with ``tfmem`` on the context's space; t2 for the arch the TFMEM ranks first among a
     quick random probe of the space (about half a second of scoring), the kind of arch the
     refinement would train without a cost model; and the :class:`CostModel` fitted on that
-    arch and the space's narrowest one. Measured on ``sample``, a few thousand train rows."""
+    arch and the space's narrowest one. Measured on ``sample``, a few thousand train rows;
+    ``allowed`` (see :func:`filter_archs`) keeps the probe within ``max_params``."""
     from trails.profiling import measure_training
     from trails.refinement.trainer import iterations_per_epoch
 
     t1 = profile_scoring(context.space, context.scoring, tfmem,
                          archs=500 if get_metric(tfmem).data_agnostic else 5, seed=seed)
     probe_n = int(min(500, max(10, 0.5 / t1)))
-    probe = filter_archs(context.space, context.scoring, probe_n, tfmem, "random", seed=seed + 1)
+    probe = filter_archs(context.space, context.scoring, probe_n, tfmem, "random", seed=seed + 1,
+                         allowed=allowed)
     layout, rows = context.layout, context.rows
     per_epoch = iterations_per_epoch(rows["train"], settings.batch_size, settings.iter_per_epoch)
     timings, t2 = [], None
-    for arch in (probe.ranked[0][0], (min(context.space.widths),) * context.space.layers):
+    narrowest = (min(context.space.widths),) * context.space.layers
+    for arch in (probe.ranked[0][0] if probe.ranked else narrowest, narrowest):
         epoch_s, evaluation_s = measure_training(arch, sample, layout.n_ids, layout.n_fields,
-                                                 rows["train"], decision_rows(rows, settings), settings)
+                                                 rows["train"], decision_rows(rows, settings), settings,
+                                                 task=layout.task)
         timings.append((arch, epoch_s / per_epoch))
         t2 = epoch_s + evaluation_s if t2 is None else t2
     cost = CostModel.fit(timings, context.scoring.in_features, per_epoch)
@@ -172,7 +196,7 @@ def epoch_cap(finish_s: float, cheapest_epoch_s: float) -> float:
 
 
 def plan_model_selection(session: Session, dataset: str, budget_s: float, label: str = "label",
-                         tfmem: str = "express_flow") -> dict:
+                         tfmem: str = "express_flow", task: str = "auto") -> dict:
     """What ``model_selection`` would do now, without doing it: t1, t2, N, K, U, the rungs, the
     planned seconds per phase (data read counted as the service would read it), the finishing
     phase's seconds, the cost cap on candidates (seconds per epoch) and the cost model (as
@@ -182,9 +206,11 @@ def plan_model_selection(session: Session, dataset: str, budget_s: float, label:
     from trails.refinement.data import load_split
     from trails.refinement.trainer import TrainingSettings
 
-    validate_selection_arguments(dataset, budget_s, label, tfmem, "auto")
+    if budget_s is None:
+        raise TrailsError("budget_s must not be NULL", hint="e.g. model_selection_plan('frappe', 60)")
+    validate_selection_arguments(dataset, budget_s, label, tfmem, "auto", task=task)
     clock = Clock()
-    context = resolve_context(session, dataset, label, tfmem)
+    context = resolve_context(session, dataset, label, tfmem, task=task)
     rows = context.rows
     sample = load_split(session, context.dataset, context.layout, "train", limit=PROFILE_ROWS,
                         ordered=False)
@@ -219,7 +245,6 @@ def scores_whole_space(tfmem: str, space) -> bool:
 def refinement_seconds(k: int, u: int, epoch_s: float, evaluation_s: float) -> float:
     """Seconds successive halving over ``k`` models with first rung ``u`` costs: every rung's
     models train its epochs and are evaluated once."""
-    from trails.refinement.schedule import halving_rungs
 
     config = load_config()
     return sum(r.n_models * (r.epochs_this_rung * epoch_s + evaluation_s)
@@ -233,13 +258,13 @@ def replan_first_rung(plan: Plan, candidates: list, sample, layout, rows: dict, 
     successive halving into its share of the seconds left: the largest K' ≤ K (the best-scored
     K' candidates), then the largest U. The first plan had to guess the cost from one probe."""
     from trails.profiling import measure_training
-    from trails.refinement.schedule import halving_rungs
 
     config = load_config()
     in_features = layout.n_fields * settings.embedding_dim
     largest = max(candidates, key=lambda arch: arch_macs(arch, in_features))
     epoch_s, evaluation_s = measure_training(largest, sample, layout.n_ids, layout.n_fields,
-                                             rows["train"], decision_rows(rows, settings), settings)
+                                             rows["train"], decision_rows(rows, settings), settings,
+                                             task=layout.task)
     seconds_left -= 0.5  # the measurement above, roughly
     halving_s = (1 - FINISH_SHARE) * seconds_left
     max_epochs = config.getint("coordinator", "max_epochs")
@@ -265,16 +290,16 @@ class Refined:
 
     mode: str  # "service" | "backend"
     winner: tuple
-    valid_auc: float
+    valid_score: float  # the task's metric on the valid split
     weights: bytes
     summary: dict  # HalvingResult.to_json() (rungs, epochs, deadline_hit, device, ...)
 
 
-def rung_notice(rung: dict) -> str:
+def rung_notice(rung: dict, metric: str) -> str:
     """The NOTICE for one evaluation (a :class:`~trails.refinement.halving.RungResult` as JSON)."""
     what = "final training" if rung.get("final") else f"refinement rung {rung['rung']}"
-    return (f"{what}: {rung['arch']} after {rung['total_epochs']} epochs: valid AUC "
-            f"{rung['valid_auc']:.4f}")
+    return (f"{what}: {rung['arch']} after {rung['total_epochs']} epochs: valid {metric} "
+            f"{rung['valid_score']:.4f}")
 
 
 def choose_refinement(refinement: str, notice: NoticeFn):
@@ -297,8 +322,9 @@ def choose_refinement(refinement: str, notice: NoticeFn):
     return client
 
 
-def refine_in_backend(candidates, train_data, valid_data, layout, plan: Plan, deadline: float,
-                      seed: int, interrupt: Callable[[], None], notice: NoticeFn) -> Refined:
+def refine_in_backend(candidates, train_data, valid_data, layout, plan: Plan, deadline: float | None,
+                      seed: int, interrupt: Callable[[], None], notice: NoticeFn, task: Task,
+                      max_epochs: int) -> Refined:
     from trails.model import state_to_bytes
     from trails.refinement.halving import successive_halving
     from trails.refinement.trainer import TrainingSettings
@@ -315,21 +341,20 @@ def refine_in_backend(candidates, train_data, valid_data, layout, plan: Plan, de
 
     def progress(event) -> None:
         if event.result is not None:
-            notice(rung_notice(event.result.to_json()))
+            notice(rung_notice(event.result.to_json(), task.metric))
 
     result = successive_halving(candidates, train_data, valid_data, layout.n_ids, layout.n_fields,
                                 u=max(1, plan.u), eta=config.getint("coordinator", "eta"),
-                                max_epochs=config.getint("coordinator", "max_epochs") if plan.k > 1 else 1,
-                                settings=TrainingSettings.from_config(), seed=seed, device="cpu",
-                                deadline=deadline, should_stop=should_stop, progress=progress,
-                                finish=True)
-    return Refined("backend", tuple(result.winner), result.valid_auc,
+                                max_epochs=max_epochs, settings=TrainingSettings.from_config(), seed=seed,
+                                device="cpu", deadline=deadline, should_stop=should_stop, progress=progress,
+                                finish=deadline is not None, task=task)
+    return Refined("backend", tuple(result.winner), result.valid_score,
                    state_to_bytes(result.state_dict), result.to_json())
 
 
 def refine_with_service(client, context: DatasetContext, candidates, plan: Plan,
-                        deadline: float, seed: int, sleep: Callable[[], None],
-                        notice: NoticeFn) -> Refined:
+                        deadline: float | None, seed: int, sleep: Callable[[], None],
+                        notice: NoticeFn, task: Task, max_epochs: int) -> Refined:
     from trails.refinement.trainer import TrainingSettings
 
     config = load_config()
@@ -338,18 +363,18 @@ def refine_with_service(client, context: DatasetContext, candidates, plan: Plan,
     job = {"dataset": context.name, "label": context.label, "layout_id": layout.layout_id,
            "layout": layout.to_json(),  # this transaction may have just created it: not visible yet
            "candidates": [arch_text(arch) for arch in candidates], "u": max(1, plan.u),
-           "eta": config.getint("coordinator", "eta"),
-           "max_epochs": config.getint("coordinator", "max_epochs") if plan.k > 1 else 1,
-           "deadline_s": max(0.1, deadline - time.monotonic()), "seed": seed,
-           "batch_size": settings.batch_size, "iter_per_epoch": settings.iter_per_epoch,
-           "learning_rate": settings.learning_rate, "finish": True}
+           "eta": config.getint("coordinator", "eta"), "max_epochs": max_epochs,
+           "deadline_s": None if deadline is None else max(0.1, deadline - time.monotonic()), "seed": seed,
+           "metric": task.metric, "batch_size": settings.batch_size,
+           "iter_per_epoch": settings.iter_per_epoch, "learning_rate": settings.learning_rate,
+           "finish": deadline is not None}
     job_id = client.submit(job)
     notice(f"refinement job {job_id} submitted: {len(candidates)} candidates, U = {job['u']}")
     reported = [0]
 
     def on_status(status: dict) -> None:
         for rung in status.get("rungs", [])[reported[0]:]:
-            notice(rung_notice(rung))
+            notice(rung_notice(rung, task.metric))
         reported[0] = len(status.get("rungs", []))
 
     status = client.wait(job_id, sleep=sleep, on_status=on_status)
@@ -363,39 +388,82 @@ def refine_with_service(client, context: DatasetContext, candidates, plan: Plan,
     result = status["result"]
     winner = parse_arch(result["winner"])
     summary = dict(result, rungs=status.get("rungs", []), job_id=job_id)
-    return Refined("service", winner, float(result["valid_auc"]), client.model_state(job_id), summary)
+    return Refined("service", winner, float(result["valid_score"]), client.model_state(job_id), summary)
 
 
-def run_model_selection(session: Session, dataset: str, budget_s: float, label: str = "label",
+def params_filter(max_params: int | None, context: DatasetContext, task: Task, settings):
+    """``allowed(archs)`` for :func:`filter_archs`: archs whose MLP has at most ``max_params``
+    parameters (:func:`trails.model.mlp_parameters`); None without a bound.
+
+    Raises:
+        TrailsError: when not even the space's narrowest arch fits (before any scoring).
+    """
+    from trails.model import mlp_parameters, mlp_parameters_of
+
+    if max_params is None:
+        return None
+    in_features, n_outputs = context.scoring.in_features, task.n_outputs
+    narrowest = (min(context.space.widths),) * context.space.layers
+    smallest = mlp_parameters(narrowest, in_features, n_outputs, settings.batch_norm)
+    if smallest > max_params:
+        raise TrailsError(f"no arch of the search space has at most max_params = {max_params} parameters",
+                          detail=f"the smallest, {arch_text(narrowest)}, has {smallest} (MLP weights, biases "
+                                 f"and BatchNorm; its input is {context.layout.n_fields} fields × "
+                                 f"{settings.embedding_dim} = {in_features} numbers)",
+                          hint=f"pass max_params >= {smallest}, or NULL for no bound")
+    return lambda archs: mlp_parameters_of(archs, in_features, n_outputs, settings.batch_norm) <= max_params
+
+
+def first_rung_for_full_epochs(k: int, eta: int, max_epochs: int) -> int:
+    """U such that successive halving over ``k`` models ends with its last rung at
+    ``max_epochs`` (a selection budgeted in trials trains its winner to the full epoch count)."""
+
+    rungs = len(halving_rungs(k, 1, eta, max_epochs))
+    return max(1, min(max_epochs, -(-max_epochs // eta ** (rungs - 1))))
+
+
+def run_model_selection(session: Session, dataset: str, budget_s: float | None, label: str = "label",
                         tfmem: str = "express_flow", refinement: str = "auto", seed: int = 0,
                         interrupt: Callable[[], None] = lambda: None,
                         sleep: Callable[[], None] = lambda: time.sleep(0.2),
                         notice: NoticeFn = lambda message: None,
-                        started: float | None = None) -> dict:
+                        started: float | None = None, task: str = "auto", metric: str | None = None,
+                        max_params: int | None = None, max_trials: int | None = None) -> dict:
     """The whole call (see the module docstring). Returns the row model_selection returns.
 
     ``started`` (a ``time.monotonic()`` value, default now) is when the budget started: the
     SQL function passes the moment it was called, so that imports count against the budget.
+    ``budget_s`` None (with ``max_trials``): no deadline, exactly ``max_trials`` candidates.
 
     ``interrupt()`` raises when the user cancelled (in the backend: an SPI call);
     ``sleep()`` is an interruptible short wait; ``notice`` reports progress.
     """
-    from trails.model import build_model
+    from trails.model import build_model, mlp_parameters
     from trails.refinement.data import SplitTensors, load_split
-    from trails.refinement.trainer import TrainingSettings, evaluate_auc
+    from trails.refinement.trainer import TrainingSettings, evaluate
     from trails.registry import store_run_and_model
 
-    validate_selection_arguments(dataset, budget_s, label, tfmem, refinement, seed)
+    validate_selection_arguments(dataset, budget_s, label, tfmem, refinement, seed, task, metric,
+                                 max_params, max_trials)
     clock = Clock() if started is None else Clock(
         started=started, started_at=datetime.datetime.now(datetime.timezone.utc)
         - datetime.timedelta(seconds=time.monotonic() - started))
     if started is not None:
         clock.record("import_s", started)
     settings = TrainingSettings.from_config()
+    config = load_config()
+    eta, max_epochs = config.getint("coordinator", "eta"), config.getint("coordinator", "max_epochs")
 
     since = time.monotonic()
-    context = resolve_context(session, dataset, label, tfmem)
+    context = resolve_context(session, dataset, label, tfmem, task=task)
     resolved, layout, rows = context.dataset, context.layout, context.rows
+    chosen = layout.task.with_metric(metric)
+    if task == "auto":
+        notice(f"task: {chosen.kind} ({len(chosen.classes)} classes) of label \"{label}\", metric {chosen.metric}"
+               if chosen.is_classification else
+               f"task: regression of label \"{label}\" (train mean {chosen.mean:.4g}, std {chosen.std:.4g}), "
+               f"metric {chosen.metric}")
+    allowed = params_filter(max_params, context, chosen, settings)
     if rows["valid"] == 0 or rows["test"] == 0:
         empty = [split for split in ("valid", "test") if rows[split] == 0]
         raise TrailsError(f"dataset \"{dataset}\" has no {' and no '.join(empty)} rows",
@@ -417,83 +485,125 @@ def run_model_selection(session: Session, dataset: str, budget_s: float, label: 
     interrupt()
 
     since = time.monotonic()
-    t1, t2, cost = measure_t1_t2(context, tfmem, sample, settings, seed)
+    t1, t2, cost = measure_t1_t2(context, tfmem, sample, settings, seed, allowed)
     clock.record("profile_s", since)
     read_rate = rows["train"] / max(clock.phases.get("load_s", 0.0), 1e-3) if client is None else None
     test_read_s = rows["test"] / (read_rate or SERVICE_READ_ROWS_PER_S)
     service_load_s = 0.0 if client is None else (rows["train"] + rows["valid"]) / SERVICE_READ_ROWS_PER_S
     reserve = STORE_RESERVE_S + 2 * test_read_s
-    plan, available = estimate_plan(budget_s, clock.elapsed() + service_load_s, t1, t2, reserve)
-    notice(f"plan: t1 = {1e3 * t1:.3f} ms/arch, t2 = {t2:.2f} s/epoch, {available:.1f} s to plan: "
-           f"N = {plan.n}, K = {plan.k}, U = {plan.u}" + (" (filtering only)" if plan.filtering_only else
-           ", rungs " + ", ".join(f"{r.n_models}x{r.total_epochs}ep" for r in plan.rungs)))
+    if budget_s is None:  # budgeted in trials: max_trials candidates, no deadline
+        u = first_rung_for_full_epochs(max_trials, eta, max_epochs)
+        n = max_trials * config.getint("coordinator", "ratio")
+        plan = Plan(n, max_trials, u, n * t1, 0.0, tuple(halving_rungs(max_trials, u, eta, max_epochs)))
+        available = float("inf")
+        notice(f"plan: {max_trials} trials, no time budget: N = {n}, K = {max_trials}, U = {u}, rungs "
+               + ", ".join(f"{r.n_models}x{r.total_epochs}ep" for r in plan.rungs))
+    else:
+        plan, available = estimate_plan(budget_s, clock.elapsed() + service_load_s, t1, t2, reserve)
+        if max_trials is not None and plan.k > max_trials:
+            plan = dataclasses.replace(plan, k=max_trials)
+        notice(f"plan: t1 = {1e3 * t1:.3f} ms/arch, t2 = {t2:.2f} s/epoch, {available:.1f} s to plan: "
+               f"N = {plan.n}, K = {plan.k}, U = {plan.u}" + (" (filtering only)" if plan.filtering_only else
+               ", rungs " + ", ".join(f"{r.n_models}x{r.total_epochs}ep" for r in plan.rungs)))
     interrupt()
 
     since = time.monotonic()
-    filtering_deadline = time.monotonic() + plan.filtering_s * 1.5 + 1.0
     n, strategy = plan.n, "evolution"
+    filtering_deadline = None if budget_s is None else time.monotonic() + plan.filtering_s * 1.5 + 1.0
     if scores_whole_space(tfmem, context.space):
         # about a second for frappe's 160,000; a tight budget ranks what its share allows
         n, strategy = context.space.size, "exhaustive"
-        filtering_deadline = time.monotonic() + max(0.1, FILTERING_ONLY_SHARE * available)
+        if budget_s is not None:
+            filtering_deadline = time.monotonic() + max(0.1, FILTERING_ONLY_SHARE * available)
     scored = filter_archs(context.space, context.scoring, n, tfmem, strategy, seed=seed,
-                          deadline=filtering_deadline,
+                          deadline=filtering_deadline, allowed=allowed,
                           report=lambda done, total, s: interrupt() or notice(
                               f"filtering: {done}/{total} archs scored ({100 * done // total}%), "
                               f"{done / max(s, 1e-9):,.0f} archs/s"))
     if scored.stopped_early:
         notice(f"filtering stopped at its deadline after {scored.n_scored} of {n} archs")
-    candidates, epoch_cap = affordable_candidates(scored.ranked, cost, plan.k, FINISH_SHARE * available)
-    notice(f"candidates: the {len(candidates)} best-scored archs costing at most {epoch_cap:.2f} s/epoch "
-           f"({MIN_FINAL_EPOCHS} epochs in {FINISH_SHARE * available:.1f} s of final training): "
-           + ", ".join(arch_text(arch) for arch in candidates))
+    if not scored.ranked:
+        raise TrailsError(f"filtering found no arch within max_params = {max_params}",
+                          hint="raise max_params, or leave it NULL")
+    if budget_s is None:
+        candidates = [arch for arch, _ in scored.ranked[:max_trials]]
+        epoch_cap = None
+        notice(f"candidates: the {len(candidates)} best-scored archs: "
+               + ", ".join(arch_text(arch) for arch in candidates))
+    else:
+        candidates, epoch_cap = affordable_candidates(scored.ranked, cost, plan.k, FINISH_SHARE * available)
+        notice(f"candidates: the {len(candidates)} best-scored archs costing at most {epoch_cap:.2f} s/epoch "
+               f"({MIN_FINAL_EPOCHS} epochs in {FINISH_SHARE * available:.1f} s of final training): "
+               + ", ".join(arch_text(arch) for arch in candidates))
     clock.record("filtering_s", since)
     interrupt()
 
     since = time.monotonic()
-    deadline = clock.started + budget_s - reserve
-    if plan.k > 1:
-        plan = replan_first_rung(plan, candidates, sample, layout, rows, settings,
-                                 deadline - time.monotonic() - service_load_s, notice)
-        candidates = candidates[:plan.k]
+    deadline = None if budget_s is None else clock.started + budget_s - reserve
+    if budget_s is None:
+        plan = dataclasses.replace(plan, k=len(candidates),
+                                   rungs=tuple(halving_rungs(len(candidates), plan.u, eta, max_epochs)))
+        rung_epochs = max_epochs
+    else:
+        if plan.k > 1:
+            plan = replan_first_rung(plan, candidates, sample, layout, rows, settings,
+                                     deadline - time.monotonic() - service_load_s, notice)
+            candidates = candidates[:plan.k]
+        rung_epochs = max_epochs if plan.k > 1 else 1
     clock.record("replan_s", since)
 
     since = time.monotonic()
     if client is None:
         refined = refine_in_backend(candidates, train_data, valid_data, layout, plan, deadline, seed,
-                                    interrupt, notice)
+                                    interrupt, notice, chosen, rung_epochs)
     else:
-        refined = refine_with_service(client, context, candidates, plan, deadline, seed, sleep, notice)
+        refined = refine_with_service(client, context, candidates, plan, deadline, seed, sleep, notice,
+                                      chosen, rung_epochs)
     clock.record("refinement_s", since)
 
     since = time.monotonic()
     test_data = load_split(session, resolved, layout, "test", ordered=False)
-    hyper = {"n_ids": layout.n_ids, "n_fields": layout.n_fields,
+    params = mlp_parameters(refined.winner, context.scoring.in_features, chosen.n_outputs, settings.batch_norm)
+    hyper = {"n_ids": layout.n_ids, "n_fields": layout.n_fields, "n_outputs": chosen.n_outputs,
              "embedding_dim": settings.embedding_dim, "batch_norm": settings.batch_norm,
-             "epochs": refined.summary.get("winner_epochs")}
+             "epochs": refined.summary.get("winner_epochs"), "mlp_params": params,
+             "learning_rate": settings.learning_rate, "batch_size": settings.batch_size,
+             "iter_per_epoch": settings.iter_per_epoch, "seed": seed}
     network = build_model(refined.winner, layout.n_ids, layout.n_fields, settings.embedding_dim,
-                          settings.batch_norm, state=refined.weights)
-    test_auc = evaluate_auc(network, test_data, settings.eval_batch_size)
+                          settings.batch_norm, state=refined.weights, n_outputs=chosen.n_outputs)
+    test_score = evaluate(network, test_data, chosen, settings.eval_batch_size)
+    valid_auc = test_auc = None
+    if chosen.kind == "binary":
+        test_auc = test_score if chosen.metric == "roc_auc" else evaluate(
+            network, test_data, chosen.with_metric("roc_auc"), settings.eval_batch_size)
+        valid_auc = refined.valid_score if chosen.metric == "roc_auc" else None
     clock.record("test_s", since)
-    notice(f"winner {arch_text(refined.winner)}: valid AUC {refined.valid_auc:.4f}, "
-           f"test AUC {test_auc:.4f}")
+    notice(f"winner {arch_text(refined.winner)} ({params} parameters): valid {chosen.metric} "
+           f"{refined.valid_score:.4f}, test {chosen.metric} {test_score:.4f}")
 
     elapsed = clock.elapsed()
     phases = dict(clock.phases, plan={"n": plan.n, "k": plan.k, "u": plan.u,
                                       "planned_filtering_s": plan.filtering_s,
                                       "planned_refinement_s": plan.refinement_s,
-                                      "available_s": available, "epoch_cap_s": epoch_cap,
-                                      "cost_model": cost.to_json()},
+                                      "available_s": None if budget_s is None else available,
+                                      "epoch_cap_s": epoch_cap, "cost_model": cost.to_json(),
+                                      "max_params": max_params, "max_trials": max_trials},
                   refinement=refined.summary, rows=rows)
     best_arch = arch_text(refined.winner)
     run = {"dataset": dataset, "label": label, "layout_id": layout.layout_id, "budget_s": budget_s,
            "tfmem": tfmem, "refinement": refined.mode, "n_scored": scored.n_scored,
            "k_refined": len(candidates), "u": plan.u, "t1": t1, "t2": t2, "phases": phases,
-           "best_arch": best_arch, "valid_auc": refined.valid_auc, "test_auc": test_auc,
-           "elapsed_s": elapsed, "seed": seed, "started_at": clock.started_at.isoformat()}
+           "best_arch": best_arch, "valid_auc": valid_auc, "test_auc": test_auc,
+           "elapsed_s": elapsed, "seed": seed, "started_at": clock.started_at.isoformat(),
+           "task": chosen.kind, "metric": chosen.metric, "valid_score": refined.valid_score,
+           "test_score": test_score}
     run_id, model_id = store_run_and_model(session, run, {
-        "arch": best_arch, "hyper": hyper, "weights": refined.weights,
-        "valid_auc": refined.valid_auc, "test_auc": test_auc})
-    return {"run_id": run_id, "best_arch": best_arch, "valid_auc": refined.valid_auc,
+        "arch": best_arch, "hyper": hyper, "weights": refined.weights, "valid_auc": valid_auc,
+        "test_auc": test_auc, "task": chosen.kind, "metric": chosen.metric,
+        "valid_score": refined.valid_score, "test_score": test_score, "params": params})
+    return {"run_id": run_id, "best_arch": best_arch, "valid_auc": valid_auc,
             "test_auc": test_auc, "n_scored": scored.n_scored, "k_refined": len(candidates),
-            "u": plan.u, "elapsed_s": clock.elapsed(), "model_id": model_id}
+            "u": plan.u, "elapsed_s": clock.elapsed(), "model_id": model_id, "task": chosen.kind,
+            "metric": chosen.metric, "valid_score": refined.valid_score, "test_score": test_score,
+            "params": params}
+

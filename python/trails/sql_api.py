@@ -63,24 +63,32 @@ def require_positive(name: str, value, allow_null: bool = False) -> None:
                           hint=f"pass {name} > 0")
 
 
-def _context(plpy, dataset, label, tfmem=None, batch_rows=None):
+def _context(plpy, dataset, label, tfmem=None, batch_rows=None, task="auto"):
     """(session, the dataset resolved once in the caller's session)."""
     from trails.context import resolve_context
     from trails.data.session import SpiSession
+    from trails.task import check_task_argument
 
+    check_task_argument(task)
     session = SpiSession(plpy)
-    return session, resolve_context(session, dataset, label, tfmem, batch_rows)
+    return session, resolve_context(session, dataset, label, tfmem, batch_rows, task)
 
 
 @sql_function
-def describe(plpy, dataset, label):
-    """Rows of ``trails.describe``: one per field, then one per skipped column."""
-    _, context = _context(plpy, dataset, label)
+def describe(plpy, dataset, label, task):
+    """Rows of ``trails.describe``: one per field, then one per skipped column, then the label
+    (kind = its task; note = its classes, or its mean and std)."""
+    _, context = _context(plpy, dataset, label, task=task)
     layout = context.layout
     rows = [(i, f.name, f.kind, f.sql_type, f.cardinality, f.first_id, f.last_id, f.missing_id,
              f.unknown_id, None) for i, f in enumerate(layout.fields)]
     rows += [(None, name, "skipped", None, 0, None, None, None, None, why)
              for name, why in layout.skipped.items()]
+    resolved = layout.task
+    note = (f"classes: {', '.join(resolved.classes)}" if resolved.is_classification
+            else f"mean {resolved.mean:.6g}, std {resolved.std:.6g}")
+    rows.append((None, layout.label, f"label: {resolved.kind}", None, len(resolved.classes), None, None,
+                 None, None, note))
     return rows
 
 
@@ -92,13 +100,14 @@ def read_batch(plpy, dataset, n, split, label):
     require_positive("n", n)
     session, context = _context(plpy, dataset, label)
     rows = read_encoded(session, context.dataset, context.layout, split, limit=n)
-    return [(row_ids, row_values, int(row_label)) for row_ids, row_values, row_label
+    return [(row_ids, row_values, float(row_label)) for row_ids, row_values, row_label
             in zip(rows.ids.tolist(), rows.values.astype(float).tolist(), rows.labels.tolist())]
 
 
 @sql_function
 def read_batch_stats(plpy, dataset, n, split, label):
-    """One row: how many rows were read and encoded through SPI, and how fast."""
+    """One row: how many rows were read and encoded through SPI, and how fast (the share of
+    positives for a binary label, NULL otherwise)."""
     from trails.data.batches import iter_encoded
 
     require_positive("n", n, allow_null=True)
@@ -106,11 +115,12 @@ def read_batch_stats(plpy, dataset, n, split, label):
     layout = context.layout
     started = time.perf_counter()
     rows = positives = 0
+    binary = layout.task.kind == "binary"
     for chunk in iter_encoded(session, context.dataset, layout, split, limit=n, ordered=False):
         rows += len(chunk)
-        positives += int(chunk.labels.sum())
+        positives += int(chunk.labels.sum()) if binary else 0
     seconds = time.perf_counter() - started
-    return [(rows, layout.n_fields, layout.n_ids, positives / rows if rows else None, seconds,
+    return [(rows, layout.n_fields, layout.n_ids, positives / rows if rows and binary else None, seconds,
              rows / seconds if seconds > 0 else None)]
 
 
@@ -211,7 +221,8 @@ def _interruptible(plpy):
 
 
 @sql_function
-def model_selection(plpy, dataset, budget_s, label, tfmem, refinement, seed):
+def model_selection(plpy, dataset, budget_s, label, tfmem, refinement, seed, task="auto", metric=None,
+                    max_params=None, max_trials=None):
     """One row: the selected model of ``dataset`` within ``budget_s`` seconds. The budget
     counts from here: importing torch and trails in a fresh backend (seconds) is spent of it."""
     called = time.monotonic()
@@ -220,19 +231,20 @@ def model_selection(plpy, dataset, budget_s, label, tfmem, refinement, seed):
 
     interrupt, sleep = _interruptible(plpy)
     row = run_model_selection(SpiSession(plpy), dataset, budget_s, label, tfmem, refinement, seed,
-                              interrupt=interrupt, sleep=sleep, notice=plpy.notice, started=called)
+                              interrupt=interrupt, sleep=sleep, notice=plpy.notice, started=called,
+                              task=task, metric=metric, max_params=max_params, max_trials=max_trials)
     return [row]
 
 
 @sql_function
-def model_selection_plan(plpy, dataset, budget_s, label, tfmem):
+def model_selection_plan(plpy, dataset, budget_s, label, tfmem, task="auto"):
     """One row: what model_selection would do with this budget, measured now."""
     import json
 
     from trails.data.session import SpiSession
     from trails.selection import plan_model_selection
 
-    plan = plan_model_selection(SpiSession(plpy), dataset, budget_s, label, tfmem)
+    plan = plan_model_selection(SpiSession(plpy), dataset, budget_s, label, tfmem, task)
     rungs = ", ".join(f"{r['n_models']} models to {r['total_epochs']} epochs" for r in plan["rungs"])
     return [(plan["t1"], plan["t2"], plan["n"], plan["k"], plan["u"], rungs or "filtering only",
              plan["profile_s"], plan["load_s"], plan["filtering_s"], plan["refinement_s"],
@@ -241,21 +253,58 @@ def model_selection_plan(plpy, dataset, budget_s, label, tfmem):
 
 
 @sql_function
-def predict(plpy, model_id, row):
-    """P(positive class) of one row under stored model ``model_id``."""
+def predict_row(plpy, model_id, row, output):
+    """One row under stored model ``model_id``, as text: ``output`` is ``score`` (P(positive)
+    or the predicted value), ``label`` (the class) or ``proba`` (JSON class → probability)."""
+    from trails import predict
     from trails.data.session import SpiSession
-    from trails.predict import predict_row
 
-    return predict_row(SpiSession(plpy), model_id, row)
+    how = {"score": predict.predict_row, "label": predict.predict_label, "proba": predict.predict_proba}
+    if output not in how:
+        raise TrailsError(f"unknown output {sql_text(output)}", hint="valid: score, label, proba")
+    value = how[output](SpiSession(plpy), model_id, row)
+    return None if value is None else (repr(value) if isinstance(value, float) else value)
 
 
 @sql_function
 def predict_table(plpy, model_id, tbl):
-    """(id, score) for every row of ``tbl``."""
+    """(id, score, label, proba) for every row of ``tbl``."""
     from trails.data.session import SpiSession
     from trails.predict import predict_table as score_table
 
     return score_table(SpiSession(plpy), model_id, tbl)
+
+
+@sql_function
+def export_model(plpy, model_id, fmt):
+    """The stored model as ONNX or TorchScript bytes."""
+    from trails.data.session import SpiSession
+    from trails.export import export_model as export
+
+    return export(SpiSession(plpy), model_id, fmt)
+
+
+@sql_function
+def model_layout(plpy, model_id):
+    """The stored model's layout, task and input/output description, as JSON text."""
+    import json
+
+    from trails.data.session import SpiSession
+    from trails.export import model_layout as describe_layout
+
+    return json.dumps(describe_layout(SpiSession(plpy), model_id))
+
+
+@sql_function
+def refit(plpy, model_id, budget_s):
+    """One row: the model retrained on train + valid (``trails.refit``)."""
+    from trails.data.session import SpiSession
+    from trails.refit import refit_model
+
+    interrupt, _ = _interruptible(plpy)
+    row = refit_model(SpiSession(plpy), model_id, budget_s, interrupt=interrupt, notice=plpy.notice)
+    return [(row["model_id"], row["epochs"], row["train_rows"], row["metric"], row["test_score"],
+             row["elapsed_s"])]
 
 
 @sql_function
@@ -270,4 +319,4 @@ def jobs(plpy):
         plpy.notice(error.message)
         return []
     return [(j["job_id"], j["status"], j["progress"], j.get("message"), j.get("dataset"), j.get("k"),
-             j.get("elapsed_s"), j.get("winner"), j.get("valid_auc")) for j in listed]
+             j.get("elapsed_s"), j.get("winner"), j.get("metric"), j.get("valid_score")) for j in listed]

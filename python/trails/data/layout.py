@@ -16,9 +16,9 @@ Ids are laid end to end field by field (so frappe's are ARM-Net's 0..5381), then
 gets two more: a *missing* id (NULL, or an empty string) and an *unknown* id (a category not
 in the dictionary). ``n_ids = Σ cardinality + 2·fields``.
 
-The label must be binary-valued or is made so: 0/1 and false/true keep 1/true as the
-positive class; any other column's positive class is its least frequent value
-(one-vs-rest), which the caller reports.
+The label is resolved to a :class:`~trails.task.Task` (binary, multiclass or regression) by
+:func:`trails.data.label.resolve_task`, which also checks it; the task is stored with the
+layout and encodes the labels.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from trails.config import load_config
 from trails.data.dataset import Dataset
 from trails.data.session import Session
 from trails.errors import TrailsError
+from trails.task import Task
 
 INTEGER_TYPES = {"smallint", "integer", "bigint"}
 NUMERIC_CATEGORIES = {"N"}  # pg_type.typcategory
@@ -66,11 +67,12 @@ class Layout:
     """How rows of one dataset become ``(ids, values, labels)`` arrays."""
 
     label: str
-    positive: str  # the label value (as text) that means class 1
+    task: Task  # what the label is (binary, multiclass, regression) and how it is encoded
     fields: list
     skipped: dict  # column → why
     train_rows: int
     layout_id: int | None = None
+    notes: list = field(default_factory=list)  # what resolving the label left out, said every call
 
     @property
     def n_fields(self) -> int:
@@ -81,21 +83,23 @@ class Layout:
         return sum(f.cardinality for f in self.fields) + 2 * len(self.fields)
 
     def to_json(self) -> dict:
-        return {"label": self.label, "positive": self.positive, "train_rows": self.train_rows,
-                "skipped": self.skipped, "fields": [asdict(f) for f in self.fields]}
+        return {"label": self.label, "task": self.task.to_json(), "train_rows": self.train_rows,
+                "skipped": self.skipped, "fields": [asdict(f) for f in self.fields],
+                "notes": list(self.notes)}
 
     @classmethod
     def from_json(cls, data: dict, layout_id: int | None = None) -> "Layout":
-        return cls(data["label"], data["positive"], [Field(**f) for f in data["fields"]],
-                   data["skipped"], data["train_rows"], layout_id)
+        return cls(data["label"], Task.from_json(data["task"]), [Field(**f) for f in data["fields"]],
+                   data["skipped"], data["train_rows"], layout_id, list(data.get("notes", [])))
 
     def select_sql(self, dataset: Dataset, split: str, quote_ident, limit: int | None = None,
                    ordered: bool = False) -> str:
-        """The query returning a split's rows as ``f0..f{F-1}, label`` (label NULLs dropped)."""
+        """The query returning a split's rows as ``f0..f{F-1}, label`` (rows the task cannot
+        learn from dropped: a NULL label, a class left out as too rare)."""
         columns = [f"{fld.select_expression(quote_ident)} AS f{i}"
                    for i, fld in enumerate(self.fields)]
         columns.append(f"t.{quote_ident(self.label)}::text AS label")
-        source = dataset.source(split, f"t.{quote_ident(self.label)} IS NOT NULL")
+        source = dataset.source(split, self.task.label_condition(f"t.{quote_ident(self.label)}"))
         sql = f"SELECT {', '.join(columns)} {source}"
         if ordered:
             sql += " ORDER BY t.ctid"
@@ -122,7 +126,8 @@ class Layout:
     def encode(self, columns: dict) -> tuple:
         """Encode one chunk (``{"f0": [...], ..., "label": [...]}``, as ``select_sql`` names).
 
-        Returns ``ids`` int64 (B, F), ``values`` float32 (B, F), ``labels`` int64 (B,).
+        Returns ``ids`` int64 (B, F), ``values`` float32 (B, F), ``labels`` (B,): int64 class
+        indices, or float32 standardised targets for regression (:meth:`Task.encode_labels`).
         """
         n = len(columns["label"])
         ids = np.empty((n, self.n_fields), dtype=np.int64)
@@ -139,9 +144,7 @@ class Layout:
                 unknown, missing = fld.unknown_id, fld.missing_id
                 ids[:, i] = [missing if v is None or v == "" else lookup.get(v, unknown)
                              for v in raw]
-        positive = self.positive
-        labels = np.fromiter((v == positive for v in columns["label"]), dtype=np.int64, count=n)
-        return ids, values, labels
+        return ids, values, self.task.encode_labels(columns["label"])
 
     def _lookup(self, index: int) -> dict:
         cache = self.__dict__.setdefault("_lookups", {})
@@ -159,27 +162,6 @@ def table_columns(session: Session, table: str) -> list[dict]:
         " FROM pg_attribute a JOIN pg_type ty ON ty.oid = a.atttypid"
         " WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped"
         " ORDER BY a.attnum", [table], ["text"])
-
-
-def _positive_class(session: Session, dataset: Dataset, label: str, sql_type: str):
-    """(positive value as text, how it was chosen or None when the label is 0/1)."""
-    q = session.quote_ident
-    counts = session.query(
-        f"SELECT t.{q(label)}::text AS value, count(*) AS n"
-        f" {dataset.source('train', f't.{q(label)} IS NOT NULL')} GROUP BY 1 ORDER BY 2, 1 LIMIT 1001")
-    values = {row["value"] for row in counts}
-    if not counts:
-        raise TrailsError(f"label column \"{label}\" has no non-NULL value in the train split",
-                          hint="check that the table has rows and the right label column")
-    if values <= {"0", "1"} or values <= {"false", "true"}:
-        return ("1" if values <= {"0", "1"} else "true"), None
-    if len(counts) > 1000:
-        raise TrailsError(f"label column \"{label}\" ({sql_type}) has more than 1,000 values",
-                          hint="trails selects binary classifiers: pass a 0/1, boolean or "
-                               "low-cardinality label column")
-    positive = counts[0]["value"]
-    return positive, (f"label \"{label}\" has {len(counts)} values: positive class is its least "
-                      f"frequent value '{positive}' ({counts[0]['n']} train rows), the rest are 0")
 
 
 def _train_statistics(session: Session, dataset: Dataset, features: list) -> dict:
@@ -210,8 +192,11 @@ def _value_counts(session: Session, dataset: Dataset, features: list) -> dict:
     return counts
 
 
-def infer_layout(session: Session, dataset: Dataset, label: str) -> Layout:
-    """Inspect the train split and build a :class:`Layout` (not stored; see layout_store)."""
+def infer_layout(session: Session, dataset: Dataset, label: str, task: str = "auto") -> Layout:
+    """Inspect the train split and build a :class:`Layout` (not stored; see layout_store).
+    ``task``: ``auto`` or the task asked for (see :func:`trails.data.label.resolve_task`)."""
+    from trails.data.label import resolve_task
+
     config = load_config()
     max_distinct = config.getint("layout", "categorical_max_distinct")
     max_ratio = config.getfloat("layout", "categorical_max_ratio")
@@ -225,9 +210,7 @@ def infer_layout(session: Session, dataset: Dataset, label: str) -> Layout:
     if not features:
         raise TrailsError(f"{dataset.train_table} has no column besides the label \"{label}\"",
                           hint="a dataset needs at least one feature column")
-    positive, label_note = _positive_class(session, dataset, label, by_name[label]["sql_type"])
-    if label_note:
-        session.notice(label_note)
+    resolved_task, notes = resolve_task(session, dataset, label, by_name[label], features, task)
 
     stats = _train_statistics(session, dataset, features)
     rows = stats["rows"]
@@ -271,4 +254,4 @@ def infer_layout(session: Session, dataset: Dataset, label: str) -> Layout:
     for fld in fields:
         fld.missing_id, fld.unknown_id = next_id, next_id + 1
         next_id += 2
-    return Layout(label, positive, fields, skipped, rows)
+    return Layout(label, resolved_task, fields, skipped, rows, notes=notes)

@@ -12,9 +12,10 @@ from trails.data.layout import Layout, infer_layout
 from trails.data.session import Session
 
 
-def _settings_signature() -> str:
+def _settings_signature(task: str) -> str:
+    """The layout settings and the task asked for (``auto`` or a task), hashed."""
     config = load_config()
-    text = json.dumps(sorted(config.items("layout")))
+    text = json.dumps([sorted(config.items("layout")), task])
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -36,14 +37,15 @@ def load_layout(session: Session, layout_id: int) -> Layout:
 
 
 def get_or_create_layout(session: Session, dataset: Dataset, label: str,
-                         train_rows: int | None = None) -> Layout:
-    """The stored layout of ``dataset`` for ``label``, inferring and storing it if new.
+                         train_rows: int | None = None, task: str = "auto") -> Layout:
+    """The stored layout of ``dataset`` for ``label`` and ``task`` (``auto`` or a task),
+    inferring and storing it if new (the label is checked then: see :mod:`trails.data.label`).
 
     ``train_rows`` is the train split's row count when the caller has it (counted otherwise):
     a layout is kept per row count, so one inferred before rows were added is not reused.
     Stored in a subtransaction: a failure leaves no row behind.
     """
-    signature = _settings_signature()
+    signature = _settings_signature(task)
     rows_now = _train_rows(session, dataset) if train_rows is None else int(train_rows)
     key = [dataset.train_table, label, rows_now, signature]
     key_types = ["text", "text", "bigint", "text"]
@@ -52,7 +54,7 @@ def get_or_create_layout(session: Session, dataset: Dataset, label: str,
     found = session.query(lookup, key, key_types)
     if found:
         return Layout.from_json(_as_dict(found[0]["layout"]), found[0]["layout_id"])
-    layout = infer_layout(session, dataset, label)
+    layout = infer_layout(session, dataset, label, task)
     with session.atomic():
         session.query(
             "INSERT INTO trails.layouts (dataset, train_table, label, train_rows, settings, layout)"

@@ -31,7 +31,7 @@ class SplitTensors:
     Attributes:
         ids: int64 ``(N, F)`` feature ids.
         values: float32 ``(N, F)`` feature values.
-        labels: int64 ``(N,)`` class labels (0 or 1).
+        labels: ``(N,)`` int64 class indices, or float32 standardised targets (regression).
     """
 
     ids: torch.Tensor
@@ -58,7 +58,7 @@ class SplitTensors:
         return SplitTensors(self.ids.to(device), self.values.to(device), self.labels.to(device))
 
     def stratified_sample(self, max_rows: int, seed: int = 0) -> "SplitTensors":
-        """At most ``max_rows`` rows drawn without replacement, each label keeping its share
+        """At most ``max_rows`` rows drawn without replacement, each class keeping its share
         (rounded; every label present keeps at least one row, the largest label gives back
         what rounding added), in their original order;
         ``self`` when the split holds no more than ``max_rows`` rows. The same ``seed`` draws
@@ -74,6 +74,10 @@ class SplitTensors:
             return self
         labels = self.labels.cpu()
         generator = torch.Generator().manual_seed(int(seed))
+        if labels.is_floating_point():  # a regression target: a plain random sample
+            index = torch.sort(torch.randperm(len(self), generator=generator)[:int(max_rows)]).values
+            index = index.to(self.device)
+            return SplitTensors(self.ids[index], self.values[index], self.labels[index])
         strata = [torch.nonzero(labels == label).flatten() for label in torch.unique(labels)]
         takes = [max(1, round(int(max_rows) * len(rows) / len(self))) for rows in strata]
         largest = max(range(len(strata)), key=lambda i: takes[i])
@@ -86,14 +90,15 @@ class SplitTensors:
     @classmethod
     def from_arrays(cls, ids, values, labels, device="cpu") -> "SplitTensors":
         """From numpy arrays (or anything ``torch.as_tensor`` takes): ids int64 ``(N, F)``,
-        values float32 ``(N, F)``, labels int64 ``(N,)``.
+        values float32 ``(N, F)``, labels ``(N,)`` (float labels stay float32, others int64).
 
         Raises:
             ValueError: when the shapes disagree.
         """
         ids = torch.as_tensor(np.asarray(ids), dtype=torch.int64)
         values = torch.as_tensor(np.asarray(values), dtype=torch.float32)
-        labels = torch.as_tensor(np.asarray(labels), dtype=torch.int64)
+        labels = np.asarray(labels)
+        labels = torch.as_tensor(labels, dtype=torch.float32 if labels.dtype.kind == "f" else torch.int64)
         if ids.dim() != 2 or ids.shape != values.shape or labels.shape != (ids.shape[0],):
             raise ValueError(f"ids and values must be (N, F) and labels (N,), got {tuple(ids.shape)}, "
                              f"{tuple(values.shape)} and {tuple(labels.shape)}")

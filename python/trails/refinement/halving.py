@@ -7,7 +7,7 @@ little, keeps the best 1/η, trains those longer, and so on until one is left or
 resource is reached. The resource here is epochs:
 
 * rung 0 trains all K candidates to r = U epochs,
-* rung i keeps the best ⌊n_{i-1}/η⌋ (at least 1) of rung i−1 by valid ROC-AUC and trains them to
+* rung i keeps the best ⌊n_{i-1}/η⌋ (at least 1) of rung i−1 by the valid metric (ROC-AUC for a binary label) and trains them to
   r·η^i epochs, never more than R = ``max_epochs``,
 
 exactly the rungs of :func:`trails.refinement.schedule.halving_rungs`, so the epochs trained are
@@ -18,11 +18,11 @@ Unlike TRAILS, which retrains every survivor from scratch at each rung, a surviv
 (:class:`~trails.refinement.trainer.Trial`), so rung i costs only r_i − r_{i−1} more epochs per
 model.
 
-The winner is the model with the best valid AUC among all evaluations (any rung), with its
+The winner is the model with the best valid score among all evaluations (any rung), with its
 weights as they were when evaluated; without a deadline that is normally the last rung's model.
 Rung decisions are taken on a stratified sample of the valid split of at most
 ``settings.decision_valid_rows`` rows (the whole split when it is smaller), so that a large table
-does not make every evaluation expensive; the winner's reported valid AUC is then measured once
+does not make every evaluation expensive; the winner's reported valid score is then measured once
 more on the whole split.
 When the deadline passes, training stops between two iterations and the best model evaluated so
 far is returned (``deadline_hit``); if none was evaluated yet, the interrupted one is evaluated
@@ -42,7 +42,7 @@ Example::
     result = successive_halving([(8,), (16, 8), (32, 16)], data, data, n_ids=50, n_fields=5,
                                 u=1, eta=3, max_epochs=3,
                                 settings=TrainingSettings(batch_size=128, iter_per_epoch=10))
-    print(result.winner, result.valid_auc, result.planned_epochs == result.trained_epochs)
+    print(result.winner, result.valid_score, result.planned_epochs == result.trained_epochs)
 """
 
 from __future__ import annotations
@@ -60,8 +60,9 @@ from trails.refinement.schedule import Rung, halving_rungs, planned_epochs
 from trails.refinement.precision import resolve_precision
 from trails.model import build_model
 from trails.refinement.trainer import (Cancelled, Trial, TrainingSettings, default_device,
-                                       evaluate_auc, iterations_per_epoch, train)
+                                       evaluate, iterations_per_epoch, train)
 from trails.space import arch_text
+from trails.task import BINARY_01, Task
 
 # The learning-rate horizon (iterations) of candidates that a finishing phase will anneal:
 # far beyond any run, so the rate stays at its initial value until then.
@@ -84,7 +85,7 @@ class RungResult:
         rung: rung number, 0 first.
         total_epochs: complete epochs the model had trained when evaluated (the rung's
             ``total_epochs`` unless ``interrupted``).
-        valid_auc: ROC-AUC on the decision sample of the valid split (the whole split when it
+        valid_score: the task's metric on the decision sample of the valid split (the whole split when it
             holds at most ``decision_valid_rows`` rows).
         seconds: wall time of this rung's training and evaluation of this candidate.
         train_losses: mean training loss of each epoch trained in this rung.
@@ -95,7 +96,7 @@ class RungResult:
     arch: tuple
     rung: int
     total_epochs: int
-    valid_auc: float
+    valid_score: float
     seconds: float
     train_losses: list = field(default_factory=list)
     interrupted: bool = False
@@ -114,10 +115,10 @@ class HalvingResult:
     Attributes:
         rungs: every evaluation, in the order they happened.
         schedule: the planned rungs (:func:`~trails.refinement.schedule.halving_rungs`).
-        winner: the arch with the best valid AUC; ``winner_epochs`` the epochs it had trained then.
-        valid_auc: its valid AUC on ``valid_rows`` rows: the whole valid split, or the decision
+        winner: the arch with the best valid score; ``winner_epochs`` the epochs it had trained then.
+        valid_score: its valid score on ``valid_rows`` rows: the whole valid split, or the decision
             sample when the deadline was hit before the winner could be re-evaluated.
-        decision_auc: its valid AUC on the decision sample (what chose it; = ``valid_auc`` when
+        decision_score: its valid score on the decision sample (what chose it; = ``valid_score`` when
             the sample is the whole split); ``decision_rows``: the sample's rows.
         state_dict: its weights (CPU tensors) as they were when evaluated; rebuild the model
             with :meth:`model`.
@@ -132,7 +133,7 @@ class HalvingResult:
     schedule: list
     winner: tuple
     winner_epochs: int
-    valid_auc: float
+    valid_score: float
     state_dict: dict
     planned_epochs: int
     trained_epochs: int
@@ -145,22 +146,24 @@ class HalvingResult:
     device: str
     finish_epochs: int = 0
     valid_rows: int | None = None
-    decision_auc: float | None = None
+    decision_score: float | None = None
     decision_rows: int | None = None
+    task: Task = BINARY_01
 
     def model(self, device="cpu") -> torch.nn.Module:
         """The winner as a :class:`~trails.model.TabularMLP` in eval mode."""
         return build_model(self.winner, self.n_ids, self.n_fields, self.settings.embedding_dim,
-                           self.settings.batch_norm, state=self.state_dict, device=device)
+                           self.settings.batch_norm, state=self.state_dict, device=device,
+                           n_outputs=self.task.n_outputs)
 
     def to_json(self) -> dict:
         """Everything but the weights, JSON-ready (archs as ``"8-16-32"`` text)."""
         return {
             "winner": arch_text(self.winner), "winner_epochs": self.winner_epochs,
-            "valid_auc": self.valid_auc, "deadline_hit": self.deadline_hit,
+            "valid_score": self.valid_score, "metric": self.task.metric, "deadline_hit": self.deadline_hit,
             "planned_epochs": self.planned_epochs, "trained_epochs": self.trained_epochs,
             "finish_epochs": self.finish_epochs, "valid_rows": self.valid_rows,
-            "decision_auc": self.decision_auc, "decision_rows": self.decision_rows,
+            "decision_score": self.decision_score, "decision_rows": self.decision_rows,
             "training_dtype": str(resolve_precision(self.settings.precision, self.device) or torch.float32),
             "seconds": self.seconds, "n_ids": self.n_ids, "n_fields": self.n_fields,
             "embedding_dim": self.settings.embedding_dim, "batch_norm": self.settings.batch_norm,
@@ -203,11 +206,12 @@ def successive_halving(
     should_stop: Callable[[], bool] | None = None,
     progress: Callable[[Progress], None] | None = None,
     finish: bool = False,
+    task: Task = BINARY_01,
 ) -> HalvingResult:
     """Successive halving over ``candidates`` (see the module docstring).
 
     Args:
-        candidates: the K archs, best-scored first (ties in valid AUC keep this order).
+        candidates: the K archs, best-scored first (ties in valid score keep this order).
         train_data, valid_data: the splits (moved to ``device`` when elsewhere).
         n_ids, n_fields: the layout's embedding-table size and fields per row.
         u: the minimum resource r: epochs of every model in the first rung (U), ≥ 1.
@@ -225,6 +229,9 @@ def successive_halving(
             deadline (see :func:`_finish`): the candidates train at a constant learning rate
             during the rungs, and the winner's cosine decay spans exactly the epochs it gets
             before the deadline, so the returned model is annealed and no time is left idle.
+        task: what the candidates predict (output width, loss) and the metric every decision
+            uses (:meth:`Task.better` handles lower-is-better metrics); binary 0/1 with ROC-AUC
+            by default.
 
     Returns:
         :class:`HalvingResult`.
@@ -253,10 +260,10 @@ def successive_halving(
     per_epoch = iterations_per_epoch(len(train_data), settings.batch_size, settings.iter_per_epoch)
     max_iterations = CONSTANT_LEARNING_RATE if finishing else schedule[-1].total_epochs * per_epoch
 
-    run = _Run(schedule, planned, progress)
+    run = _Run(schedule, planned, progress, task)
     if not schedule:  # finishing with one candidate: nothing to choose, it trains to the deadline
         run.best_trial = Trial(archs[0], n_ids, n_fields, CONSTANT_LEARNING_RATE, settings,
-                               candidate_seed(seed, archs[0]), device)
+                               candidate_seed(seed, archs[0]), device, task)
     survivors: list[Trial | tuple] = list(archs)  # a tuple until the candidate is first trained
     for rung_index, rung in enumerate(schedule):
         evaluated: list[tuple[float, int, Trial]] = []
@@ -267,16 +274,16 @@ def successive_halving(
                 run.deadline_hit = True
                 break
             trial = entry if isinstance(entry, Trial) else Trial(
-                entry, n_ids, n_fields, max_iterations, settings, candidate_seed(seed, entry), device)
+                entry, n_ids, n_fields, max_iterations, settings, candidate_seed(seed, entry), device, task)
             result = _train_and_evaluate(trial, rung_index, rung, train_data, decision_data, settings,
                                          deadline, should_stop, run)
             if result is not None:
-                evaluated.append((result.valid_auc, position, trial))
+                evaluated.append((result.valid_score, position, trial))
             if run.deadline_hit:
                 break
         if run.deadline_hit or rung_index == len(schedule) - 1:
             break
-        survivors = _promote(evaluated, schedule[rung_index + 1].n_models)
+        survivors = _promote(evaluated, schedule[rung_index + 1].n_models, task)
 
     final_rows = len(valid_data) if decision_data is not valid_data else 0
     if finishing and not run.deadline_hit:
@@ -288,32 +295,33 @@ def successive_halving(
                               _timed_evaluation(trial, decision_data, settings, run),
                               0.0, [], True), trial)
     best = run.best
-    valid_auc, valid_rows = best.valid_auc, len(decision_data)
+    valid_score, valid_rows = best.valid_score, len(decision_data)
     # the decisions saw a sample: the winner's figure comes from the whole split — unless the
     # deadline has passed (no time was kept for it then: the sample's figure stands)
     if final_rows and not run.deadline_hit:
         with torch.random.fork_rng(devices=[]):  # leave the caller's global RNG untouched
             winner = build_model(best.arch, n_ids, n_fields, settings.embedding_dim, settings.batch_norm,
-                                 state=run.best_state, device=device)
-        valid_auc, valid_rows = evaluate_auc(winner, valid_data, settings.eval_batch_size), len(valid_data)
-        run.report(f"winner {arch_text(best.arch)}: valid AUC {valid_auc:.4f} on the whole valid split "
-                   f"({len(valid_data)} rows; {best.valid_auc:.4f} on the {len(decision_data)}-row sample)",
+                                 state=run.best_state, device=device, n_outputs=task.n_outputs)
+        valid_score, valid_rows = evaluate(winner, valid_data, task, settings.eval_batch_size), len(valid_data)
+        run.report(f"winner {arch_text(best.arch)}: valid {task.metric} {valid_score:.4f} on the whole valid split "
+                   f"({len(valid_data)} rows; {best.valid_score:.4f} on the {len(decision_data)}-row sample)",
                    len(schedule))
     return HalvingResult(
         rungs=run.results, schedule=schedule, winner=best.arch, winner_epochs=best.total_epochs,
-        valid_auc=valid_auc, valid_rows=valid_rows, decision_auc=best.valid_auc,
+        valid_score=valid_score, valid_rows=valid_rows, decision_score=best.valid_score,
         decision_rows=len(decision_data),
         state_dict=run.best_state, planned_epochs=planned,
         trained_epochs=run.trained_epochs, deadline_hit=run.deadline_hit,
         seconds=time.monotonic() - started, n_ids=int(n_ids), n_fields=int(n_fields),
-        settings=settings, seed=int(seed), device=str(device), finish_epochs=run.finish_epochs)
+        settings=settings, seed=int(seed), device=str(device), finish_epochs=run.finish_epochs, task=task)
 
 
 class _Run:
     """Book-keeping of one run: results, the best evaluation's weights, epochs, progress."""
 
-    def __init__(self, schedule: list[Rung], planned: int, progress):
+    def __init__(self, schedule: list[Rung], planned: int, progress, task: Task):
         self.schedule = schedule
+        self.task = task
         self.planned = planned
         self.progress = progress
         self.results: list[RungResult] = []
@@ -332,7 +340,7 @@ class _Run:
 
     def record(self, result: RungResult, trial: Trial) -> None:
         self.results.append(result)
-        if self.best is None or result.valid_auc > self.best.valid_auc:
+        if self.best is None or self.task.better(result.valid_score, self.best.valid_score):
             self.best, self.best_state, self.best_trial = result, trial.state_dict_cpu(), trial
 
 
@@ -384,15 +392,15 @@ def _train_and_evaluate(trial: Trial, rung_index: int, rung: Rung, train_data, v
                         _timed_evaluation(trial, valid_data, settings, run),
                         time.monotonic() - started, losses, interrupted)
     run.record(result, trial)
-    run.report(f"rung {rung_index + 1}/{n_rungs}: {name} valid AUC {result.valid_auc:.4f} after "
+    run.report(f"rung {rung_index + 1}/{n_rungs}: {name} valid {trial.task.metric} {result.valid_score:.4f} after "
                f"{result.total_epochs} epochs", rung_index, result)
     return result
 
 
 def _timed_evaluation(trial: Trial, valid_data, settings: TrainingSettings, run: _Run) -> float:
-    """Valid AUC of ``trial``'s model; the longest evaluation time is kept in ``run``."""
+    """Valid score (the task's metric) of ``trial``'s model; the longest evaluation time is kept in ``run``."""
     started = time.monotonic()
-    auc = evaluate_auc(trial.model, valid_data, settings.eval_batch_size)
+    auc = evaluate(trial.model, valid_data, trial.task, settings.eval_batch_size)
     run.evaluation_s = max(run.evaluation_s, time.monotonic() - started)
     return auc
 
@@ -444,11 +452,11 @@ def _finish(run: _Run, train_data, valid_data, settings: TrainingSettings, deadl
                         _timed_evaluation(trial, valid_data, settings, run),
                         time.monotonic() - started, losses, False, final=True)
     run.record(result, trial)
-    run.report(f"finished {name}: valid AUC {result.valid_auc:.4f} after {result.total_epochs} epochs",
+    run.report(f"finished {name}: valid {trial.task.metric} {result.valid_score:.4f} after {result.total_epochs} epochs",
                len(run.schedule), result)
 
 
-def _promote(evaluated: list[tuple[float, int, Trial]], n_next: int) -> list[Trial]:
-    """The best ``n_next`` trials by valid AUC; ties keep the candidates' order."""
-    ranked = sorted(evaluated, key=lambda item: (-item[0], item[1]))
+def _promote(evaluated: list[tuple[float, int, Trial]], n_next: int, task: Task) -> list[Trial]:
+    """The best ``n_next`` trials by the task's metric; ties keep the candidates' order."""
+    ranked = sorted(evaluated, key=lambda item: (task.sort_key(item[0]), item[1]))
     return [trial for _, _, trial in ranked[:n_next]]

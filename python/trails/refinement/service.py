@@ -13,12 +13,12 @@ file), ``dsn`` (empty: libpq's ``PGHOST``/``PGPORT``/``PGUSER``/``PGDATABASE``..
 API (JSON; every error is ``{"error": "<message>", ...}``):
 
 * ``POST /v1/jobs`` — ``{dataset, label, layout_id, candidates: ["8-16-32-64", ...], u, eta,
-  max_epochs, deadline_s, seed}`` plus optional ``batch_size``, ``iter_per_epoch``,
-  ``learning_rate`` overriding ``[refinement]`` → 202 ``{job_id, status}``; 422 for a bad
+  max_epochs, deadline_s, seed}`` plus optional ``metric`` (the layout's task's default when
+  absent), ``batch_size``, ``iter_per_epoch``, ``learning_rate`` overriding ``[refinement]`` → 202 ``{job_id, status}``; 422 for a bad
   payload. ``deadline_s`` counts from the submission: queueing and loading rows spend it too.
 * ``GET /v1/jobs/{id}`` — ``{job_id, status: queued|loading|running|done|failed|cancelled,
-  progress (0..1), message, rungs: [{arch, rung, total_epochs, valid_auc (on the decision
-  sample), seconds, ...}], result (when done): {winner, valid_auc, valid_rows, decision_auc,
+  progress (0..1), message, rungs: [{arch, rung, total_epochs, valid_score (the metric, on the
+  decision sample), seconds, ...}], result (when done): {winner, valid_score, metric, valid_rows, decision_score,
   decision_rows, deadline_hit, planned_epochs, trained_epochs, winner_epochs, n_ids, n_fields,
   embedding_dim, batch_norm, training_dtype, ...}, error (when failed):
   {message, hint, detail, type}}``.
@@ -118,6 +118,8 @@ class JobRequest(BaseModel):
     max_epochs: int = Field(27, ge=1, description="maximum epochs R")
     deadline_s: Optional[float] = Field(None, gt=0, description="seconds from submission")
     seed: int = 0
+    metric: Optional[str] = Field(None, description="the metric successive halving decides with "
+                                  "(one of the layout's task; its default when absent)")
     batch_size: Optional[int] = Field(None, ge=1)
     iter_per_epoch: Optional[int] = Field(None, ge=1)
     learning_rate: Optional[float] = Field(None, gt=0)
@@ -186,7 +188,8 @@ class Job:
                     "finished_at": self.finished_at,
                     "elapsed_s": round(end - self.created_at, 3),
                     "winner": self.result["winner"] if self.result else None,
-                    "valid_auc": self.result["valid_auc"] if self.result else None}
+                    "metric": self.result["metric"] if self.result else None,
+                    "valid_score": self.result["valid_score"] if self.result else None}
 
     def to_json(self) -> dict:
         data = self.summary()
@@ -326,7 +329,8 @@ class JobManager:
                 train_data, valid_data, layout.n_ids, layout.n_fields, request.u, request.eta,
                 request.max_epochs, settings=settings, seed=request.seed, device=self.device,
                 deadline=job.deadline, should_stop=job.cancel_event.is_set,
-                progress=job.on_progress, finish=request.finish)
+                progress=job.on_progress, finish=request.finish,
+                task=layout.task.with_metric(request.metric))
             model_bytes = state_to_bytes(result.state_dict)
             summary = result.to_json()
             summary.pop("rungs")
@@ -334,10 +338,10 @@ class JobManager:
                            layout_id=layout.layout_id, total_seconds=time.monotonic() - started)
             job.update(status="done", progress=1.0, result=summary, model_bytes=model_bytes,
                        finished_at=time.time(),
-                       message=f"done: {summary['winner']} valid AUC {result.valid_auc:.4f}"
+                       message=f"done: {summary['winner']} valid {summary['metric']} {result.valid_score:.4f}"
                                + (" (deadline hit)" if result.deadline_hit else ""))
-            log.info("job %s done in %.1fs: %s valid AUC %.4f, %d/%d epochs%s", job.id,
-                     time.monotonic() - started, summary["winner"], result.valid_auc,
+            log.info("job %s done in %.1fs: %s valid %s %.4f, %d/%d epochs%s", job.id,
+                     time.monotonic() - started, summary["winner"], summary["metric"], result.valid_score,
                      result.trained_epochs, result.planned_epochs,
                      ", deadline hit" if result.deadline_hit else "")
         except Cancelled:

@@ -4,7 +4,8 @@ A trial owns its model, its Adam optimizer, its learning-rate schedule and its s
 generator, so :func:`train` can be called again later and continue exactly where it stopped:
 successive halving trains a survivor for more epochs without restarting it.
 
-Training follows TRAILS: cross-entropy, Adam (``[refinement] learning_rate``), batches of
+Training follows TRAILS: the task's loss (cross-entropy for a classifier, MSE on the
+standardised target for regression: :meth:`trails.task.Task.loss`), Adam (``[refinement] learning_rate``), batches of
 ``batch_size`` rows, an epoch capped at ``iter_per_epoch`` iterations. Each epoch draws a fresh
 permutation of the split on the data's device and indexes the device tensors with it (no
 DataLoader, no host round trip per batch). A batch is always full: an epoch is
@@ -28,8 +29,9 @@ per trial by :func:`~trails.refinement.precision.resolve_precision`: with bfloat
 pass and the loss run under ``torch.autocast``, the backward pass and Adam's step outside it,
 and the weights stay float32; with float32 the loop is the plain one, unchanged.
 
-Metric: ROC-AUC of the positive-class probability over the whole split
-(``sklearn.metrics.roc_auc_score``), not an average over batches, always computed in float32.
+Metric: the task's (:meth:`trails.task.Task.score`; ROC-AUC of the positive-class probability
+for a binary label by default) over the whole split, not an average over batches, always
+computed in float32 (:func:`evaluate`).
 """
 
 from __future__ import annotations
@@ -40,17 +42,15 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
-import numpy as np
 import torch
-import torch.nn.functional as F
-from sklearn.metrics import roc_auc_score
 
 from trails.config import load_config
 from trails.errors import TrailsError
 from trails.refinement.data import SplitTensors
 from trails.refinement.precision import check_precision, resolve_precision
-from trails.model import build_model, positive_probability
+from trails.model import build_model, predict_outputs
 from trails.space import arch_text
+from trails.task import BINARY_01, Task
 
 
 class Cancelled(Exception):
@@ -181,6 +181,7 @@ class Trial:
         seed: initialises the weights and the per-epoch permutations; the same seed, arch and
             data give the same trained model on the CPU.
         device: where the model lives (the training data must be there too).
+        task: what the network predicts: its output width and loss (binary 0/1 by default).
 
     Attributes:
         epochs_trained: complete epochs trained so far.
@@ -195,15 +196,17 @@ class Trial:
     """
 
     def __init__(self, arch: Sequence[int], n_ids: int, n_fields: int, max_iterations: int,
-                 settings: TrainingSettings, seed: int = 0, device="cpu"):
+                 settings: TrainingSettings, seed: int = 0, device="cpu", task: Task = BINARY_01):
         self.arch = tuple(int(width) for width in arch)
+        self.task = task
         self.seed = int(seed)
         self.settings = settings
         self.device = torch.device(device)
         self.autocast_dtype = resolve_precision(settings.precision, self.device)
         with torch.random.fork_rng(devices=[]):  # leave the caller's global RNG untouched
             torch.manual_seed(self.seed)
-            model = build_model(self.arch, n_ids, n_fields, settings.embedding_dim, settings.batch_norm)
+            model = build_model(self.arch, n_ids, n_fields, settings.embedding_dim, settings.batch_norm,
+                                n_outputs=task.n_outputs)
         self.model = model.to(self.device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=settings.learning_rate)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, CosineDecay(max_iterations))
@@ -263,7 +266,7 @@ def train(trial: Trial, data: SplitTensors, epochs: int, batch_size: int, iter_p
         on_epoch: called as ``on_epoch(trial, mean_loss)`` after each complete epoch.
 
     Returns:
-        The mean training loss (cross-entropy) of each complete epoch, in order.
+        The mean training loss (the task's) of each complete epoch, in order.
 
     Raises:
         Cancelled: when ``should_stop()`` returned true.
@@ -289,7 +292,7 @@ def _train_epochs(trial: Trial, data: SplitTensors, epochs: int, batch_size: int
                   deadline, should_stop, on_epoch) -> list[float]:
     """The loop of :func:`train` (arguments checked there)."""
     n_rows = len(data)
-    model, optimizer, scheduler = trial.model, trial.optimizer, trial.scheduler
+    model, optimizer, scheduler, task = trial.model, trial.optimizer, trial.scheduler, trial.task
     model.train()
     forward_context = _forward_context(trial)
     losses: list[float] = []
@@ -304,7 +307,7 @@ def _train_epochs(trial: Trial, data: SplitTensors, epochs: int, batch_size: int
             rows = order[step * batch_size:(step + 1) * batch_size]
             with forward_context:
                 logits = model(data.ids[rows], data.values[rows])
-                loss = F.cross_entropy(logits, data.labels[rows])
+                loss = task.loss(logits, data.labels[rows])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -328,15 +331,21 @@ def _forward_context(trial: Trial):
     return torch.autocast(device_type=trial.device.type, dtype=trial.autocast_dtype)
 
 
+def evaluate(model: torch.nn.Module, data: SplitTensors, task: Task, batch_size: int = 8192) -> float:
+    """``task.metric`` of ``model`` over all rows of ``data`` (outputs in float64).
+
+    Raises:
+        TrailsError: when the metric is undefined on the split (e.g. ROC-AUC of one class).
+    """
+    labels = data.labels.cpu().numpy()
+    return task.score(labels, predict_outputs(model, task, data.ids, data.values, batch_size))
+
+
 def evaluate_auc(model: torch.nn.Module, data: SplitTensors, batch_size: int = 8192) -> float:
-    """ROC-AUC of ``model``'s class-1 probability over all rows of ``data``.
+    """ROC-AUC of a binary (0/1) model's class-1 probability over all rows of ``data``
+    (:func:`evaluate` with the binary task; the baselines of ``exps/`` use it).
 
     Raises:
         TrailsError: when ``data`` does not hold both classes (AUC is undefined).
     """
-    labels = data.labels.cpu().numpy()
-    if len(np.unique(labels)) < 2:
-        raise TrailsError(f"ROC-AUC needs both classes, but the split's {len(labels)} rows hold "
-                          f"{'no rows' if len(labels) == 0 else 'only class ' + str(labels[0])}",
-                          hint="check the label column of the valid split")
-    return float(roc_auc_score(labels, positive_probability(model, data.ids, data.values, batch_size)))
+    return evaluate(model, data, BINARY_01, batch_size)

@@ -62,11 +62,14 @@ def get_metric(name: str) -> Tfmem:
 
 
 def score_archs(metric_name: str, archs: Sequence[Sequence[int]], in_features: int, seed: int = 0,
-                batch: TfmemBatch | None = None) -> np.ndarray:
+                batch: TfmemBatch | None = None, n_outputs: int = 2) -> np.ndarray:
     """Scores (float64, one per arch, same order) of ``archs`` under the TFMEM ``metric_name``.
 
     Data-agnostic TFMEMs need only ``in_features`` (SynFlow and ExpressFlow then run vectorised);
     data-dependent ones need ``batch``, whose ``in_features`` must equal ``in_features``.
+    ``n_outputs`` is the output width of the data-agnostic TFMEMs' networks (the task's); the
+    data-dependent ones score classifiers of ``batch``'s classes (for regression, the batch
+    carries the target split at its median: :func:`trails.context.read_scoring_batch`).
 
     Raises:
         TrailsError (a ValueError): unknown metric; a data-dependent metric without a batch; a
@@ -77,7 +80,7 @@ def score_archs(metric_name: str, archs: Sequence[Sequence[int]], in_features: i
         raise TrailsError(f"in_features must be >= 1, got {in_features}")
     archs = [tuple(int(width) for width in arch) for arch in archs]
     if metric.data_agnostic:
-        return metric.score_features(archs, int(in_features), seed)
+        return metric.score_features(archs, int(in_features), seed, int(n_outputs))
     if batch is None:
         raise TrailsError(f"TFMEM {metric_name!r} is data-dependent: it needs a batch of rows",
                           hint="pass batch=, or use a data-agnostic TFMEM such as express_flow")

@@ -74,8 +74,10 @@ class DataAgnosticTfmem(Tfmem):
         return self.score_features(archs, batch.in_features, seed)
 
     @abstractmethod
-    def score_features(self, archs: Sequence[Sequence[int]], in_features: int, seed: int = 0) -> np.ndarray:
-        """Scores of ``archs`` for an MLP input of ``in_features`` columns."""
+    def score_features(self, archs: Sequence[Sequence[int]], in_features: int, seed: int = 0,
+                       n_outputs: int = 2) -> np.ndarray:
+        """Scores of ``archs`` for an MLP of ``in_features`` inputs and ``n_outputs`` outputs
+        (the task's: 2 binary, one per class, 1 regression)."""
 
 
 class SharedWeightTfmem(DataAgnosticTfmem):
@@ -84,11 +86,11 @@ class SharedWeightTfmem(DataAgnosticTfmem):
 
     scores_function = None  # e.g. trails.tfmem.vectorised.synflow_scores
 
-    def score_features(self, archs, in_features, seed=0):
+    def score_features(self, archs, in_features, seed=0, n_outputs=2):
         array = as_arch_array(archs)
         if len(array) == 0:
             return np.zeros(0)
-        return type(self).scores_function(array, shared_weights_for(array, in_features, seed))
+        return type(self).scores_function(array, shared_weights_for(array, in_features, seed, n_outputs))
 
 
 @contextlib.contextmanager

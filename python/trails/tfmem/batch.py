@@ -84,8 +84,8 @@ class TfmemBatch:
 
 @dataclass(frozen=True)
 class ScoringInputs:
-    """What every TFMEM scores archs on: the MLP's input width and, for the data-dependent
-    ones, a batch of rows (``None`` when only data-agnostic TFMEMs will be used).
+    """What every TFMEM scores archs on: the MLP's input and output widths and, for the
+    data-dependent ones, a batch of rows (``None`` when only data-agnostic TFMEMs will be used).
 
     Raises (on construction):
         TrailsError (a ValueError): when ``in_features`` < 1 or the batch has another width.
@@ -93,6 +93,7 @@ class ScoringInputs:
 
     in_features: int
     batch: TfmemBatch | None = None
+    n_outputs: int = 2  # the task's output width (data-agnostic TFMEMs' networks)
 
     def __post_init__(self):
         if int(self.in_features) < 1:

@@ -1,0 +1,78 @@
+"""``trails.refit``: retrain a stored winner on train + valid, as Rafiki's final-train phase.
+
+The arch, the layout and the training settings are the stored model's; the new model trains
+from a fresh initialisation (the same seed) for the epochs the winner had when it was chosen,
+its learning rate decaying by a cosine over exactly those epochs, on the train and valid
+rows together. The test split is never trained on: the new model's test score is measured
+on it and stored with the model (``refit_of`` names the source; there is no valid score,
+since valid was trained on). A budget too short for every epoch stops training at its deadline
+(a NOTICE says how many epochs were trained).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Callable
+
+from trails.data.dataset import resolve_dataset
+from trails.data.session import Session
+from trails.errors import TrailsError, is_positive_number, sql_text
+from trails.registry import insert_model, load_model
+from trails.space import parse_arch
+
+# seconds kept back from the budget for reading test, evaluating and storing
+REFIT_RESERVE_S = 1.0
+
+
+def refit_model(session: Session, model_id, budget_s, interrupt: Callable[[], None] = lambda: None,
+                notice: Callable[[str], None] = lambda message: None) -> dict:
+    """Refit ``model_id`` within ``budget_s`` seconds; returns ``{model_id, epochs,
+    train_rows, test_score, metric, elapsed_s}`` of the new model.
+
+    Raises:
+        TrailsError: for a bad budget or an unknown model, before any training.
+    """
+    from trails.model import state_to_bytes
+    from trails.refinement.data import SplitTensors, load_split
+    from trails.refinement.trainer import Trial, TrainingSettings, evaluate, iterations_per_epoch, train, throttled
+
+    started = time.monotonic()
+    if not is_positive_number(budget_s):
+        raise TrailsError(f"budget_s must be a positive, finite number of seconds, got {sql_text(budget_s)}",
+                          hint="e.g. trails.refit(1, 60)")
+    stored = load_model(session, model_id)
+    hyper, layout, task = stored.hyper, stored.layout, stored.task
+    epochs = int(hyper.get("epochs") or 1)
+    dataset = resolve_dataset(session, stored.dataset)
+    train_data = load_split(session, dataset, layout, "train", ordered=False)
+    valid_data = load_split(session, dataset, layout, "valid", ordered=False)
+    both = SplitTensors.concatenate([train_data, valid_data], layout.n_fields)
+    interrupt()
+    settings = TrainingSettings.from_config(batch_size=hyper.get("batch_size"),
+                                            iter_per_epoch=hyper.get("iter_per_epoch"),
+                                            learning_rate=hyper.get("learning_rate"))
+    settings = dataclasses.replace(settings, embedding_dim=hyper["embedding_dim"], batch_norm=hyper["batch_norm"])
+    per_epoch = iterations_per_epoch(len(both), settings.batch_size, settings.iter_per_epoch)
+    trial = Trial(parse_arch(stored.arch), layout.n_ids, layout.n_fields, epochs * per_epoch, settings,
+                  seed=int(hyper.get("seed", 0)), task=task)
+    notice(f"refit of model {model_id} ({stored.arch}): {epochs} epochs on {len(train_data)} train + "
+           f"{len(valid_data)} valid rows")
+    deadline = started + float(budget_s) - REFIT_RESERVE_S
+    losses = train(trial, both, epochs, settings.batch_size, settings.iter_per_epoch, deadline=deadline,
+                   should_stop=throttled(lambda: interrupt() and False, 0.2))
+    if len(losses) < epochs:
+        notice(f"the budget stopped the refit after {len(losses)} of {epochs} epochs")
+    test_data = load_split(session, dataset, layout, "test", ordered=False)
+    test_score = evaluate(trial.model, test_data, task, settings.eval_batch_size)
+    new_hyper = dict(hyper, epochs=trial.epochs_trained, refit_rows=len(both))
+    test_auc = test_score if task.kind == "binary" and task.metric == "roc_auc" else (
+        evaluate(trial.model, test_data, task.with_metric("roc_auc"), settings.eval_batch_size)
+        if task.kind == "binary" else None)
+    with session.atomic():
+        new_id = insert_model(session, {
+            "dataset": stored.dataset, "layout_id": layout.layout_id, "arch": stored.arch, "hyper": new_hyper,
+            "weights": state_to_bytes(trial.state_dict_cpu()), "task": task.kind, "metric": task.metric,
+            "params": stored.params, "test_score": test_score, "test_auc": test_auc, "refit_of": int(model_id)})
+    return {"model_id": new_id, "epochs": trial.epochs_trained, "train_rows": len(both),
+            "test_score": test_score, "metric": task.metric, "elapsed_s": time.monotonic() - started}
