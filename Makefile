@@ -41,10 +41,12 @@ endif
 
 all: $(EXTENSION_SQL)
 
-$(EXTENSION_SQL): $(sort $(wildcard sql/*.sql))
+# sql/*.sql in order; each line "-- @reraise" becomes sql/reraise.plpgsql (see sql/02_errors.sql)
+$(EXTENSION_SQL): $(sort $(wildcard sql/*.sql)) sql/reraise.plpgsql
 	@echo "-- trails $(TRAILS_VERSION): generated from sql/*.sql by make; do not edit" > $@
 	@printf '%s\n' '\echo Use "CREATE EXTENSION trails CASCADE" to load this file. \quit' >> $@
-	@for f in $^; do printf '\n-- %s\n' "$$f"; cat "$$f"; done >> $@
+	@for f in $(sort $(wildcard sql/*.sql)); do printf '\n-- %s\n' "$$f"; \
+	  sed -e '/^-- @reraise$$/{r sql/reraise.plpgsql' -e 'd}' "$$f"; done >> $@
 
 install: $(EXTENSION_SQL) package register-python
 

@@ -1,5 +1,5 @@
 -- trails: looking at a dataset the way the models will see it.
--- (Each entry point: a PL/pgSQL wrapper without traceback, around trails.py_*: see 02_errors.sql.)
+-- (Each entry point: a PL/pgSQL wrapper around trails.py_*, without traceback: see 02_errors.sql.)
 
 -- One row per field of the dataset's layout (then one per skipped column).
 CREATE FUNCTION trails.py_describe(dataset text, label text, task text)
@@ -12,12 +12,9 @@ CREATE FUNCTION trails.describe(dataset text, label text DEFAULT 'label', task t
 RETURNS TABLE(field int, name text, kind text, sql_type text, cardinality int,
               first_id int, last_id int, missing_id int, unknown_id int, note text)
 LANGUAGE plpgsql VOLATILE
-AS $$DECLARE e_detail text; e_hint text;
-BEGIN
+AS $$BEGIN
     RETURN QUERY SELECT * FROM trails.py_describe($1, $2, $3);
-EXCEPTION WHEN OTHERS THEN
-    GET STACKED DIAGNOSTICS e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
-    PERFORM trails.raise_error(SQLSTATE, SQLERRM, e_detail, e_hint);
+-- @reraise
 END$$;
 
 -- The first n rows of a split, encoded as the models see them: ids, values, target (the class
@@ -31,12 +28,9 @@ CREATE FUNCTION trails.read_batch(dataset text, n int DEFAULT 32, split text DEF
                                   label text DEFAULT 'label')
 RETURNS TABLE(ids int[], vals float8[], target float8)
 LANGUAGE plpgsql VOLATILE
-AS $$DECLARE e_detail text; e_hint text;
-BEGIN
+AS $$BEGIN
     RETURN QUERY SELECT * FROM trails.py_read_batch($1, $2, $3, $4);
-EXCEPTION WHEN OTHERS THEN
-    GET STACKED DIAGNOSTICS e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
-    PERFORM trails.raise_error(SQLSTATE, SQLERRM, e_detail, e_hint);
+-- @reraise
 END$$;
 
 -- Read and encode n rows (NULL: all) of a split through SPI; how many, and how fast
@@ -52,12 +46,9 @@ CREATE FUNCTION trails.read_batch_stats(dataset text, n int DEFAULT NULL,
 RETURNS TABLE(rows bigint, fields int, n_ids int, positive_rate float8, read_s float8,
               rows_per_s float8)
 LANGUAGE plpgsql VOLATILE
-AS $$DECLARE e_detail text; e_hint text;
-BEGIN
+AS $$BEGIN
     RETURN QUERY SELECT * FROM trails.py_read_batch_stats($1, $2, $3, $4);
-EXCEPTION WHEN OTHERS THEN
-    GET STACKED DIAGNOSTICS e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
-    PERFORM trails.raise_error(SQLSTATE, SQLERRM, e_detail, e_hint);
+-- @reraise
 END$$;
 
 -- What the backend's Python sees: versions and paths.

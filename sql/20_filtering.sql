@@ -1,5 +1,5 @@
 -- trails: the filtering phase, inside the database.
--- (Each entry point: a PL/pgSQL wrapper without traceback, around trails.py_*: see 02_errors.sql.)
+-- (Each entry point: a PL/pgSQL wrapper around trails.py_*, without traceback: see 02_errors.sql.)
 
 -- Score n archs of the dataset's search space with a TFMEM, keep the best k. The same seed
 -- gives the same archs and scores.
@@ -14,12 +14,9 @@ CREATE FUNCTION filtering_phase(dataset text, n int, k int, tfmem text DEFAULT '
                                 seed int DEFAULT 0)
 RETURNS TABLE(rank int, arch text, score float8)
 LANGUAGE plpgsql VOLATILE
-AS $$DECLARE e_detail text; e_hint text;
-BEGIN
+AS $$BEGIN
     RETURN QUERY SELECT * FROM trails.py_filtering_phase($1, $2, $3, $4, $5, $6, $7);
-EXCEPTION WHEN OTHERS THEN
-    GET STACKED DIAGNOSTICS e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
-    PERFORM trails.raise_error(SQLSTATE, SQLERRM, e_detail, e_hint);
+-- @reraise
 END$$;
 
 -- Split a time budget into N archs scored, K refined, U epochs per first rung
@@ -32,12 +29,9 @@ AS $$from trails.sql_api import coordinator; return coordinator(plpy, budget_s, 
 CREATE FUNCTION coordinator(budget_s float8, t1 float8, t2 float8)
 RETURNS TABLE(n int, k int, u int)
 LANGUAGE plpgsql STABLE
-AS $$DECLARE e_detail text; e_hint text;
-BEGIN
+AS $$BEGIN
     RETURN QUERY SELECT * FROM trails.py_coordinator($1, $2, $3);
-EXCEPTION WHEN OTHERS THEN
-    GET STACKED DIAGNOSTICS e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
-    PERFORM trails.raise_error(SQLSTATE, SQLERRM, e_detail, e_hint);
+-- @reraise
 END$$;
 
 -- t1: seconds to score one arch of the dataset's search space with a TFMEM (measured now).
@@ -50,12 +44,9 @@ CREATE FUNCTION profiling_filtering_phase(dataset text, tfmem text DEFAULT 'expr
                                           label text DEFAULT 'label')
 RETURNS float8
 LANGUAGE plpgsql VOLATILE
-AS $$DECLARE e_detail text; e_hint text;
-BEGIN
+AS $$BEGIN
     RETURN trails.py_profiling_filtering_phase($1, $2, $3);
-EXCEPTION WHEN OTHERS THEN
-    GET STACKED DIAGNOSTICS e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
-    PERFORM trails.raise_error(SQLSTATE, SQLERRM, e_detail, e_hint);
+-- @reraise
 END$$;
 
 -- Time filtering n archs in the database: reading the batch (SPI) vs scoring.
@@ -70,10 +61,7 @@ CREATE FUNCTION benchmark_filtering_latency_in_db(n int, dataset text, batch_siz
                                                   label text DEFAULT 'label')
 RETURNS TABLE(read_s float8, score_s float8, total_s float8, archs_per_s float8)
 LANGUAGE plpgsql VOLATILE
-AS $$DECLARE e_detail text; e_hint text;
-BEGIN
+AS $$BEGIN
     RETURN QUERY SELECT * FROM trails.py_benchmark_filtering_latency_in_db($1, $2, $3, $4, $5);
-EXCEPTION WHEN OTHERS THEN
-    GET STACKED DIAGNOSTICS e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
-    PERFORM trails.raise_error(SQLSTATE, SQLERRM, e_detail, e_hint);
+-- @reraise
 END$$;

@@ -1,5 +1,5 @@
 -- trails: the product — select, store and use a model within a time budget.
--- (Each entry point: a PL/pgSQL wrapper without traceback, around trails.py_*: see 02_errors.sql.)
+-- (Each entry point: a PL/pgSQL wrapper around trails.py_*, without traceback: see 02_errors.sql.)
 
 -- Select a model for the dataset within budget_s seconds (or, with budget_s NULL, by refining
 -- exactly max_trials candidates); store it; return one row. task: auto | binary | multiclass |
@@ -25,12 +25,9 @@ CREATE FUNCTION model_selection(dataset text, budget_s float8, label text DEFAUL
                                 max_trials int DEFAULT NULL)
 RETURNS SETOF trails.selection_result
 LANGUAGE plpgsql VOLATILE
-AS $$DECLARE e_detail text; e_hint text;
-BEGIN
+AS $$BEGIN
     RETURN QUERY SELECT * FROM trails.py_model_selection($1, $2, $3, $4, $5, $6, $7, $8, $9, $10);
-EXCEPTION WHEN OTHERS THEN
-    GET STACKED DIAGNOSTICS e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
-    PERFORM trails.raise_error(SQLSTATE, SQLERRM, e_detail, e_hint);
+-- @reraise
 END$$;
 
 -- What model_selection would do with this budget (t1, t2 and the per-arch cost model measured
@@ -51,12 +48,9 @@ RETURNS TABLE(t1 float8, t2 float8, n int, k int, u int, rungs text, profile_s f
               test_and_store_s float8, total_s float8, rungs_json jsonb, epoch_cap_s float8,
               cost_model jsonb)
 LANGUAGE plpgsql VOLATILE
-AS $$DECLARE e_detail text; e_hint text;
-BEGIN
+AS $$BEGIN
     RETURN QUERY SELECT * FROM trails.py_model_selection_plan($1, $2, $3, $4, $5);
-EXCEPTION WHEN OTHERS THEN
-    GET STACKED DIAGNOSTICS e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
-    PERFORM trails.raise_error(SQLSTATE, SQLERRM, e_detail, e_hint);
+-- @reraise
 END$$;
 
 -- One row under a stored model. PL/Python cannot take a polymorphic row, so the row travels
@@ -70,12 +64,9 @@ AS $$from trails.sql_api import predict_row; return predict_row(plpy, model_id, 
 CREATE FUNCTION trails.predict_output(model_id bigint, row_value jsonb, output text)
 RETURNS text
 LANGUAGE plpgsql STABLE
-AS $$DECLARE e_detail text; e_hint text;
-BEGIN
+AS $$BEGIN
     RETURN trails.py_predict_row($1, $2, $3);
-EXCEPTION WHEN OTHERS THEN
-    GET STACKED DIAGNOSTICS e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
-    PERFORM trails.raise_error(SQLSTATE, SQLERRM, e_detail, e_hint);
+-- @reraise
 END$$;
 
 -- Binary: P(positive class); regression: the predicted value (multiclass: an ERROR naming
@@ -112,12 +103,9 @@ AS $$from trails.sql_api import predict_table; return predict_table(plpy, model_
 CREATE FUNCTION trails.predict_table(model_id bigint, tbl regclass)
 RETURNS TABLE(id bigint, score float8, label text, proba jsonb)
 LANGUAGE plpgsql STABLE
-AS $$DECLARE e_detail text; e_hint text;
-BEGIN
+AS $$BEGIN
     RETURN QUERY SELECT * FROM trails.py_predict_table($1, $2);
-EXCEPTION WHEN OTHERS THEN
-    GET STACKED DIAGNOSTICS e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
-    PERFORM trails.raise_error(SQLSTATE, SQLERRM, e_detail, e_hint);
+-- @reraise
 END$$;
 
 -- A stored model as a graph (ids int64 [B, F], values float32 [B, F]) → the task's output:
@@ -130,12 +118,9 @@ AS $$from trails.sql_api import export_model; return export_model(plpy, model_id
 CREATE FUNCTION trails.export_model(model_id bigint, format text DEFAULT 'onnx')
 RETURNS bytea
 LANGUAGE plpgsql STABLE
-AS $$DECLARE e_detail text; e_hint text;
-BEGIN
+AS $$BEGIN
     RETURN trails.py_export_model($1, $2);
-EXCEPTION WHEN OTHERS THEN
-    GET STACKED DIAGNOSTICS e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
-    PERFORM trails.raise_error(SQLSTATE, SQLERRM, e_detail, e_hint);
+-- @reraise
 END$$;
 
 -- Fields, dictionaries, missing/unknown ids, scaling and task of a stored model, as jsonb.
@@ -147,12 +132,9 @@ AS $$from trails.sql_api import model_layout; return model_layout(plpy, model_id
 CREATE FUNCTION trails.model_layout(model_id bigint)
 RETURNS jsonb
 LANGUAGE plpgsql STABLE
-AS $$DECLARE e_detail text; e_hint text;
-BEGIN
+AS $$BEGIN
     RETURN trails.py_model_layout($1);
-EXCEPTION WHEN OTHERS THEN
-    GET STACKED DIAGNOSTICS e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
-    PERFORM trails.raise_error(SQLSTATE, SQLERRM, e_detail, e_hint);
+-- @reraise
 END$$;
 
 -- Retrain a stored model's arch on train + valid for its epochs (test untouched) within
@@ -167,12 +149,9 @@ CREATE FUNCTION trails.refit(model_id bigint, budget_s float8)
 RETURNS TABLE(new_model_id bigint, epochs int, train_rows bigint, metric text, test_score float8,
               elapsed_s float8)
 LANGUAGE plpgsql VOLATILE
-AS $$DECLARE e_detail text; e_hint text;
-BEGIN
+AS $$BEGIN
     RETURN QUERY SELECT * FROM trails.py_refit($1, $2);
-EXCEPTION WHEN OTHERS THEN
-    GET STACKED DIAGNOSTICS e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
-    PERFORM trails.raise_error(SQLSTATE, SQLERRM, e_detail, e_hint);
+-- @reraise
 END$$;
 
 -- The refinement service's jobs, to watch a run from a second session.

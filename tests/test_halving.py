@@ -67,17 +67,17 @@ def test_rungs_are_exactly_the_schedule(result):
 
 def test_the_best_of_each_rung_survive(result):
     for index in range(len(result.schedule) - 1):
-        this_rung = sorted((r for r in result.rungs if r.rung == index), key=lambda r: -r.valid_auc)
+        this_rung = sorted((r for r in result.rungs if r.rung == index), key=lambda r: -r.valid_score)
         survivors = {r.arch for r in result.rungs if r.rung == index + 1}
         assert survivors == {r.arch for r in this_rung[:len(survivors)]}
 
 
 def test_winner_is_the_best_evaluation_with_its_weights(result, splits):
-    best = max(result.rungs, key=lambda r: r.valid_auc)
-    assert (result.winner, result.winner_epochs, result.valid_auc) == (best.arch, best.total_epochs,
-                                                                      best.valid_auc)
+    best = max(result.rungs, key=lambda r: r.valid_score)
+    assert (result.winner, result.winner_epochs, result.valid_score) == (best.arch, best.total_epochs,
+                                                                      best.valid_score)
     assert all(t.device.type == "cpu" for t in result.state_dict.values())
-    assert evaluate_auc(result.model(), splits[1]) == pytest.approx(result.valid_auc, abs=1e-12)
+    assert evaluate_auc(result.model(), splits[1]) == pytest.approx(result.valid_score, abs=1e-12)
 
 
 def test_survivors_continue_where_they_stopped(result):
@@ -110,9 +110,9 @@ def test_resuming_equals_training_without_a_stop(splits):
 def test_same_seed_same_run_other_seed_other_run(splits):
     small = dict(candidates=CANDIDATES[:3], u=1, max_epochs=3)
     first, again, other = run(splits, **small), run(splits, **small), run(splits, seed=1, **small)
-    assert [r.valid_auc for r in first.rungs] == [r.valid_auc for r in again.rungs]
+    assert [r.valid_score for r in first.rungs] == [r.valid_score for r in again.rungs]
     assert all(torch.equal(t, again.state_dict[name]) for name, t in first.state_dict.items())
-    assert [r.valid_auc for r in first.rungs] != [r.valid_auc for r in other.rungs]
+    assert [r.valid_score for r in first.rungs] != [r.valid_score for r in other.rungs]
     assert candidate_seed(0, (8,)) != candidate_seed(1, (8,)) != candidate_seed(0, (16,))
 
 
@@ -127,14 +127,14 @@ def test_deadline_stops_with_the_best_model_so_far(splits):
     assert elapsed < 0.8 + 0.5  # stops between iterations; at most one evaluation after it
     assert result.trained_epochs < result.planned_epochs
     assert result.rungs and result.winner in {r.arch for r in result.rungs}
-    assert evaluate_auc(result.model(), splits[1]) == pytest.approx(result.valid_auc, abs=1e-12)
+    assert evaluate_auc(result.model(), splits[1]) == pytest.approx(result.valid_score, abs=1e-12)
 
 
 def test_a_deadline_already_past_still_gives_a_model(splits):
     result = run(splits, candidates=[(8,), (16,)], u=1, max_epochs=3, deadline=time.monotonic() - 1)
     assert result.deadline_hit and result.trained_epochs == 0
     assert len(result.rungs) == 1 and result.rungs[0].interrupted
-    assert 0.0 <= result.valid_auc <= 1.0
+    assert 0.0 <= result.valid_score <= 1.0
 
 
 def test_cancel_raises_within_an_iteration(splits):
@@ -202,7 +202,7 @@ def test_evaluate_auc_is_the_whole_split_auc(splits):
 def test_evaluate_auc_needs_both_classes(splits):
     one_class = SplitTensors(splits[1].ids, splits[1].values, torch.ones(len(splits[1]), dtype=torch.long))
     trial = Trial((8,), N_IDS, N_FIELDS, 10, SETTINGS)
-    with pytest.raises(TrailsError, match="needs both classes"):
+    with pytest.raises(TrailsError, match="needs at least two classes"):
         evaluate_auc(trial.model, one_class)
 
 
@@ -313,10 +313,10 @@ def test_rungs_decide_on_a_valid_sample_and_the_winner_is_scored_on_the_whole_sp
     assert result.decision_rows == 300 and len(sample) == 300
     winner = result.model()
     # each rung's AUC is the sample's (the winner's last evaluation shows it) ...
-    assert result.decision_auc == pytest.approx(evaluate_auc(winner, sample), abs=1e-6)
-    assert result.decision_auc == max(r.valid_auc for r in result.rungs)
+    assert result.decision_score == pytest.approx(evaluate_auc(winner, sample), abs=1e-6)
+    assert result.decision_score == max(r.valid_score for r in result.rungs)
     # ... and the reported valid AUC is the whole split's
-    assert result.valid_auc == pytest.approx(evaluate_auc(winner, valid_data), abs=1e-6)
+    assert result.valid_score == pytest.approx(evaluate_auc(winner, valid_data), abs=1e-6)
     assert result.to_json()["decision_rows"] == 300
     uncapped = run(splits, candidates=CANDIDATES[:3], u=1, max_epochs=3)
-    assert uncapped.decision_rows == len(valid_data) and uncapped.decision_auc == uncapped.valid_auc
+    assert uncapped.decision_rows == len(valid_data) and uncapped.decision_score == uncapped.valid_score

@@ -133,10 +133,10 @@ def test_a_job_selects_a_model_the_caller_can_load(service, layout, pg2):
     result, rungs = status["result"], status["rungs"]
     assert [(r["rung"], r["total_epochs"]) for r in rungs] == [(0, 1)] * 3 + [(1, 3)]
     assert sorted(r["arch"] for r in rungs if r["rung"] == 0) == sorted(CANDIDATES)
-    best_first = max((r for r in rungs if r["rung"] == 0), key=lambda r: r["valid_auc"])
+    best_first = max((r for r in rungs if r["rung"] == 0), key=lambda r: r["valid_score"])
     assert rungs[-1]["arch"] == best_first["arch"]
-    assert result["winner"] == max(rungs, key=lambda r: r["valid_auc"])["arch"]
-    assert 0.5 < result["valid_auc"] <= 1.0
+    assert result["winner"] == max(rungs, key=lambda r: r["valid_score"])["arch"]
+    assert 0.5 < result["valid_score"] <= 1.0
     assert result["planned_epochs"] == result["trained_epochs"] == 3 * 1 + 1 * 2
     assert result["deadline_hit"] is False and status["progress"] == 1.0
     assert (result["n_ids"], result["n_fields"]) == (layout.n_ids, layout.n_fields)
@@ -147,7 +147,7 @@ def test_a_job_selects_a_model_the_caller_can_load(service, layout, pg2):
     session = PgSession(pg2)
     valid = read_encoded(session, resolve_dataset(session, "frappe"), layout, "valid")
     auc = evaluate_auc(model, SplitTensors.from_encoded(valid))
-    assert auc == pytest.approx(result["valid_auc"], abs=1e-6)
+    assert auc == pytest.approx(result["valid_score"], abs=1e-6)
 
     listed = client.jobs()
     assert [(j["job_id"], j["status"], j["progress"]) for j in listed] == [(job_id, "done", 1.0)]

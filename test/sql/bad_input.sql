@@ -40,7 +40,31 @@ SELECT * FROM trails.describe('null_labels');
 CREATE TABLE keys_only (id int, code text, label int);
 INSERT INTO keys_only SELECT i, 'c' || i, i % 2 FROM generate_series(1, 50) AS i;
 SELECT * FROM trails.describe('keys_only');
--- a label with too many values to be a class
+-- a label with too many values to be a class: an integer one is a regression target (task
+-- 'auto'), a text one is ambiguous
+-- labels are checked before any scoring (task => 'auto' unless said otherwise):
+CREATE TABLE labels (id int, k text, x int, copy text, y text, n numeric, t text, rare text, nulls int);
+INSERT INTO labels SELECT i, 'key' || i, i % 5, CASE WHEN i % 3 = 0 THEN 'a' ELSE 'b' END,
+       CASE WHEN i % 3 = 0 THEN 'a' ELSE 'b' END, i / 7.0, 'v' || (i % 400),
+       CASE WHEN i <= 3 THEN 'rare' WHEN i % 2 = 0 THEN 'even' ELSE 'odd' END,
+       CASE WHEN i % 10 = 0 THEN NULL ELSE i % 2 END
+FROM generate_series(1, 600) AS i;
+-- a feature column that is a copy of the label
+SELECT * FROM trails.describe('labels', 'y');
+-- a text label with many values: which task?
+SELECT * FROM trails.describe('labels', 't');
+-- a key as the label of a classifier
+SELECT * FROM trails.describe('labels', 'k', 'multiclass');
+-- a task the label cannot be
+SELECT * FROM trails.describe('labels', 'rare', 'regression');
+SELECT * FROM trails.describe('labels', 'rare', 'binary');
+SELECT * FROM trails.describe('labels', 'rare', 'classification');
+-- a class too rare to learn is left out, NULL labels are left out: each said in a NOTICE
+SELECT name, kind, note FROM trails.describe('labels', 'rare') WHERE kind LIKE 'label%';
+SELECT name, kind, note FROM trails.describe('labels', 'nulls') WHERE kind LIKE 'label%';
+-- a numeric label is a regression target
+SELECT name, kind, note FROM trails.describe('labels', 'n') WHERE kind LIKE 'label%';
+SELECT (SELECT count(*) FROM trails.runs) AS runs, (SELECT count(*) FROM trails.models) AS models;
 CREATE TABLE many_labels (x int, label int);
 INSERT INTO many_labels SELECT i % 3, i FROM generate_series(1, 2000) AS i;
 SELECT * FROM trails.describe('many_labels');
@@ -52,7 +76,7 @@ SELECT * FROM trails.describe('one_class');
 CREATE TABLE nan_train (x float8, label int);
 CREATE TABLE nan_valid (LIKE nan_train);
 CREATE TABLE nan_test (LIKE nan_train);
-INSERT INTO nan_train SELECT CASE WHEN i = 5 THEN 'NaN'::float8 ELSE i END, i % 2 FROM generate_series(1, 10) AS i;
+INSERT INTO nan_train SELECT CASE WHEN i = 5 THEN 'NaN'::float8 ELSE i END, i % 2 FROM generate_series(1, 40) AS i;
 SELECT * FROM trails.describe('nan');
 
 --
@@ -196,3 +220,40 @@ SELECT * FROM trails.predict_table(999, 'shop');
 SELECT * FROM trails.predict_table(NULL, 'shop');
 SELECT * FROM trails.predict_table(999, NULL);
 SELECT * FROM trails.predict_table(999, 'nosuch');
+
+--
+-- tasks, metrics and bounds of model_selection (checked before any work)
+--
+SELECT * FROM model_selection('shop', 30, task => 'classification');
+SELECT * FROM model_selection('shop', 30, metric => 'f1');
+SELECT * FROM model_selection('shop', 30, task => 'regression', metric => 'accuracy');
+SELECT * FROM model_selection('shop', NULL);
+SELECT * FROM model_selection('shop', 30, max_params => 0);
+SELECT * FROM model_selection('shop', 30, max_trials => 0);
+SELECT * FROM model_selection('shop', NULL, max_trials => -1);
+-- a metric of another task than the label's
+SELECT * FROM model_selection('labels', 30, label => 'n', metric => 'accuracy');
+-- no arch is small enough
+SELECT * FROM model_selection('labels', 30, label => 'rare', max_params => 10);
+
+--
+-- predict_label, predict_proba, export_model, model_layout, refit
+--
+SELECT trails.predict_label(999, s) FROM shop AS s LIMIT 1;
+SELECT trails.predict_proba(NULL, s) FROM shop AS s LIMIT 1;
+SELECT trails.export_model(999);
+SELECT trails.export_model(999, 'pmml');
+SELECT trails.model_layout(999);
+SELECT * FROM trails.refit(999, 10);
+SELECT * FROM trails.refit(999, 0);
+SELECT * FROM trails.refit(999, NULL);
+SELECT (SELECT count(*) FROM trails.runs) AS runs, (SELECT count(*) FROM trails.models) AS models;
+
+--
+-- what a psql user sees by default: message, DETAIL, HINT and one line of CONTEXT — no
+-- Python traceback
+--
+\set SHOW_CONTEXT errors
+SELECT * FROM trails.describe('labels', 'y');
+SELECT * FROM model_selection('shop', 30, task => 'classification');
+\set SHOW_CONTEXT never

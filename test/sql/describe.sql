@@ -30,7 +30,7 @@ FROM generate_series(1, 200) AS i;
 SELECT * FROM trails.describe('shop');
 
 -- the layout is stored once per (train table, label, train rows, settings)
-SELECT layout_id, dataset, train_table, label, train_rows, layout->>'positive' AS positive
+SELECT layout_id, dataset, train_table, label, train_rows, layout#>>'{task,kind}' AS task, layout#>'{task,classes}' AS classes
 FROM trails.layouts ORDER BY layout_id;
 -- describing again reuses it
 SELECT count(*) AS fields FROM trails.describe('shop') WHERE kind <> 'skipped';
@@ -50,9 +50,9 @@ SELECT ids, (SELECT array_agg(round(v::numeric, 4)) FROM unnest(vals) AS v) AS v
 FROM trails.read_batch('shop', 5);
 SELECT ids, target FROM trails.read_batch('shop', 3, 'test');
 
--- A label that is not 0/1: its least frequent value is the positive class (a NOTICE says so).
+-- A text label with five values is a multiclass label (task 'auto'): its classes in value order.
 SELECT * FROM trails.describe('shop', label => 'city');
-SELECT label, layout->>'positive' AS positive FROM trails.layouts ORDER BY layout_id;
+SELECT label, layout#>>'{task,kind}' AS task, layout#>'{task,classes}' AS classes FROM trails.layouts ORDER BY layout_id;
 SELECT ids, target FROM trails.read_batch('shop', 4, label => 'city');
 
 -- A family of tables <name>_train / _valid / _test: no hash split; the layout comes from
@@ -76,7 +76,7 @@ SELECT i, (ARRAY['phone', 'tablet', 'desktop', ''])[1 + i % 4], (i % 6)::smallin
 FROM generate_series(361, 400) AS i;
 
 SELECT * FROM trails.describe('clicks', label => 'clicked');
-SELECT layout_id, dataset, train_table, label, train_rows, layout->>'positive' AS positive
+SELECT layout_id, dataset, train_table, label, train_rows, layout#>>'{task,kind}' AS task, layout#>'{task,classes}' AS classes
 FROM trails.layouts ORDER BY layout_id;
 SELECT split, s.rows, s.fields, s.n_ids, round(s.positive_rate::numeric, 4) AS positive_rate
 FROM unnest(ARRAY['train', 'valid', 'test']) AS split,

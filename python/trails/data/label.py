@@ -139,16 +139,22 @@ def resolve_task(session: Session, dataset: Dataset, label: str, column: dict, f
     if distinct == labelled and labelled > MIN_CLASS_ROWS:
         raise TrailsError(f"label column \"{label}\" looks like a key: all {labelled} train values are distinct",
                           hint="a classifier needs repeated classes; for a numeric target use task => 'regression'")
-    if distinct > (2 if kind == "binary" else MAX_CLASSES):
+    if distinct > MAX_CLASSES:
         raise TrailsError(f"task '{kind}' of label \"{label}\" ({column['sql_type']}), which has {distinct} "
-                          "distinct values" + (f", more than {MAX_CLASSES}" if kind == "multiclass" else ""),
-                          hint="task => 'multiclass' for more than two classes" if kind == "binary" and distinct <= MAX_CLASSES
-                          else "task => 'regression' for a numeric target, or group the values in a view")
+                          f"distinct values, more than {MAX_CLASSES}",
+                          hint="task => 'regression' for a numeric target, or group the values in a view")
     counts = _class_counts(session, dataset, label)
     rare = {value: n for value, n in counts.items() if n < MIN_CLASS_ROWS}
     kept = [value for value in counts if value not in rare]
+    if requested == "auto" and len(kept) == 2:
+        kind = "binary"
+    if kind == "binary" and len(kept) > 2:
+        raise TrailsError(f"task 'binary' of label \"{label}\" ({column['sql_type']}), which has {len(kept)} "
+                          f"classes", detail="classes: " + ", ".join(sorted(kept)[:20]),
+                          hint="task => 'multiclass' for more than two classes")
     if rare and len(kept) >= 2:
-        listed = ", ".join(f"'{value}' ({n} rows)" for value, n in sorted(rare.items(), key=lambda x: (x[1], x[0])))
+        listed = ", ".join(f"'{value}' ({n} row{'s' if n != 1 else ''})"
+                           for value, n in sorted(rare.items(), key=lambda x: (x[1], x[0])))
         notes.append(f"class{'es' if len(rare) > 1 else ''} of \"{label}\" with fewer than {MIN_CLASS_ROWS} "
                      f"train rows left out: {listed}")
     elif rare:
