@@ -37,11 +37,17 @@ def test_drop_extension_removes_its_schema(sql):
     assert sql("SELECT count(*) FROM trails.layouts")[0][0] == 0
 
 
+def _source(sql, function):
+    return sql("SELECT p.prosrc, l.lanname FROM pg_proc p JOIN pg_language l"
+               " ON l.oid = p.prolang WHERE p.oid = %s::regproc", function)[0]
+
+
 @pytest.mark.parametrize("function", ["describe", "read_batch", "read_batch_stats"])
-def test_functions_are_plpython_one_liners(sql, function):
-    body, language = sql("SELECT p.prosrc, l.lanname FROM pg_proc p JOIN pg_language l"
-                         " ON l.oid = p.prolang WHERE p.oid = %s::regproc",
-                         f"trails.{function}")[0]
+def test_functions_are_plpython_one_liners_behind_a_plpgsql_wrapper(sql, function):
+    body, language = _source(sql, f"trails.py_{function}")
     assert language == "plpython3u"
     assert body.startswith(f"from trails.sql_api import {function}; return {function}(plpy")
     assert "\n" not in body.strip()
+    body, language = _source(sql, f"trails.{function}")  # what users call: re-raises without traceback
+    assert language == "plpgsql"
+    assert f"trails.py_{function}(" in body and "GET STACKED DIAGNOSTICS" in body
