@@ -35,8 +35,9 @@ import trails  # noqa: E402,F401  (sets the OpenMP policy before torch loads)
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-# The label column of each dataset the experiments know; any other name needs --label.
-LABELS = {"frappe": "label", "uci_diabetes": "label", "diabetes": "readmitted", "criteo": "label"}
+# The label column of each dataset the experiments know; any other name needs --label. The
+# experiments compare binary classifiers by ROC-AUC: every label is read as a binary task.
+LABELS = {"frappe": "label", "uci_diabetes": "label", "criteo": "label"}
 
 
 # --- arguments, logging ---------------------------------------------------------------------
@@ -254,7 +255,7 @@ def load_splits(name: str, label: str = "label") -> Splits:
     from trails.refinement.data import load_split
 
     session = PgSession(connect(autocommit=False))  # server-side cursors need a transaction
-    context = resolve_context(session, name, label)
+    context = resolve_context(session, name, label, task="binary")
     dataset, layout = context.dataset, context.layout
     started = time.monotonic()
     train = load_split(session, dataset, layout, "train")

@@ -34,8 +34,7 @@ class TaskOutput(nn.Module):
         self.mean, self.std = float(task.mean), float(task.std)
 
     def forward(self, ids: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
-        embedded = self.network.embedding(ids) * values.unsqueeze(-1)
-        logits = self.network.mlp(embedded.flatten(1))
+        logits = self.network(ids, values)
         if self.kind == "regression":
             return logits[:, 0] * self.std + self.mean
         probabilities = torch.softmax(logits, dim=1)

@@ -166,8 +166,10 @@ def filter_archs(space: SearchSpace, inputs: ScoringInputs, n: int, metric: str 
     except FilteringDeadline:
         scored, stopped_early = scorer.scored, True
     score_s = time.perf_counter() - started
-    ranked = sorted(((arch, float(score)) for arch, score in scored if score != -np.inf or allowed is None),
-                    key=lambda pair: -pair[1])
+    if allowed is not None and scored:  # archs it rejects were never scored: leave them out
+        keep = np.asarray(allowed(np.array([arch for arch, _ in scored], dtype=np.int64)), dtype=bool)
+        scored = [pair for pair, kept in zip(scored, keep) if kept]
+    ranked = sorted(((arch, float(score)) for arch, score in scored), key=lambda pair: -pair[1])
     return FilteringResult(ranked, space, score_s, stopped_early)
 
 

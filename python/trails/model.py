@@ -160,9 +160,7 @@ def mlp_parameters(arch: Sequence[int], in_features: int, n_outputs: int = 2, ba
     """Parameters of the MLP part of ``arch`` (what ``max_params`` bounds): every Linear's
     weights and biases, and each BatchNorm1d's weight and bias; the embedding table (set by the
     layout) is not counted. Equals ``sum(p.numel() for p in TabularMLP(...).mlp.parameters())``."""
-    sizes = [int(in_features), *(int(width) for width in arch), int(n_outputs)]
-    linear = sum(fan_in * width + width for fan_in, width in zip(sizes[:-1], sizes[1:]))
-    return linear + (2 * sum(sizes[1:-1]) if batch_norm else 0)
+    return int(mlp_parameters_of(np.array([tuple(arch)]), in_features, n_outputs, batch_norm)[0])
 
 
 def mlp_parameters_of(archs: np.ndarray, in_features: int, n_outputs: int = 2,

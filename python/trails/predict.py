@@ -29,6 +29,7 @@ from trails.registry import StoredModel, load_model
 _CACHE: "OrderedDict[int, StoredModel]" = OrderedDict()
 _CACHE_SIZE = 4
 OUTPUTS = ("score", "label", "proba")
+NON_FINITE = ("NaN", "Infinity", "-Infinity")  # how to_jsonb renders those numbers: read as missing
 
 
 def cached_model(session: Session, model_id: int) -> StoredModel:
@@ -70,7 +71,7 @@ def check_row_fields(model: StoredModel, row: dict) -> None:
     wrong = []
     for f in fields:
         value = row[f.name]
-        if value is None:
+        if value is None or (f.kind == "numeric" and value in NON_FINITE):
             continue
         if isinstance(value, (dict, list)) or (
                 f.kind == "numeric" and (isinstance(value, (bool, str)) or not isinstance(value, (int, float)))):

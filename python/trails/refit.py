@@ -1,7 +1,7 @@
 """``trails.refit``: retrain a stored winner on train + valid, as Rafiki's final-train phase.
 
 The arch, the layout and the training settings are the stored model's; the new model trains
-from a fresh initialisation (the same seed) for the epochs the winner had when it was chosen,
+from the winner's initialisation (its run's seed and arch: ``candidate_seed``) for the epochs the winner had when it was chosen,
 its learning rate decaying by a cosine over exactly those epochs, on the train and valid
 rows together. The test split is never trained on: the new model's test score is measured
 on it and stored with the model (``refit_of`` names the source; there is no valid score,
@@ -35,6 +35,7 @@ def refit_model(session: Session, model_id, budget_s, interrupt: Callable[[], No
     """
     from trails.model import state_to_bytes
     from trails.refinement.data import SplitTensors, load_split
+    from trails.refinement.halving import candidate_seed
     from trails.refinement.trainer import Trial, TrainingSettings, evaluate, iterations_per_epoch, train, throttled
 
     started = time.monotonic()
@@ -54,13 +55,18 @@ def refit_model(session: Session, model_id, budget_s, interrupt: Callable[[], No
                                             learning_rate=hyper.get("learning_rate"))
     settings = dataclasses.replace(settings, embedding_dim=hyper["embedding_dim"], batch_norm=hyper["batch_norm"])
     per_epoch = iterations_per_epoch(len(both), settings.batch_size, settings.iter_per_epoch)
-    trial = Trial(parse_arch(stored.arch), layout.n_ids, layout.n_fields, epochs * per_epoch, settings,
-                  seed=int(hyper.get("seed", 0)), task=task)
+    arch = parse_arch(stored.arch)
+    trial = Trial(arch, layout.n_ids, layout.n_fields, epochs * per_epoch, settings,
+                  seed=candidate_seed(int(hyper.get("seed", 0)), arch), task=task)
     notice(f"refit of model {model_id} ({stored.arch}): {epochs} epochs on {len(train_data)} train + "
            f"{len(valid_data)} valid rows")
     deadline = started + float(budget_s) - REFIT_RESERVE_S
     losses = train(trial, both, epochs, settings.batch_size, settings.iter_per_epoch, deadline=deadline,
                    should_stop=throttled(lambda: interrupt() and False, 0.2))
+    if trial.epochs_trained == 0:
+        raise TrailsError(f"a budget of {budget_s:g} s left no time to train model {model_id}'s arch for one epoch "
+                          f"on {len(both)} rows", detail=f"reading train and valid took {time.monotonic() - started:.1f} s",
+                          hint="give trails.refit a larger budget_s")
     if len(losses) < epochs:
         notice(f"the budget stopped the refit after {len(losses)} of {epochs} epochs")
     test_data = load_split(session, dataset, layout, "test", ordered=False)

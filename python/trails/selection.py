@@ -352,15 +352,28 @@ def refine_in_backend(candidates, train_data, valid_data, layout, plan: Plan, de
                    state_to_bytes(result.state_dict), result.to_json())
 
 
-def refine_with_service(client, context: DatasetContext, candidates, plan: Plan,
+def refine_with_service(client, session: Session, context: DatasetContext, candidates, plan: Plan,
                         deadline: float | None, seed: int, sleep: Callable[[], None],
                         notice: NoticeFn, task: Task, max_epochs: int) -> Refined:
+    """Successive halving on the refinement service, reading the caller's tables.
+
+    Raises:
+        ServiceUnavailable, ServiceError: the job could not be submitted.
+        ServiceFailed: the job failed, the service stopped answering, or it ran past the
+            deadline (the caller may then train in the backend).
+    """
     from trails.refinement.trainer import TrainingSettings
+
+    from trails.data.dataset import table_identity
+    from trails.refinement.client import ServiceError, ServiceFailed, ServiceUnavailable
 
     config = load_config()
     settings = TrainingSettings.from_config()
     layout = context.layout
+    identity = table_identity(session, context.dataset)  # the caller's database, role and tables
     job = {"dataset": context.name, "label": context.label, "layout_id": layout.layout_id,
+           "database": identity["database"], "role": identity["role"], "tables": identity["tables"],
+           "oids": identity["oids"], "split_bounds": identity["split_bounds"],
            "layout": layout.to_json(),  # this transaction may have just created it: not visible yet
            "candidates": [arch_text(arch) for arch in candidates], "u": max(1, plan.u),
            "eta": config.getint("coordinator", "eta"), "max_epochs": max_epochs,
@@ -368,7 +381,10 @@ def refine_with_service(client, context: DatasetContext, candidates, plan: Plan,
            "metric": task.metric, "batch_size": settings.batch_size,
            "iter_per_epoch": settings.iter_per_epoch, "learning_rate": settings.learning_rate,
            "finish": deadline is not None}
-    job_id = client.submit(job)
+    try:
+        job_id = client.submit(job)
+    except ServiceError as error:
+        raise ServiceFailed(error.message, hint=error.hint, detail=error.detail) from None
     notice(f"refinement job {job_id} submitted: {len(candidates)} candidates, U = {job['u']}")
     reported = [0]
 
@@ -377,18 +393,22 @@ def refine_with_service(client, context: DatasetContext, candidates, plan: Plan,
             notice(rung_notice(rung, task.metric))
         reported[0] = len(status.get("rungs", []))
 
-    status = client.wait(job_id, sleep=sleep, on_status=on_status)
+    status = client.wait(job_id, sleep=sleep, on_status=on_status, deadline=deadline)
     if status["status"] != "done":
         error = status.get("error") or {}
         message = error.get("message") if isinstance(error, dict) else error
-        raise TrailsError(f"refinement job {job_id} {status['status']}: {message or status.get('message')}",
-                          detail=error.get("detail") if isinstance(error, dict) else None,
-                          hint=(error.get("hint") if isinstance(error, dict) else None)
-                          or "see the refinement service's log")
+        raise ServiceFailed(f"refinement job {job_id} {status['status']}: {message or status.get('message')}",
+                            detail=error.get("detail") if isinstance(error, dict) else None,
+                            hint=(error.get("hint") if isinstance(error, dict) else None)
+                            or "see the refinement service's log")
     result = status["result"]
     winner = parse_arch(result["winner"])
     summary = dict(result, rungs=status.get("rungs", []), job_id=job_id)
-    return Refined("service", winner, float(result["valid_score"]), client.model_state(job_id), summary)
+    try:
+        weights = client.model_state(job_id)
+    except (ServiceUnavailable, ServiceError) as error:
+        raise ServiceFailed(f"refinement job {job_id}: its model could not be fetched ({error.message})") from None
+    return Refined("service", winner, float(result["valid_score"]), weights, summary)
 
 
 def params_filter(max_params: int | None, context: DatasetContext, task: Task, settings):
@@ -439,6 +459,7 @@ def run_model_selection(session: Session, dataset: str, budget_s: float | None, 
     ``sleep()`` is an interruptible short wait; ``notice`` reports progress.
     """
     from trails.model import build_model, mlp_parameters
+    from trails.refinement.client import ServiceFailed, ServiceUnavailable
     from trails.refinement.data import SplitTensors, load_split
     from trails.refinement.trainer import TrainingSettings, evaluate
     from trails.registry import store_run_and_model
@@ -464,11 +485,15 @@ def run_model_selection(session: Session, dataset: str, budget_s: float | None, 
                f"task: regression of label \"{label}\" (train mean {chosen.mean:.4g}, std {chosen.std:.4g}), "
                f"metric {chosen.metric}")
     allowed = params_filter(max_params, context, chosen, settings)
-    if rows["valid"] == 0 or rows["test"] == 0:
-        empty = [split for split in ("valid", "test") if rows[split] == 0]
-        raise TrailsError(f"dataset \"{dataset}\" has no {' and no '.join(empty)} rows",
-                          detail=", ".join(f"{split}: {count} rows" for split, count in rows.items()),
-                          hint="each of train, valid and test needs rows")
+    usable = {split: session.query(f"SELECT count(*) AS n {resolved.source(split, condition)}")[0]["n"]
+              for split in ("valid", "test")
+              for condition in [chosen.label_condition(f"t.{session.quote_ident(label)}")]}
+    if usable["valid"] == 0 or usable["test"] == 0:
+        empty = [split for split in ("valid", "test") if usable[split] == 0]
+        raise TrailsError(f"dataset \"{dataset}\" has no {' and no '.join(empty)} rows to evaluate on",
+                          detail=", ".join(f"{split}: {rows[split]} rows, {usable[split]} with a label the task "
+                                           "can use" for split in ("valid", "test")),
+                          hint="each of train, valid and test needs rows with a (non-NULL, not left out) label")
     client = choose_refinement(refinement, notice)
     clock.record("prepare_s", since)
 
@@ -501,7 +526,8 @@ def run_model_selection(session: Session, dataset: str, budget_s: float | None, 
     else:
         plan, available = estimate_plan(budget_s, clock.elapsed() + service_load_s, t1, t2, reserve)
         if max_trials is not None and plan.k > max_trials:
-            plan = dataclasses.replace(plan, k=max_trials)
+            plan = dataclasses.replace(plan, k=max_trials, rungs=tuple(
+                halving_rungs(max_trials, plan.u, eta, max_epochs, finish=True)) if plan.u else ())
         notice(f"plan: t1 = {1e3 * t1:.3f} ms/arch, t2 = {t2:.2f} s/epoch, {available:.1f} s to plan: "
                f"N = {plan.n}, K = {plan.k}, U = {plan.u}" + (" (filtering only)" if plan.filtering_only else
                ", rungs " + ", ".join(f"{r.n_models}x{r.total_epochs}ep" for r in plan.rungs)))
@@ -541,8 +567,12 @@ def run_model_selection(session: Session, dataset: str, budget_s: float | None, 
     since = time.monotonic()
     deadline = None if budget_s is None else clock.started + budget_s - reserve
     if budget_s is None:
-        plan = dataclasses.replace(plan, k=len(candidates),
-                                   rungs=tuple(halving_rungs(len(candidates), plan.u, eta, max_epochs)))
+        if len(candidates) < max_trials:
+            notice(f"filtering found {len(candidates)} archs within max_params = {max_params}: "
+                   f"{len(candidates)} trials instead of {max_trials}")
+        u = first_rung_for_full_epochs(len(candidates), eta, max_epochs)
+        plan = dataclasses.replace(plan, k=len(candidates), u=u,
+                                   rungs=tuple(halving_rungs(len(candidates), u, eta, max_epochs)))
         rung_epochs = max_epochs
     else:
         if plan.k > 1:
@@ -553,12 +583,22 @@ def run_model_selection(session: Session, dataset: str, budget_s: float | None, 
     clock.record("replan_s", since)
 
     since = time.monotonic()
+    if client is not None:
+        try:
+            refined = refine_with_service(client, session, context, candidates, plan, deadline, seed,
+                                          sleep, notice, chosen, rung_epochs)
+        except (ServiceUnavailable, ServiceFailed) as error:
+            if refinement == "service":
+                raise
+            left = "" if deadline is None else f" with the {deadline - time.monotonic():.1f} s left"
+            notice(f"the refinement service failed ({error.message}): refining inside the database{left}")
+            client = None
+            clock.phases["service_failed"] = error.message
+            train_data = load_split(session, resolved, layout, "train", ordered=False)
+            valid_data = load_split(session, resolved, layout, "valid", ordered=False)
     if client is None:
         refined = refine_in_backend(candidates, train_data, valid_data, layout, plan, deadline, seed,
                                     interrupt, notice, chosen, rung_epochs)
-    else:
-        refined = refine_with_service(client, context, candidates, plan, deadline, seed, sleep, notice,
-                                      chosen, rung_epochs)
     clock.record("refinement_s", since)
 
     since = time.monotonic()

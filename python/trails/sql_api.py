@@ -309,12 +309,15 @@ def refit(plpy, model_id, budget_s):
 
 @sql_function
 def jobs(plpy):
-    """Rows of trails.jobs(): the refinement service's jobs (none when it is not running)."""
+    """Rows of trails.jobs(): the refinement service's jobs of the calling role (all of them for
+    a superuser; none when the service is not running)."""
     from trails.refinement.client import RefinementClient, ServiceUnavailable
 
     client = RefinementClient.from_config()
-    try:
-        listed = client.jobs()
+    who = plpy.execute("SELECT current_user AS role, (SELECT rolsuper FROM pg_roles"
+                       " WHERE rolname = current_user) AS superuser")[0]
+    try:  # a role sees its own jobs; a superuser every job
+        listed = client.jobs(None if who["superuser"] else who["role"])
     except ServiceUnavailable as error:
         plpy.notice(error.message)
         return []

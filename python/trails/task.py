@@ -34,6 +34,12 @@ METRICS = {
 }
 
 
+def escaped_literal(value: str) -> str:
+    """``value`` as an ``E'...'`` SQL literal (backslashes and quotes escaped): the same text
+    whatever ``standard_conforming_strings`` is. Class values come from table data."""
+    return "E'" + str(value).replace("\\", "\\\\").replace("'", "''") + "'"
+
+
 def check_task_argument(task) -> None:
     """Raise TrailsError unless ``task`` is ``auto`` or one of :data:`TASKS`."""
     if task not in ("auto", *TASKS):
@@ -128,11 +134,13 @@ class Task:
 
     def label_condition(self, column_sql: str) -> str:
         """The SQL condition keeping rows this task can learn from: label not NULL and, for a
-        classification task, one of ``classes`` (rare classes dropped at resolution)."""
+        classification task, one of ``classes`` (rare classes dropped at resolution); for
+        regression, a finite number (NaN and ±Infinity are left out, as NULL)."""
         condition = f"{column_sql} IS NOT NULL"
         if self.is_classification:
-            values = ", ".join("'" + c.replace("'", "''") + "'" for c in self.classes)
-            condition += f" AND {column_sql}::text IN ({values})"
+            condition += f" AND {column_sql}::text IN ({', '.join(escaped_literal(c) for c in self.classes)})"
+        else:
+            condition += f" AND {column_sql}::float8 NOT IN ('NaN', 'Infinity', '-Infinity')"
         return condition
 
     # --- network output ----------------------------------------------------------------
@@ -169,6 +177,8 @@ class Task:
             TrailsError: when the metric is undefined on these labels (e.g. ROC-AUC of one class).
         """
         y = self.decode_targets(np.asarray(labels))
+        if not np.isfinite(outputs).all():  # a diverged model: it loses (Task.better), it does not crash
+            return math.nan
         name = self.metric
         if self.kind == "regression":
             if name == "rmse":

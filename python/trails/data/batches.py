@@ -19,7 +19,8 @@ from trails.data.session import Session
 
 @dataclass
 class EncodedRows:
-    """``ids`` int64 (B, F), ``values`` float32 (B, F), ``labels`` int64 (B,)."""
+    """``ids`` int64 (B, F), ``values`` float32 (B, F), ``labels`` (B,): int64 class indices, or
+    float32 standardised targets (regression)."""
 
     ids: np.ndarray
     values: np.ndarray

@@ -89,3 +89,49 @@ def resolve_dataset(session: Session, name) -> Dataset:
         bounds[split] = (start, start + percent)
         start += percent
     return Dataset(name, {split: table for split in SPLITS}, bounds)
+
+
+def table_identity(session: Session, dataset: Dataset) -> dict:
+    """What names ``dataset``'s rows exactly, for a reader in another session (the refinement
+    service): ``{"database", "role", "superuser", "tables": {split: schema-qualified quoted
+    name}, "oids": {split: oid}, "split_bounds"}`` as this session sees them."""
+    tables, oids = {}, {}
+    for split in SPLITS:
+        row = session.query(
+            "SELECT c.oid::bigint AS oid, format('%I.%I', n.nspname, c.relname) AS name FROM pg_class c"
+            " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = to_regclass($1)",
+            [dataset.tables[split]], ["text"])[0]
+        tables[split], oids[split] = row["name"], row["oid"]
+    who = session.query("SELECT current_database() AS database, current_user AS role,"
+                        " (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) AS superuser")[0]
+    return {"database": who["database"], "role": who["role"], "superuser": bool(who["superuser"]),
+            "tables": tables, "oids": oids,
+            "split_bounds": {k: list(v) for k, v in dataset.split_bounds.items()} if dataset.split_bounds else None}
+
+
+def dataset_from_identity(session: Session, name: str, identity: dict) -> Dataset:
+    """The :class:`Dataset` a job names by :func:`table_identity`, checked in ``session`` (the
+    job's database): each table must exist with that OID under that name, and the job's role
+    must be allowed to SELECT from it.
+
+    Raises:
+        TrailsError: naming the table and why it cannot be read.
+    """
+    role = identity.get("role")
+    for split in SPLITS:
+        table, oid = identity["tables"][split], identity["oids"][split]
+        rows = session.query(
+            "SELECT format('%I.%I', n.nspname, c.relname) AS name,"
+            " CASE WHEN $2::text IS NULL THEN true ELSE has_table_privilege($2::text, c.oid, 'SELECT') END AS readable"
+            " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = $1::oid",
+            [oid, role], ["bigint", "text"])
+        if not rows or rows[0]["name"] != table:
+            raise TrailsError(f"the {split} table {table} (oid {oid}) is not in database "
+                              f"\"{session.query('SELECT current_database() AS d')[0]['d']}\" as the job says",
+                              detail=f"found {rows[0]['name'] if rows else 'no table'} with that oid",
+                              hint="the job must come from a backend of the database it names")
+        if not rows[0]["readable"]:
+            raise TrailsError(f"role \"{role}\" may not read {table}",
+                              hint="a job reads only what the calling role may read: GRANT SELECT on it")
+    bounds = identity.get("split_bounds")
+    return Dataset(name, dict(identity["tables"]), {k: tuple(v) for k, v in bounds.items()} if bounds else None)

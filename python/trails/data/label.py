@@ -20,6 +20,7 @@ frequent one positive (said in a note).
 from __future__ import annotations
 
 from trails.data.dataset import Dataset
+from trails.data.layout import INTEGER_TYPES
 from trails.data.session import Session
 from trails.errors import TrailsError
 from trails.task import Task
@@ -30,7 +31,6 @@ MAX_CLASSES = 100
 MAX_CLASS_SHARE = 0.05
 # a class with fewer train rows is dropped (too rare to learn or evaluate)
 MIN_CLASS_ROWS = 10
-INTEGER_TYPES = {"smallint", "integer", "bigint"}
 
 
 def _label_summary(session: Session, dataset: Dataset, label: str, numeric: bool) -> dict:
@@ -44,8 +44,8 @@ def _label_summary(session: Session, dataset: Dataset, label: str, numeric: bool
 
 
 def _class_counts(session: Session, dataset: Dataset, label: str) -> dict:
-    """{value as text: train rows} of the non-NULL labels (at most MAX_CLASSES + 1 values...
-    the caller only asks when there are few)."""
+    """{value as text: train rows} of the non-NULL labels (asked for only when there are at most
+    ``MAX_CLASSES`` distinct values, or to name the single one)."""
     column = f"t.{session.quote_ident(label)}"
     rows = session.query(f"SELECT {column}::text AS value, count(*) AS n "
                          f"{dataset.source('train', f'{column} IS NOT NULL')} GROUP BY 1")

@@ -112,8 +112,8 @@ class Layout:
         """Rows of any (quoted) ``table`` as ``key, f0..f{F-1}, label`` for prediction.
 
         ``key`` is the named column as bigint (the row number when None); ``present`` is the
-        table's column names: a field whose column is absent reads as NULL (its missing
-        id). The label column is not read (NULL).
+        table's column names: a field whose column is absent reads as NULL (its missing id;
+        ``trails.predict_table`` refuses such a table first). The label is not read (NULL).
         """
         key_sql = f"t.{quote_ident(key)}::bigint" if key else "row_number() OVER ()"
         columns = [f"{key_sql} AS key"]

@@ -30,8 +30,12 @@ def as_postgres_text(value) -> str | None:
 
 
 def as_float(value) -> float | None:
+    """A numeric field's value; NaN and ±Infinity (as numbers, or as the strings to_jsonb
+    renders them as) become NaN, which the layout encodes as missing."""
     if value is None:
         return None
+    if value in ("NaN", "Infinity", "-Infinity"):
+        return float("nan")
     if isinstance(value, bool):
         return float(value)
     return float(value)

@@ -33,6 +33,11 @@ class ServiceUnavailable(TrailsError):
     """Nothing answers at the service's address (refused, unreachable or timed out)."""
 
 
+class ServiceFailed(TrailsError):
+    """A job the service accepted did not finish: it failed, or the service stopped answering
+    or ran past the job's deadline. ``refinement => 'auto'`` then trains in the backend."""
+
+
 class ServiceError(TrailsError):
     """The service answered with an HTTP error; ``status`` is its code and the message is the
     service's own."""
@@ -52,7 +57,7 @@ class RefinementClient:
     """
 
     def __init__(self, base_url: str = "http://127.0.0.1:8093", token: str | None = None,
-                 timeout: float = 10.0):
+                 timeout: float = 3.0):
         self.base_url = base_url.rstrip("/")
         self.token = token or None
         self.timeout = float(timeout)
@@ -69,7 +74,7 @@ class RefinementClient:
             f"http://{config.get('service', 'host', fallback='127.0.0.1')}:"
             f"{config.getint('service', 'port', fallback=8093)}")
         token = os.environ.get("TRAILS_SERVICE_TOKEN") or config.get("service", "token", fallback="")
-        return cls(url, token, config.getfloat("service", "timeout_s", fallback=10.0))
+        return cls(url, token, config.getfloat("service", "timeout_s", fallback=3.0))
 
     # -- the API
 
@@ -98,30 +103,47 @@ class RefinementClient:
         return self._json("DELETE", f"/v1/jobs/{job_id}")
 
     def model_state(self, job_id: str) -> bytes:
-        """``GET /v1/jobs/{id}/model``: the winner's ``torch.save``-d state_dict (409 until done)."""
-        return self._request("GET", f"/v1/jobs/{job_id}/model")
+        """``GET /v1/jobs/{id}/model``: the winner's ``torch.save``-d state_dict (409 until done;
+        ten times the usual timeout: it may be megabytes)."""
+        return self._request("GET", f"/v1/jobs/{job_id}/model", timeout=10 * self.timeout)
 
-    def jobs(self) -> list:
-        """``GET /v1/jobs``: every job the service keeps, oldest first."""
-        return self._json("GET", "/v1/jobs")
+    def jobs(self, role: str | None = None) -> list:
+        """``GET /v1/jobs``: the jobs the service keeps (only ``role``'s when given), oldest first."""
+        from urllib.parse import quote
+
+        return self._json("GET", "/v1/jobs" + (f"?role={quote(role)}" if role is not None else ""))
 
     def wait(self, job_id: str, sleep: Callable[[], object] | None = None,
-             on_status: Callable[[dict], None] | None = None) -> dict:
+             on_status: Callable[[dict], None] | None = None, deadline: float | None = None,
+             grace_s: float = 2.0) -> dict:
         """Poll until the job is done, failed or cancelled; return its last status.
 
         ``sleep()`` waits between polls (default 0.2 s); in a backend pass an interruptible
         wait such as ``lambda: plpy.execute("SELECT pg_sleep(0.2)")``. When ``sleep`` or
         ``on_status`` raises (a query cancel, ``statement_timeout``), the job is cancelled on
         the service and the exception propagates.
+
+        Raises:
+            ServiceFailed: the service stopped answering (each poll waits ``timeout`` seconds
+                at most), or the job still runs ``grace_s`` after ``deadline`` (a
+                ``time.monotonic()`` value); the job is asked to cancel.
         """
         sleep = sleep or (lambda: time.sleep(0.2))
         try:
             while True:
-                status = self.status(job_id)
+                try:
+                    status = self.status(job_id)
+                except ServiceUnavailable as error:
+                    raise ServiceFailed(f"refinement job {job_id}: the service stopped answering "
+                                        f"({error.message})", hint=START_HINT) from None
                 if on_status is not None:
                     on_status(status)
                 if status["status"] in FINISHED:
                     return status
+                if deadline is not None and time.monotonic() > deadline + grace_s:
+                    raise ServiceFailed(f"refinement job {job_id} still {status['status']} "
+                                        f"{time.monotonic() - deadline:.1f} s after its deadline",
+                                        hint="see the refinement service's log")
                 sleep()
         except BaseException:
             try:
@@ -135,7 +157,8 @@ class RefinementClient:
     def _json(self, method: str, path: str, body: dict | None = None):
         return json.loads(self._request(method, path, body))
 
-    def _request(self, method: str, path: str, body: dict | None = None) -> bytes:
+    def _request(self, method: str, path: str, body: dict | None = None,
+                 timeout: float | None = None) -> bytes:
         url = self.base_url + path
         data = json.dumps(body).encode() if body is not None else None
         request = urllib.request.Request(url, data=data, method=method)
@@ -145,7 +168,7 @@ class RefinementClient:
         if self.token:
             request.add_header("Authorization", f"Bearer {self.token}")
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+            with urllib.request.urlopen(request, timeout=timeout or self.timeout) as response:
                 return response.read()
         except urllib.error.HTTPError as error:
             raise _service_error(method, path, error) from None

@@ -24,6 +24,12 @@ from trails.data.layout import Layout
 from trails.data.session import Session
 
 
+def split_bytes(rows: int, n_fields: int) -> int:
+    """Bytes of a split of ``rows`` rows as :class:`SplitTensors`: int64 ids and float32 values
+    per field, one int64 label."""
+    return int(rows) * (int(n_fields) * (8 + 4) + 8)
+
+
 @dataclass
 class SplitTensors:
     """One split's rows on one device.

@@ -105,6 +105,7 @@ class RungResult:
     def to_json(self) -> dict:
         data = asdict(self)
         data["arch"] = arch_text(self.arch)
+        data["valid_score"] = _finite_or_none(self.valid_score)
         return data
 
 
@@ -160,10 +161,11 @@ class HalvingResult:
         """Everything but the weights, JSON-ready (archs as ``"8-16-32"`` text)."""
         return {
             "winner": arch_text(self.winner), "winner_epochs": self.winner_epochs,
-            "valid_score": self.valid_score, "metric": self.task.metric, "deadline_hit": self.deadline_hit,
+            "valid_score": _finite_or_none(self.valid_score), "metric": self.task.metric,
+            "deadline_hit": self.deadline_hit,
             "planned_epochs": self.planned_epochs, "trained_epochs": self.trained_epochs,
             "finish_epochs": self.finish_epochs, "valid_rows": self.valid_rows,
-            "decision_score": self.decision_score, "decision_rows": self.decision_rows,
+            "decision_score": _finite_or_none(self.decision_score), "decision_rows": self.decision_rows,
             "training_dtype": str(resolve_precision(self.settings.precision, self.device) or torch.float32),
             "seconds": self.seconds, "n_ids": self.n_ids, "n_fields": self.n_fields,
             "embedding_dim": self.settings.embedding_dim, "batch_norm": self.settings.batch_norm,
@@ -182,6 +184,11 @@ class Progress:
     message: str
     rung: int
     result: RungResult | None = None
+
+
+def _finite_or_none(value):
+    """A score for JSON: NaN (a diverged model's) becomes null."""
+    return None if value is None or value != value else value
 
 
 def candidate_seed(seed: int, arch: Sequence[int]) -> int:

@@ -13,7 +13,7 @@
   bfloat16, far slower (a 512×4 epoch: 194 s against 6.5 s in fp32 on an AVX2-only EPYC;
   ``scripts/bench_training_precision.py``).
 
-Evaluation (``evaluate_auc``) always runs in float32.
+Evaluation (``trainer.evaluate``) always runs in float32.
 """
 
 from __future__ import annotations

@@ -5,10 +5,18 @@ Run it with ``scripts/start_refinement_service.sh`` or::
     python -m trails.refinement.service [--config config.ini] [--host 127.0.0.1] [--port 8093]
 
 Defaults come from ``[service]`` of ``config.ini``: ``host`` (127.0.0.1: reachable from this
-machine only), ``port``, ``token`` (empty: no authentication; otherwise every endpoint but
-``/healthz`` needs ``Authorization: Bearer <token>``; ``$TRAILS_SERVICE_TOKEN`` wins over the
-file), ``dsn`` (empty: libpq's ``PGHOST``/``PGPORT``/``PGUSER``/``PGDATABASE``...),
-``cache_mb`` and ``max_jobs``.
+machine only; any other address needs a token, or the service refuses to start), ``port``,
+``token`` (empty: no authentication; otherwise every endpoint but ``/healthz`` needs
+``Authorization: Bearer <token>``; ``$TRAILS_SERVICE_TOKEN`` wins over the file), ``dsn``
+(host, port, user; empty: libpq's ``PGHOST``/``PGPORT``/``PGUSER``...), ``cache_mb``,
+``max_table_mb`` and ``max_jobs``.
+
+**The caller's data, exactly.** A job from ``model_selection`` names its ``database``, the
+calling ``role`` and the schema-qualified tables (with their OIDs) the backend resolved in
+the caller's session; the service connects to that database and reads exactly those tables,
+after checking that each OID still names that table there and that the role may SELECT from it
+— or fails the job saying why. (A job without ``tables`` — the API used directly — resolves
+``dataset`` by name in the DSN's database.)
 
 API (JSON; every error is ``{"error": "<message>", ...}``):
 
@@ -46,7 +54,6 @@ import queue
 import sys
 import threading
 import time
-import traceback
 import uuid
 from dataclasses import dataclass
 from typing import Optional
@@ -70,6 +77,7 @@ from trails.space import arch_text, parse_arch
 log = logging.getLogger("trails.refinement.service")
 
 STATUSES = ("queued", "loading", "running", "done", "failed", "cancelled")
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
 FINISHED = ("done", "failed", "cancelled")
 
 
@@ -83,6 +91,15 @@ class ServiceSettings:
     dsn: str = ""
     cache_mb: int = 4096
     max_jobs: int = 100
+    max_table_mb: int = 8192
+
+    def validate(self) -> None:
+        """Refuse to serve the network without a token (raises TrailsError)."""
+        if not self.token and self.host not in LOOPBACK:
+            raise TrailsError(f"refusing to bind {self.host} without a token: anyone who reaches it could "
+                              "train on any table the service's role can read and download the weights",
+                              hint="set [service] token or $TRAILS_SERVICE_TOKEN (and the same token on the "
+                                   "database side), or bind 127.0.0.1")
 
     @classmethod
     def from_config(cls, config=None) -> "ServiceSettings":
@@ -96,6 +113,7 @@ class ServiceSettings:
             dsn=config.get(section, "dsn", fallback=""),
             cache_mb=config.getint(section, "cache_mb", fallback=defaults.cache_mb),
             max_jobs=config.getint(section, "max_jobs", fallback=defaults.max_jobs),
+            max_table_mb=config.getint(section, "max_table_mb", fallback=defaults.max_table_mb),
         )
 
 
@@ -108,6 +126,14 @@ class JobRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     dataset: str = Field(min_length=1, description="dataset name as model_selection takes it")
+    database: Optional[str] = Field(None, min_length=1, description="the caller's database (read there)")
+    role: Optional[str] = Field(None, min_length=1, description="the calling role: only tables it may "
+                                "SELECT are read, and trails.jobs() shows it its own jobs")
+    tables: Optional[dict[str, str]] = Field(None, description="split → schema-qualified table, as the "
+                                             "caller's session resolved it")
+    oids: Optional[dict[str, int]] = Field(None, description="split → that table's OID")
+    split_bounds: Optional[dict[str, list[int]]] = Field(None, description="hash-split percent bounds "
+                                                         "per split (one table split 70/20/10)")
     label: str = Field("label", min_length=1)
     layout_id: int = Field(ge=1, description="a row of trails.layouts for this dataset and label")
     layout: Optional[dict] = Field(None, description="that row's layout JSON; sent by a caller whose "
@@ -135,6 +161,9 @@ class JobRequest(BaseModel):
     def _u_within_max_epochs(self) -> "JobRequest":
         if self.u > self.max_epochs:
             raise ValueError(f"u is {self.u}, but must be u <= max_epochs ({self.max_epochs})")
+        if (self.tables is None) != (self.oids is None) or (
+                self.tables is not None and not set(self.tables) == set(self.oids) == {"train", "valid", "test"}):
+            raise ValueError("tables and oids go together, one entry per split (train, valid, test)")
         return self
 
 
@@ -183,6 +212,7 @@ class Job:
             end = self.finished_at or time.time()
             return {"job_id": self.id, "status": self.status, "progress": self.progress,
                     "message": self.message, "dataset": self.request.dataset,
+                    "database": self.request.database, "role": self.request.role,
                     "label": self.request.label, "k": len(self.request.candidates),
                     "created_at": self.created_at, "started_at": self.started_at,
                     "finished_at": self.finished_at,
@@ -225,10 +255,11 @@ class TensorCache:
         return len(self.entries)
 
 
-def _connect(dsn: str):
+def _connect(dsn: str, database: str | None = None):
+    """A connection through ``dsn``, to ``database`` when given (the job's, overriding the DSN's)."""
     import psycopg2
 
-    return psycopg2.connect(dsn)
+    return psycopg2.connect(dsn, dbname=database) if database else psycopg2.connect(dsn)
 
 
 class JobManager:
@@ -354,23 +385,27 @@ class JobManager:
             log.warning("job %s failed: %s", job.id, error.message)
         except Exception as error:  # the service stays up; the job says what went wrong
             job.update(status="failed", finished_at=time.time(), message=str(error),
-                       error={"message": f"{type(error).__name__}: {error}", "hint": None,
-                              "detail": traceback.format_exc(limit=5), "type": type(error).__name__})
+                       error={"message": f"{type(error).__name__}: {str(error).strip()}",
+                              "hint": f"the refinement service's log has the traceback (job {job.id})",
+                              "detail": None, "type": type(error).__name__})
             log.exception("job %s failed", job.id)
 
     def _load(self, job: Job) -> tuple:
         """(train, valid, layout) for ``job``, from the cache or from PostgreSQL."""
-        from trails.data.dataset import resolve_dataset
+        from trails.data.dataset import dataset_from_identity, resolve_dataset
         from trails.data.layout import Layout
         from trails.data.layout_store import load_layout
         from trails.data.session import PgSession
 
         request = job.request
-        connection = _connect(self.settings.dsn)
+        connection = _connect(self.settings.dsn, request.database)
         try:
             connection.set_session(readonly=True)
             session = PgSession(connection)
-            dataset = resolve_dataset(session, request.dataset)
+            if request.tables is not None:
+                dataset = dataset_from_identity(session, request.dataset, request.model_dump())
+            else:
+                dataset = resolve_dataset(session, request.dataset)
             if request.layout is not None:
                 layout = Layout.from_json(request.layout, request.layout_id)
                 if layout.label != request.label:
@@ -378,15 +413,17 @@ class JobManager:
                                       hint="send the layout of this dataset and label")
             else:
                 layout = _layout_for(session, load_layout, request, dataset)
-            key = (tuple(sorted(dataset.tables.items())), str(dataset.split_bounds), layout.layout_id,
-                   str(self.device))
+            database = session.query("SELECT current_database() AS d")[0]["d"]
+            key = (database, tuple(sorted((request.oids or dataset.tables).items())), str(dataset.split_bounds),
+                   layout.layout_id, str(self.device))
             cached = self.cache.get(key)
             if cached is not None:
                 log.info("job %s: %s splits from the cache", job.id, request.dataset)
                 return (*cached, layout)
+            self._check_size(session, dataset, layout)
             splits = []
             for split in ("train", "valid"):
-                splits.append(load_split(session, dataset, layout, split, self.device,
+                splits.append(load_split(session, dataset, layout, split, self.device, ordered=False,
                                          on_chunk=self._loading_progress(job, split)))
             self.cache.put(key, tuple(splits))
             log.info("job %s: read %d train and %d valid rows of %s", job.id, len(splits[0]),
@@ -396,6 +433,22 @@ class JobManager:
             with contextlib.suppress(Exception):
                 connection.rollback()
             connection.close()
+
+    def _check_size(self, session, dataset, layout) -> None:
+        """Refuse a train + valid split whose decoded tensors would exceed ``max_table_mb``
+        (counted first: the machine is not taken down by a table larger than memory)."""
+        from trails.refinement.data import split_bytes
+
+        rows = sum(session.query(f"SELECT count(*) AS n {dataset.source(split)}")[0]["n"]
+                   for split in ("train", "valid"))
+        needed = split_bytes(rows, layout.n_fields)
+        limit = self.settings.max_table_mb * 2**20
+        if needed > limit:
+            raise TrailsError(f"{dataset.name} is too large for the refinement service: its train and valid "
+                              f"splits ({rows:,} rows × {layout.n_fields} fields) need {needed / 2**20:,.0f} MiB "
+                              f"of tensors, more than [service] max_table_mb = {self.settings.max_table_mb}",
+                              hint="raise [service] max_table_mb on a machine with the memory, or select "
+                                   "from a sample of the table")
 
     @staticmethod
     def _loading_progress(job: Job, split: str):
@@ -442,6 +495,7 @@ def device_description(device: torch.device) -> str:
 def create_app(settings: ServiceSettings | None = None, device=None) -> FastAPI:
     """The FastAPI app; its job worker starts and stops with the app's lifespan."""
     settings = settings or ServiceSettings.from_config()
+    settings.validate()
     device = torch.device(device) if device is not None else default_device()
     manager = JobManager(settings, device)
 
@@ -486,8 +540,9 @@ def create_app(settings: ServiceSettings | None = None, device=None) -> FastAPI:
         return {"job_id": job.id, "status": job.status}
 
     @app.get("/v1/jobs", dependencies=[Depends(require_token)])
-    def list_jobs() -> list:
-        return [job.summary() for job in manager.all()]
+    def list_jobs(role: Optional[str] = None) -> list:
+        """Every job kept, or only those of ``role`` (what trails.jobs() asks for a non-superuser)."""
+        return [job.summary() for job in manager.all() if role is None or job.request.role == role]
 
     @app.get("/v1/jobs/{job_id}", dependencies=[Depends(require_token)])
     def job_status(job_id: str) -> dict:
@@ -527,6 +582,10 @@ def main(argv=None) -> None:
     overrides = {name: value for name, value in
                  (("host", args.host), ("port", args.port), ("dsn", args.dsn)) if value is not None}
     settings = ServiceSettings(**{**settings.__dict__, **overrides})
+    try:
+        settings.validate()
+    except TrailsError as error:
+        parser.exit(2, f"trails refinement service: {error.message}\nHINT: {error.hint}\n")
     import uvicorn
 
     uvicorn.run(create_app(settings, args.device), host=settings.host, port=settings.port,

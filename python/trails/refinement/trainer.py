@@ -31,7 +31,7 @@ and the weights stay float32; with float32 the loop is the plain one, unchanged.
 
 Metric: the task's (:meth:`trails.task.Task.score`; ROC-AUC of the positive-class probability
 for a binary label by default) over the whole split, not an average over batches, always
-computed in float32 (:func:`evaluate`).
+computed from a float32 forward pass (:func:`evaluate`; probabilities in float64).
 """
 
 from __future__ import annotations
