@@ -1,7 +1,9 @@
 -- trails: the extension's own tables live in schema trails.
 CREATE SCHEMA trails;
 
--- One row per (train table, label, row count, layout settings): how rows become feature ids.
+-- One row per (train table, label, row count, layout settings and task): how rows become
+-- feature ids. Not UNIQUE on purpose: calls that infer the same new layout at once each store
+-- theirs (identical) instead of waiting on each other's transactions; lookups take the first.
 CREATE TABLE trails.layouts (
     layout_id   bigserial PRIMARY KEY,
     dataset     text NOT NULL,
@@ -10,9 +12,9 @@ CREATE TABLE trails.layouts (
     train_rows  bigint NOT NULL,
     settings    text NOT NULL,
     layout      jsonb NOT NULL,
-    created_at  timestamptz NOT NULL DEFAULT now(),
-    UNIQUE (train_table, label, train_rows, settings)
+    created_at  timestamptz NOT NULL DEFAULT now()
 );
+CREATE INDEX ON trails.layouts (train_table, label, train_rows, settings);
 SELECT pg_catalog.pg_extension_config_dump('trails.layouts', '');
 
 -- One row per finished model_selection call (written at the end, in a subtransaction with

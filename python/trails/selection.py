@@ -59,6 +59,10 @@ MIN_FINAL_EPOCHS = 15
 # When the budget is too short for that, archs costing up to this many times the cheapest one
 # stay candidates: per-iteration overhead dominates narrow archs, so they cost about the same.
 CHEAPEST_SLACK = 1.5
+# With refinement => 'auto', a job still queued on the service (behind other callers' jobs)
+# after this many seconds, or this share of the time left, is given up: the backend trains.
+QUEUE_PATIENCE_S = 5.0
+QUEUE_PATIENCE_SHARE = 0.2
 # When not even two candidates fit (filtering only), scoring gets at most this share.
 FILTERING_ONLY_SHARE = 0.1
 # A vectorised TFMEM scores a whole space of up to this many archs in about a second (frappe's
@@ -354,8 +358,11 @@ def refine_in_backend(candidates, train_data, valid_data, layout, plan: Plan, de
 
 def refine_with_service(client, session: Session, context: DatasetContext, candidates, plan: Plan,
                         deadline: float | None, seed: int, sleep: Callable[[], None],
-                        notice: NoticeFn, task: Task, max_epochs: int) -> Refined:
-    """Successive halving on the refinement service, reading the caller's tables.
+                        notice: NoticeFn, task: Task, max_epochs: int,
+                        queue_patience_s: float | None = None) -> Refined:
+    """Successive halving on the refinement service, reading the caller's tables. A job still
+    queued behind others after ``queue_patience_s`` counts as failed (``auto`` then trains in
+    the backend while most of the budget is left).
 
     Raises:
         ServiceUnavailable, ServiceError: the job could not be submitted.
@@ -393,7 +400,8 @@ def refine_with_service(client, session: Session, context: DatasetContext, candi
             notice(rung_notice(rung, task.metric))
         reported[0] = len(status.get("rungs", []))
 
-    status = client.wait(job_id, sleep=sleep, on_status=on_status, deadline=deadline)
+    status = client.wait(job_id, sleep=sleep, on_status=on_status, deadline=deadline,
+                         queue_patience_s=queue_patience_s)
     if status["status"] != "done":
         error = status.get("error") or {}
         message = error.get("message") if isinstance(error, dict) else error
@@ -585,8 +593,10 @@ def run_model_selection(session: Session, dataset: str, budget_s: float | None, 
     since = time.monotonic()
     if client is not None:
         try:
+            patience = None if refinement == "service" or deadline is None else min(
+                QUEUE_PATIENCE_S, QUEUE_PATIENCE_SHARE * (deadline - time.monotonic()))
             refined = refine_with_service(client, session, context, candidates, plan, deadline, seed,
-                                          sleep, notice, chosen, rung_epochs)
+                                          sleep, notice, chosen, rung_epochs, patience)
         except (ServiceUnavailable, ServiceFailed) as error:
             if refinement == "service":
                 raise

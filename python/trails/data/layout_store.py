@@ -43,24 +43,25 @@ def get_or_create_layout(session: Session, dataset: Dataset, label: str,
 
     ``train_rows`` is the train split's row count when the caller has it (counted otherwise):
     a layout is kept per row count, so one inferred before rows were added is not reused.
-    Stored in a subtransaction: a failure leaves no row behind.
+    Stored in a subtransaction: a failure leaves no row behind. Calls that infer the same new
+    layout at once each store an identical row (none waits for another's transaction).
     """
     signature = _settings_signature(task)
     rows_now = _train_rows(session, dataset) if train_rows is None else int(train_rows)
     key = [dataset.train_table, label, rows_now, signature]
     key_types = ["text", "text", "bigint", "text"]
     lookup = ("SELECT layout_id, layout FROM trails.layouts WHERE train_table = $1"
-              " AND label = $2 AND train_rows = $3 AND settings = $4")
+              " AND label = $2 AND train_rows = $3 AND settings = $4 ORDER BY layout_id LIMIT 1")
     found = session.query(lookup, key, key_types)
     if found:
         return Layout.from_json(_as_dict(found[0]["layout"]), found[0]["layout_id"])
     layout = infer_layout(session, dataset, label, task)
+    # no unique key to conflict on: a concurrent call inferring the same layout does not wait
+    # for this transaction (it stores its own identical row)
     with session.atomic():
-        session.query(
+        layout.layout_id = session.query(
             "INSERT INTO trails.layouts (dataset, train_table, label, train_rows, settings, layout)"
-            " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+            " VALUES ($1, $2, $3, $4, $5, $6) RETURNING layout_id",
             [dataset.name, *key, json.dumps(layout.to_json())],
-            ["text", "text", "text", "bigint", "text", "jsonb"])
-    stored = session.query(lookup, key, key_types)[0]
-    layout.layout_id = stored["layout_id"]
+            ["text", "text", "text", "bigint", "text", "jsonb"])[0]["layout_id"]
     return layout

@@ -115,7 +115,7 @@ class RefinementClient:
 
     def wait(self, job_id: str, sleep: Callable[[], object] | None = None,
              on_status: Callable[[dict], None] | None = None, deadline: float | None = None,
-             grace_s: float = 2.0) -> dict:
+             grace_s: float = 2.0, queue_patience_s: float | None = None) -> dict:
         """Poll until the job is done, failed or cancelled; return its last status.
 
         ``sleep()`` waits between polls (default 0.2 s); in a backend pass an interruptible
@@ -125,10 +125,12 @@ class RefinementClient:
 
         Raises:
             ServiceFailed: the service stopped answering (each poll waits ``timeout`` seconds
-                at most), or the job still runs ``grace_s`` after ``deadline`` (a
-                ``time.monotonic()`` value); the job is asked to cancel.
+                at most), the job still runs ``grace_s`` after ``deadline`` (a
+                ``time.monotonic()`` value), or it is still queued (behind other jobs) after
+                ``queue_patience_s``; the job is asked to cancel.
         """
         sleep = sleep or (lambda: time.sleep(0.2))
+        started = time.monotonic()
         try:
             while True:
                 try:
@@ -140,6 +142,10 @@ class RefinementClient:
                     on_status(status)
                 if status["status"] in FINISHED:
                     return status
+                if (queue_patience_s is not None and status["status"] == "queued"
+                        and time.monotonic() - started > queue_patience_s):
+                    raise ServiceFailed(f"refinement job {job_id} still queued behind other jobs after "
+                                        f"{queue_patience_s:.1f} s", hint="the service trains one job at a time")
                 if deadline is not None and time.monotonic() > deadline + grace_s:
                     raise ServiceFailed(f"refinement job {job_id} still {status['status']} "
                                         f"{time.monotonic() - deadline:.1f} s after its deadline",

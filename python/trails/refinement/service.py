@@ -78,6 +78,7 @@ log = logging.getLogger("trails.refinement.service")
 
 STATUSES = ("queued", "loading", "running", "done", "failed", "cancelled")
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
+APPLICATION_NAME = "trails refinement service"
 FINISHED = ("done", "failed", "cancelled")
 
 
@@ -256,10 +257,12 @@ class TensorCache:
 
 
 def _connect(dsn: str, database: str | None = None):
-    """A connection through ``dsn``, to ``database`` when given (the job's, overriding the DSN's)."""
+    """A connection through ``dsn``, to ``database`` when given (the job's, overriding the DSN's),
+    named ``APPLICATION_NAME`` in pg_stat_activity."""
     import psycopg2
 
-    return psycopg2.connect(dsn, dbname=database) if database else psycopg2.connect(dsn)
+    names = {"application_name": APPLICATION_NAME, **({"dbname": database} if database else {})}
+    return psycopg2.connect(dsn, **names)
 
 
 class JobManager:
