@@ -253,3 +253,24 @@ def test_four_calls_at_once_through_one_service(sql, pg_dsn, service):
     assert process.poll() is None
     row, _ = _call(pg_dsn, QUERY.format(budget=BUDGET, mode="service"))
     assert not isinstance(row, Exception) and row[1] == "service", row
+
+
+def test_a_table_too_large_is_refused_before_it_is_read(sql, pg_dsn, tmp_path):
+    from trails.errors import TrailsError
+    from trails.refinement.data import require_fits
+
+    _synthetic(sql, rows=60000)  # 42,000 train + 12,000 valid rows × 2 fields: ~1.6 MiB of tensors
+    config = conftest.write_config(tmp_path / "small.ini", {"service": {"max_table_mb": 1,
+                                                                        "port": conftest.SERVICE_PORT}})
+    os.chmod(tmp_path, 0o755)
+    process, _ = _start_service(pg_dsn, "--config", str(config))
+    try:
+        error, seconds = _call(pg_dsn, QUERY.format(budget=BUDGET, mode="service"))
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    assert isinstance(error, psycopg.Error), error
+    assert "too large to train on here" in error.diag.message_primary
+    assert "[service] max_table_mb = 1" in error.diag.message_primary and seconds <= BUDGET + SLACK
+    with pytest.raises(TrailsError, match=r"\[refinement\] max_table_mb = 2048"):
+        require_fits("big", 200_000_000, 10, 2048, "[refinement] max_table_mb")

@@ -442,6 +442,16 @@ def params_filter(max_params: int | None, context: DatasetContext, task: Task, s
     return lambda archs: mlp_parameters_of(archs, in_features, n_outputs, settings.batch_norm) <= max_params
 
 
+def require_backend_fits(context: DatasetContext) -> None:
+    """Raise TrailsError when train + valid are too large for the backend to hold
+    (``[refinement] max_table_mb``), before reading them."""
+    from trails.refinement.data import require_fits
+
+    rows = context.rows["train"] + context.rows["valid"]
+    require_fits(context.name, rows, context.layout.n_fields,
+                 load_config().getint("refinement", "max_table_mb"), "[refinement] max_table_mb")
+
+
 def first_rung_for_full_epochs(k: int, eta: int, max_epochs: int) -> int:
     """U such that successive halving over ``k`` models ends with its last rung at
     ``max_epochs`` (a selection budgeted in trials trains its winner to the full epoch count)."""
@@ -508,6 +518,7 @@ def run_model_selection(session: Session, dataset: str, budget_s: float | None, 
     since = time.monotonic()
     train_data = valid_data = None
     if client is None:  # the backend trains: read train and valid now, through SPI
+        require_backend_fits(context)
         train_data = load_split(session, resolved, layout, "train", ordered=False)
         valid_data = load_split(session, resolved, layout, "valid", ordered=False)
         sample = SplitTensors(train_data.ids[:PROFILE_ROWS], train_data.values[:PROFILE_ROWS],
@@ -604,6 +615,7 @@ def run_model_selection(session: Session, dataset: str, budget_s: float | None, 
             notice(f"the refinement service failed ({error.message}): refining inside the database{left}")
             client = None
             clock.phases["service_failed"] = error.message
+            require_backend_fits(context)
             train_data = load_split(session, resolved, layout, "train", ordered=False)
             valid_data = load_split(session, resolved, layout, "valid", ordered=False)
     if client is None:

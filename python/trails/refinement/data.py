@@ -22,12 +22,26 @@ from trails.data.batches import EncodedRows, iter_encoded
 from trails.data.dataset import Dataset
 from trails.data.layout import Layout
 from trails.data.session import Session
+from trails.errors import TrailsError
 
 
 def split_bytes(rows: int, n_fields: int) -> int:
     """Bytes of a split of ``rows`` rows as :class:`SplitTensors`: int64 ids and float32 values
     per field, one int64 label."""
     return int(rows) * (int(n_fields) * (8 + 4) + 8)
+
+
+def require_fits(name: str, rows: int, n_fields: int, limit_mb: int, setting: str) -> None:
+    """Raise TrailsError when ``rows`` rows of ``n_fields`` fields (train + valid) need more
+    than ``limit_mb`` MiB of tensors; ``setting`` names the limit (e.g. ``[service]
+    max_table_mb``). Checked before reading, so a table larger than memory is refused
+    instead of taking the machine down."""
+    needed = split_bytes(rows, n_fields)
+    if needed > int(limit_mb) * 2**20:
+        raise TrailsError(f"{name} is too large to train on here: its train and valid splits ({rows:,} rows × "
+                          f"{n_fields} fields) need {needed / 2**20:,.0f} MiB of tensors, more than "
+                          f"{setting} = {limit_mb}",
+                          hint=f"raise {setting} on a machine with the memory, or select from a sample of the table")
 
 
 @dataclass

@@ -440,18 +440,11 @@ class JobManager:
     def _check_size(self, session, dataset, layout) -> None:
         """Refuse a train + valid split whose decoded tensors would exceed ``max_table_mb``
         (counted first: the machine is not taken down by a table larger than memory)."""
-        from trails.refinement.data import split_bytes
+        from trails.refinement.data import require_fits
 
         rows = sum(session.query(f"SELECT count(*) AS n {dataset.source(split)}")[0]["n"]
                    for split in ("train", "valid"))
-        needed = split_bytes(rows, layout.n_fields)
-        limit = self.settings.max_table_mb * 2**20
-        if needed > limit:
-            raise TrailsError(f"{dataset.name} is too large for the refinement service: its train and valid "
-                              f"splits ({rows:,} rows × {layout.n_fields} fields) need {needed / 2**20:,.0f} MiB "
-                              f"of tensors, more than [service] max_table_mb = {self.settings.max_table_mb}",
-                              hint="raise [service] max_table_mb on a machine with the memory, or select "
-                                   "from a sample of the table")
+        require_fits(dataset.name, rows, layout.n_fields, self.settings.max_table_mb, "[service] max_table_mb")
 
     @staticmethod
     def _loading_progress(job: Job, split: str):
