@@ -154,6 +154,7 @@ def test_a_job_selects_a_model_the_caller_can_load(service, layout, pg2):
     health = client.health()
     assert health["status"] == "ok" and health["device"] == "cpu"
     assert health["torch"] == torch.__version__ and health["jobs"]["done"] == 1
+    assert (health["executor"], health["workers"], health["devices"]) == ("local", 1, ["cpu"])
     assert health["cached_splits"] == 1
 
     # Same tables and layout again: the splits come from the cache.

@@ -211,3 +211,15 @@ def test_multiclass_through_the_refinement_service(sql, refinement_service):
     assert refinement == "service"
     labels = sql("SELECT trails.predict_label(%s, c), colour FROM colours c ORDER BY id LIMIT 50", row["model_id"])
     assert sum(predicted == actual for predicted, actual in labels) >= 45
+
+
+def test_binary_with_a_lower_is_better_metric(sql):
+    sql(SYNTHETIC)
+    row = _select(sql, "model_selection('synth', NULL, max_trials => 3, metric => 'log_loss',"
+                       " refinement => 'backend')")
+    assert (row["task"], row["metric"]) == ("binary", "log_loss")
+    assert 0 <= row["test_score"] < 0.3  # a low loss: the label is a function of a and b
+    assert row["valid_auc"] > 0.9 and row["test_auc"] > 0.9  # AUCs still reported for binary
+    rungs = sql("SELECT phases#>'{refinement,rungs}' FROM trails.runs WHERE run_id = %s", row["run_id"])[0][0]
+    best = min(r["valid_score"] for r in rungs)
+    assert row["best_arch"] == next(r["arch"] for r in rungs if r["valid_score"] == best)  # lowest loss won

@@ -638,7 +638,9 @@ def run_model_selection(session: Session, dataset: str, budget_s: float | None, 
     if chosen.kind == "binary":
         test_auc = test_score if chosen.metric == "roc_auc" else evaluate(
             network, test_data, chosen.with_metric("roc_auc"), settings.eval_batch_size)
-        valid_auc = refined.valid_score if chosen.metric == "roc_auc" else None
+        valid_auc = refined.valid_score if chosen.metric == "roc_auc" else (
+            None if valid_data is None  # the service held the valid split: no AUC of it here
+            else evaluate(network, valid_data, chosen.with_metric("roc_auc"), settings.eval_batch_size))
     clock.record("test_s", since)
     notice(f"winner {arch_text(refined.winner)} ({params} parameters): valid {chosen.metric} "
            f"{refined.valid_score:.4f}, test {chosen.metric} {test_score:.4f}")

@@ -34,7 +34,8 @@ API (JSON; every error is ``{"error": "<message>", ...}``):
   the job is done.
 * ``DELETE /v1/jobs/{id}`` — cancel; a running job stops within a training iteration.
 * ``GET /v1/jobs`` — every job kept, oldest first, with status and progress.
-* ``GET /healthz`` — ``{status: "ok", device, torch, cuda, jobs: {status: count}}``.
+* ``GET /healthz`` — ``{status: "ok", device, torch, cuda, executor ("local": one worker
+  thread), workers, devices, jobs: {status: count}}``.
 
 Jobs run one at a time on a worker thread. Each job reads its train and valid splits from
 PostgreSQL through psycopg2 (a server-side cursor, chunk by chunk, encoded with the stored
@@ -528,6 +529,7 @@ def create_app(settings: ServiceSettings | None = None, device=None) -> FastAPI:
     def healthz() -> dict:
         return {"status": "ok", "device": device_description(device), "torch": torch.__version__,
                 "cuda": device.type == "cuda", "trails": trails.__version__,
+                "executor": "local", "workers": 1, "devices": [device_description(device)],
                 "jobs": manager.counts(), "cached_splits": len(manager.cache)}
 
     @app.post("/v1/jobs", status_code=202, dependencies=[Depends(require_token)])
