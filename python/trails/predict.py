@@ -57,17 +57,24 @@ def _require_output(model: StoredModel, output: str) -> None:
                           hint="use trails.predict(model_id, row) for the predicted value")
 
 
+def _require_columns(model: StoredModel, present: set, what: str, advice: str) -> None:
+    """Raise TrailsError when ``present`` (column names of ``what``: a row, a table) lacks any
+    of the model's fields, naming them."""
+    fields = model.layout.fields
+    missing = [f.name for f in fields if f.name not in present]
+    if missing:
+        raise TrailsError(f"{what} lacks {len(missing)} of the {len(fields)} columns model {model.model_id} "
+                          f"reads: {', '.join(missing)}",
+                          detail="model columns: " + ", ".join(f.name for f in fields),
+                          hint=f"{advice} with those columns (the model was trained on {model.dataset})")
+
+
 def check_row_fields(model: StoredModel, row: dict) -> None:
     """Raise TrailsError naming every model field ``row`` lacks, or holds with a type the
     field cannot read (a numeric field needs a JSON number or NULL; no field takes an
     object or array)."""
     fields = model.layout.fields
-    missing = [f.name for f in fields if f.name not in row]
-    if missing:
-        raise TrailsError(f"the row lacks {len(missing)} of the {len(fields)} columns model {model.model_id} "
-                          f"reads: {', '.join(missing)}",
-                          detail="model columns: " + ", ".join(f.name for f in fields),
-                          hint=f"pass a row of a table with those columns (the model was trained on {model.dataset})")
+    _require_columns(model, set(row), "the row", "pass a row of a table")
     wrong = []
     for f in fields:
         value = row[f.name]
@@ -126,12 +133,7 @@ def check_table_fields(model: StoredModel, table: str, columns: list[dict]) -> N
     type where the model reads a number."""
     by_name = {c["name"]: c for c in columns}
     fields = model.layout.fields
-    missing = [f.name for f in fields if f.name not in by_name]
-    if missing:
-        raise TrailsError(f"table {table} lacks {len(missing)} of the {len(fields)} columns model "
-                          f"{model.model_id} reads: {', '.join(missing)}",
-                          detail="model columns: " + ", ".join(f.name for f in fields),
-                          hint=f"score a table with those columns (the model was trained on {model.dataset})")
+    _require_columns(model, set(by_name), f"table {table}", "score a table")
     wrong = [f"{f.name} ({by_name[f.name]['sql_type']}, the model reads {f.sql_type})" for f in fields
              if f.kind == "numeric" and by_name[f.name]["category"] not in NUMERIC_CATEGORIES]
     if wrong:
