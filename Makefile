@@ -1,7 +1,8 @@
 # trails — build, install and test.
 #
 #   make demo          set up this machine, install, load frappe, run the demo query
-#   make test          set up, install, then the pg_regress suite and pytest
+#   make test          set up (with the optional ray dependency), install, then the pg_regress
+#                      suite and pytest
 #   make setup         apt packages, venv, the trails package, cluster, role, database
 #                      (idempotent; scripts/setup.sh)
 #   make install       the trails package into the venv (pip install ., not editable), the
@@ -78,7 +79,9 @@ demo: setup
 	@$(SUDO) $(MAKE) --no-print-directory install
 	@TRAILS_VENV=$(TRAILS_VENV) bash scripts/demo.sh
 
-test: setup
+# the tests also run the refinement service on Ray: the optional ray dependency (requirements-ray.txt)
+test:
+	@TRAILS_VENV=$(TRAILS_VENV) TRAILS_EXTRAS=ray bash scripts/setup.sh
 	@$(SUDO) $(MAKE) --no-print-directory install
 	@$(MAKE) --no-print-directory installcheck
 	$(TRAILS_PYTHON) -m pytest -q tests

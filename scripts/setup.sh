@@ -4,7 +4,8 @@
 #   trails package (scripts/install_package.sh), a running cluster, a role for the current
 #   user and the demo database.
 # A second run changes nothing and finishes in seconds.
-# Environment: TRAILS_VENV (default /opt/trails-venv), TRAILS_DB (default trails).
+# Environment: TRAILS_VENV (default /opt/trails-venv), TRAILS_DB (default trails), TRAILS_EXTRAS
+# (optional dependency sets to add, e.g. "ray": requirements-ray.txt; `make test` adds ray).
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -42,6 +43,17 @@ else
   "$VENV/bin/pip" install -q --disable-pip-version-check -r "$REPO/requirements.txt"
   echo "$REQ_HASH" > "$VENV/.trails-requirements"
 fi
+
+for extra in ${TRAILS_EXTRAS:-}; do
+  req="$REPO/requirements-$extra.txt"
+  [ -f "$req" ] || { say "ERROR: no $req for TRAILS_EXTRAS=$extra"; exit 1; }
+  hash="$(sha256sum "$req" | cut -c1-16)"
+  if [ "$(cat "$VENV/.trails-requirements-$extra" 2>/dev/null)" != "$hash" ]; then
+    say "installing the optional dependencies $extra ($(basename "$req"))"
+    "$VENV/bin/pip" install -q --disable-pip-version-check -r "$req"
+    echo "$hash" > "$VENV/.trails-requirements-$extra"
+  fi
+done
 
 TRAILS_VENV="$VENV" bash "$REPO/scripts/install_package.sh"
 

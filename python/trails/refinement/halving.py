@@ -72,8 +72,8 @@ FINISH_EVALUATION_MARGIN = 1.5
 # Seconds a candidate that no rung has trained yet is timed for before its finishing phase.
 SPEED_PROBE_S = 0.3
 
-__all__ = ["Cancelled", "HalvingResult", "Progress", "RungResult", "candidate_seed",
-           "successive_halving"]
+__all__ = ["Advance", "Cancelled", "HalvingContext", "HalvingResult", "LocalExecutor", "Progress",
+           "RungResult", "advance_trial", "candidate_seed", "finish_trial", "successive_halving"]
 
 
 @dataclass
@@ -214,6 +214,7 @@ def successive_halving(
     progress: Callable[[Progress], None] | None = None,
     finish: bool = False,
     task: Task = BINARY_01,
+    executor=None,
 ) -> HalvingResult:
     """Successive halving over ``candidates`` (see the module docstring).
 
@@ -233,12 +234,16 @@ def successive_halving(
         should_stop: checked before every iteration (keep it cheap); true cancels the run.
         progress: called with a :class:`Progress` after every epoch and every evaluation.
         finish: with a ``deadline``, train the best candidate on after the last rung until the
-            deadline (see :func:`_finish`): the candidates train at a constant learning rate
+            deadline (see :func:`finish_trial`): the candidates train at a constant learning rate
             during the rungs, and the winner's cosine decay spans exactly the epochs it gets
             before the deadline, so the returned model is annealed and no time is left idle.
         task: what the candidates predict (output width, loss) and the metric every decision
             uses (:meth:`Task.better` handles lower-is-better metrics); binary 0/1 with ROC-AUC
             by default.
+        executor: where the candidates train: :class:`LocalExecutor` (this process, one after
+            the other) when None, or a :class:`~trails.refinement.ray_executor.RayExecutor`
+            (a rung's candidates spread over Ray workers). Rungs, promotion, the winner and the
+            whole-split evaluation are decided here either way.
 
     Returns:
         :class:`HalvingResult`.
@@ -268,39 +273,15 @@ def successive_halving(
     max_iterations = CONSTANT_LEARNING_RATE if finishing else schedule[-1].total_epochs * per_epoch
 
     run = _Run(schedule, planned, progress, task)
-    if not schedule:  # finishing with one candidate: nothing to choose, it trains to the deadline
-        run.best_trial = Trial(archs[0], n_ids, n_fields, CONSTANT_LEARNING_RATE, settings,
-                               candidate_seed(seed, archs[0]), device, task)
-    survivors: list[Trial | tuple] = list(archs)  # a tuple until the candidate is first trained
-    for rung_index, rung in enumerate(schedule):
-        evaluated: list[tuple[float, int, Trial]] = []
-        for position, entry in enumerate(survivors):
-            if _should_stop(should_stop):
-                raise Cancelled("successive halving was cancelled")
-            if _deadline_passed(deadline) and run.best is not None:
-                run.deadline_hit = True
-                break
-            trial = entry if isinstance(entry, Trial) else Trial(
-                entry, n_ids, n_fields, max_iterations, settings, candidate_seed(seed, entry), device, task)
-            result = _train_and_evaluate(trial, rung_index, rung, train_data, decision_data, settings,
-                                         deadline, should_stop, run)
-            if result is not None:
-                evaluated.append((result.valid_score, position, trial))
-            if run.deadline_hit:
-                break
-        if run.deadline_hit or rung_index == len(schedule) - 1:
-            break
-        survivors = _promote(evaluated, schedule[rung_index + 1].n_models, task)
-
     final_rows = len(valid_data) if decision_data is not valid_data else 0
-    if finishing and not run.deadline_hit:
-        _finish(run, train_data, decision_data, settings, deadline, should_stop, final_rows)
-    if run.best is None:  # the deadline left no time to train: the untrained candidate
-        trial = run.best_trial
-        run.deadline_hit = True
-        run.record(RungResult(trial.arch, 0, trial.epochs_trained,
-                              _timed_evaluation(trial, decision_data, settings, run),
-                              0.0, [], True), trial)
+    context = HalvingContext(train_data, decision_data, int(n_ids), int(n_fields), settings, int(seed),
+                             device, task, max_iterations, deadline, should_stop, final_rows)
+    executor = executor if executor is not None else LocalExecutor()
+    executor.prepare(context)
+    try:
+        _run_rungs(archs, schedule, finishing, executor, context, run)
+    finally:
+        executor.release(context)
     best = run.best
     valid_score, valid_rows = best.valid_score, len(decision_data)
     # the decisions saw a sample: the winner's figure comes from the whole split — unless the
@@ -320,7 +301,7 @@ def successive_halving(
         state_dict=run.best_state, planned_epochs=planned,
         trained_epochs=run.trained_epochs, deadline_hit=run.deadline_hit,
         seconds=time.monotonic() - started, n_ids=int(n_ids), n_fields=int(n_fields),
-        settings=settings, seed=int(seed), device=str(device), finish_epochs=run.finish_epochs, task=task)
+        settings=settings, seed=int(seed), device=executor.device_name(device), finish_epochs=run.finish_epochs, task=task)
 
 
 class _Run:
@@ -345,10 +326,28 @@ class _Run:
             fraction = min(1.0, self.trained_epochs / self.planned) if self.planned else 0.0
             self.progress(Progress(fraction, message, rung, result))
 
-    def record(self, result: RungResult, trial: Trial) -> None:
+    def record(self, result: RungResult, trial) -> None:
+        """Keep ``result``; ``trial`` (a :class:`Trial`, or an executor's handle with ``arch`` and
+        ``state_dict_cpu()``) becomes the best when it beats every earlier evaluation."""
         self.results.append(result)
         if self.best is None or self.task.better(result.valid_score, self.best.valid_score):
             self.best, self.best_state, self.best_trial = result, trial.state_dict_cpu(), trial
+
+    def record_step(self, trial, rung_index: int, step: Advance, final: bool = False) -> RungResult:
+        """Record the evaluation that ended ``step`` of ``trial`` (rung ``rung_index``; the
+        finishing phase when ``final``) and report it."""
+        self.evaluation_s = max(self.evaluation_s, step.evaluation_s)
+        result = RungResult(trial.arch, rung_index, trial.epochs_trained, step.valid_score, step.seconds,
+                            step.losses, step.interrupted, final=final)
+        self.record(result, trial)
+        name, metric = arch_text(trial.arch), self.task.metric
+        if final:
+            message = f"finished {name}: valid {metric} {result.valid_score:.4f} after {result.total_epochs} epochs"
+        else:
+            message = (f"rung {rung_index + 1}/{len(self.schedule)}: {name} valid {metric} "
+                       f"{result.valid_score:.4f} after {result.total_epochs} epochs")
+        self.report(message, len(self.schedule) if final else rung_index, result)
+        return result
 
 
 def _validate_candidates(candidates) -> list[tuple]:
@@ -375,41 +374,87 @@ def _deadline_passed(deadline) -> bool:
     return deadline is not None and time.monotonic() >= deadline
 
 
-def _train_and_evaluate(trial: Trial, rung_index: int, rung: Rung, train_data, valid_data,
-                        settings: TrainingSettings, deadline, should_stop, run: _Run) -> RungResult | None:
-    """Train ``trial`` up to the rung's total epochs and evaluate it; None when the deadline
-    stopped it and a better-than-nothing model was already evaluated."""
+@dataclass
+class HalvingContext:
+    """What every candidate of one run is trained and evaluated with (built once by
+    :func:`successive_halving`, handed to the executor).
+
+    Attributes:
+        train_data: the train split; ``decision_data`` the valid rows every rung decision is
+            taken on (a stratified sample of at most ``settings.decision_valid_rows`` rows).
+        n_ids, n_fields, settings, seed, device, task: as :func:`successive_halving` got them.
+        max_iterations: every candidate's cosine horizon (``CONSTANT_LEARNING_RATE`` when a
+            finishing phase anneals the winner).
+        deadline: a ``time.monotonic()`` value of this process, or None.
+        should_stop: the cancel check, or None.
+        final_rows: rows of the whole valid split when the winner is evaluated on it afterwards
+            (0 when the decision sample is the whole split).
+    """
+
+    train_data: SplitTensors
+    decision_data: SplitTensors
+    n_ids: int
+    n_fields: int
+    settings: TrainingSettings
+    seed: int
+    device: torch.device
+    task: Task
+    max_iterations: int
+    deadline: float | None
+    should_stop: Callable[[], bool] | None
+    final_rows: int = 0
+
+    def new_trial(self, arch: tuple) -> Trial:
+        """A fresh trial of ``arch``, seeded by :func:`candidate_seed`."""
+        return Trial(arch, self.n_ids, self.n_fields, self.max_iterations, self.settings,
+                     candidate_seed(self.seed, arch), self.device, self.task)
+
+
+@dataclass
+class Advance:
+    """What one step of a trial did (:func:`advance_trial`, :func:`finish_trial`).
+
+    Attributes:
+        losses: mean loss of each epoch completed in the step.
+        interrupted: the deadline stopped it before its epochs were done.
+        valid_score: the metric on the decision sample, or None when it was not evaluated.
+        evaluation_s: seconds that evaluation took (0 when none).
+        seconds: wall time of the whole step.
+    """
+
+    losses: list
+    interrupted: bool
+    valid_score: float | None
+    evaluation_s: float
+    seconds: float
+
+
+def advance_trial(trial: Trial, total_epochs: int, context: HalvingContext, deadline=None,
+                  evaluate_interrupted: bool = True, on_epoch=None) -> Advance:
+    """Train ``trial`` up to ``total_epochs`` epochs and evaluate it on the decision sample;
+    when ``deadline`` (``time.monotonic()``) stops it first, it is evaluated only if
+    ``evaluate_interrupted``. Runs wherever the trial lives (this process, or a Ray worker).
+
+    Raises:
+        Cancelled: when ``context.should_stop()`` returned true.
+    """
     started = time.monotonic()
-    n_rungs, name = len(run.schedule), arch_text(trial.arch)
-
-    def on_epoch(trial: Trial, loss: float) -> None:
-        run.trained_epochs += 1
-        run.report(f"rung {rung_index + 1}/{n_rungs}: {name} epoch {trial.epochs_trained}/"
-                   f"{rung.total_epochs} loss {loss:.4f}", rung_index)
-
-    epochs = rung.total_epochs - trial.epochs_trained
-    losses = train(trial, train_data, epochs, settings.batch_size, settings.iter_per_epoch,
-                   deadline=deadline, should_stop=should_stop, on_epoch=on_epoch)
+    settings = context.settings
+    epochs = total_epochs - trial.epochs_trained
+    losses = train(trial, context.train_data, epochs, settings.batch_size, settings.iter_per_epoch,
+                   deadline=deadline, should_stop=context.should_stop, on_epoch=on_epoch)
     interrupted = len(losses) < epochs
-    if interrupted:
-        run.deadline_hit = True
-        if run.best is not None:
-            return None
-    result = RungResult(trial.arch, rung_index, trial.epochs_trained,
-                        _timed_evaluation(trial, valid_data, settings, run),
-                        time.monotonic() - started, losses, interrupted)
-    run.record(result, trial)
-    run.report(f"rung {rung_index + 1}/{n_rungs}: {name} valid {trial.task.metric} {result.valid_score:.4f} after "
-               f"{result.total_epochs} epochs", rung_index, result)
-    return result
+    score, evaluation_s = None, 0.0
+    if not interrupted or evaluate_interrupted:
+        score, evaluation_s = timed_evaluation(trial, context)
+    return Advance(losses, interrupted, score, evaluation_s, time.monotonic() - started)
 
 
-def _timed_evaluation(trial: Trial, valid_data, settings: TrainingSettings, run: _Run) -> float:
-    """Valid score (the task's metric) of ``trial``'s model; the longest evaluation time is kept in ``run``."""
+def timed_evaluation(trial: Trial, context: HalvingContext) -> tuple[float, float]:
+    """(valid score on the decision sample, seconds it took) of ``trial``'s model."""
     started = time.monotonic()
-    auc = evaluate(trial.model, valid_data, trial.task, settings.eval_batch_size)
-    run.evaluation_s = max(run.evaluation_s, time.monotonic() - started)
-    return auc
+    score = evaluate(trial.model, context.decision_data, trial.task, context.settings.eval_batch_size)
+    return score, time.monotonic() - started
 
 
 def _evaluation_estimate(trial: Trial, rows: int) -> float:
@@ -419,48 +464,134 @@ def _evaluation_estimate(trial: Trial, rows: int) -> float:
     return trial.seconds_per_iteration / 3 * rows / rows_per_iteration
 
 
-def _finish(run: _Run, train_data, valid_data, settings: TrainingSettings, deadline: float,
-            should_stop, final_rows: int = 0) -> None:
-    """The finishing phase: the best candidate trains on until the deadline.
+def finish_trial(trial: Trial, context: HalvingContext, deadline: float, evaluation_s: float,
+                 on_epoch=None) -> Advance | None:
+    """The finishing phase of one trial: it trains on until ``deadline`` (``time.monotonic()``).
 
-    ``valid_data`` is the decision sample; ``final_rows`` the rows of the whole valid split
-    when the winner is evaluated on it afterwards (0 when the sample is the whole split).
     Its iterations are those that fit before the deadline at its own measured speed, keeping
-    the evaluations (with a margin) for the end; its learning rate decays by a cosine from where
-    it is to 0 over exactly those iterations (:meth:`Trial.anneal`; the last epoch may be cut
-    short by the deadline, at a rate near 0). The model is then evaluated and kept when it
-    beats every earlier evaluation (as it normally does).
+    the evaluations (with a margin: ``evaluation_s`` is the longest evaluation of the decision
+    sample so far, and the whole valid split follows when ``context.final_rows``) for the end;
+    its learning rate decays by a cosine from where it is to 0 over exactly those iterations
+    (:meth:`Trial.anneal`; the last epoch may be cut short by the deadline, at a rate near 0).
+    The model is then evaluated. None when not one iteration fits (nothing trained).
     """
-    trial = run.best_trial
+    settings, train_data, valid_data = context.settings, context.train_data, context.decision_data
     per_epoch = iterations_per_epoch(len(train_data), settings.batch_size, settings.iter_per_epoch)
     if not trial.seconds_per_iteration:  # a fresh candidate: time a few iterations first
         train(trial, train_data, 1, settings.batch_size, settings.iter_per_epoch,
-              deadline=min(deadline, time.monotonic() + SPEED_PROBE_S), should_stop=should_stop)
+              deadline=min(deadline, time.monotonic() + SPEED_PROBE_S), should_stop=context.should_stop)
         if not trial.seconds_per_iteration:
-            return
-    sample_s = max(run.evaluation_s, _evaluation_estimate(trial, len(valid_data)))
-    keep_s = FINISH_EVALUATION_MARGIN * (sample_s + sample_s * final_rows / len(valid_data))
+            return None
+    sample_s = max(evaluation_s, _evaluation_estimate(trial, len(valid_data)))
+    keep_s = FINISH_EVALUATION_MARGIN * (sample_s + sample_s * context.final_rows / len(valid_data))
     iterations = int((deadline - time.monotonic() - keep_s) / trial.seconds_per_iteration)
     if iterations < 1:
-        return
+        return None
     epochs = -(-iterations // per_epoch)  # the last one may be cut by the deadline
     started = time.monotonic()
-    name = arch_text(trial.arch)
-
-    def on_epoch(trial: Trial, loss: float) -> None:
-        run.trained_epochs += 1
-        run.report(f"finishing {name}: epoch {trial.epochs_trained} loss {loss:.4f}", len(run.schedule))
-
     trial.anneal(iterations)
     losses = train(trial, train_data, epochs, settings.batch_size, settings.iter_per_epoch,
-                   deadline=deadline - keep_s, should_stop=should_stop, on_epoch=on_epoch)
-    run.finish_epochs = len(losses)
-    result = RungResult(trial.arch, len(run.schedule), trial.epochs_trained,
-                        _timed_evaluation(trial, valid_data, settings, run),
-                        time.monotonic() - started, losses, False, final=True)
-    run.record(result, trial)
-    run.report(f"finished {name}: valid {trial.task.metric} {result.valid_score:.4f} after {result.total_epochs} epochs",
-               len(run.schedule), result)
+                   deadline=deadline - keep_s, should_stop=context.should_stop, on_epoch=on_epoch)
+    score, seconds = timed_evaluation(trial, context)
+    return Advance(losses, False, score, seconds, time.monotonic() - started)
+
+
+def _run_rungs(archs: list[tuple], schedule: list[Rung], finishing: bool, executor, context: HalvingContext,
+               run: _Run) -> None:
+    """The rungs, promotion between them and the finishing phase; ``run`` holds the outcome
+    (at least one evaluation once it returns)."""
+    if not schedule:  # finishing with one candidate: nothing to choose, it trains to the deadline
+        run.best_trial = executor.fresh(archs[0], context)
+    survivors: list = list(archs)  # an arch tuple until the candidate is first trained
+    for rung_index, rung in enumerate(schedule):
+        evaluated = executor.train_rung(survivors, rung_index, rung, context, run)
+        if run.deadline_hit or rung_index == len(schedule) - 1:
+            break
+        survivors = _promote(evaluated, schedule[rung_index + 1].n_models, context.task)
+    if finishing and not run.deadline_hit:
+        executor.finish(run.best_trial, context, run)
+    if run.best is None:  # the deadline left no time to train: the untrained candidate
+        run.deadline_hit = True
+        executor.evaluate_as_is(run.best_trial, context, run)
+
+
+class LocalExecutor:
+    """Trains the candidates one after the other in this process, on ``context.device`` (the
+    default executor; :class:`trails.refinement.ray_executor.RayExecutor` spreads a rung over
+    Ray workers). An executor's handle of a candidate is here the :class:`Trial` itself."""
+
+    name = "local"
+
+    def prepare(self, context: HalvingContext) -> None:
+        """Nothing to ship: the data is already on the device."""
+
+    def release(self, context: HalvingContext) -> None:
+        """Nothing to free."""
+
+    def fresh(self, arch: tuple, context: HalvingContext) -> Trial:
+        return context.new_trial(arch)
+
+    def device_name(self, device: torch.device) -> str:
+        """The device the candidates trained on."""
+        return str(device)
+
+    def train_rung(self, survivors: list, rung_index: int, rung: Rung, context: HalvingContext,
+                   run: _Run) -> list[tuple[float, int, Trial]]:
+        """Train each survivor to the rung's epochs and evaluate it, in order; returns
+        ``(valid score, position, trial)`` of those evaluated. Stops between candidates once the
+        deadline has passed and some model was evaluated (``run.deadline_hit``)."""
+        evaluated: list[tuple[float, int, Trial]] = []
+        for position, entry in enumerate(survivors):
+            if _should_stop(context.should_stop):
+                raise Cancelled("successive halving was cancelled")
+            if _deadline_passed(context.deadline) and run.best is not None:
+                run.deadline_hit = True
+                break
+            trial = entry if isinstance(entry, Trial) else context.new_trial(entry)
+            result = self._train_and_evaluate(trial, rung_index, rung, context, run)
+            if result is not None:
+                evaluated.append((result.valid_score, position, trial))
+            if run.deadline_hit:
+                break
+        return evaluated
+
+    @staticmethod
+    def _train_and_evaluate(trial: Trial, rung_index: int, rung: Rung, context: HalvingContext,
+                            run: _Run) -> RungResult | None:
+        """Train ``trial`` up to the rung's total epochs and evaluate it; None when the deadline
+        stopped it and a better-than-nothing model was already evaluated."""
+        n_rungs, name = len(run.schedule), arch_text(trial.arch)
+
+        def on_epoch(trial: Trial, loss: float) -> None:
+            run.trained_epochs += 1
+            run.report(f"rung {rung_index + 1}/{n_rungs}: {name} epoch {trial.epochs_trained}/"
+                       f"{rung.total_epochs} loss {loss:.4f}", rung_index)
+
+        step = advance_trial(trial, rung.total_epochs, context, context.deadline,
+                             evaluate_interrupted=run.best is None, on_epoch=on_epoch)
+        if step.interrupted:
+            run.deadline_hit = True
+        if step.valid_score is None:
+            return None
+        return run.record_step(trial, rung_index, step)
+
+    def finish(self, trial: Trial, context: HalvingContext, run: _Run) -> None:
+        """The finishing phase (:func:`finish_trial`) of the best candidate, here."""
+        name = arch_text(trial.arch)
+
+        def on_epoch(trial: Trial, loss: float) -> None:
+            run.trained_epochs += 1
+            run.report(f"finishing {name}: epoch {trial.epochs_trained} loss {loss:.4f}", len(run.schedule))
+
+        step = finish_trial(trial, context, context.deadline, run.evaluation_s, on_epoch)
+        if step is not None:
+            run.finish_epochs = len(step.losses)
+            run.record_step(trial, len(run.schedule), step, final=True)
+
+    def evaluate_as_is(self, trial: Trial, context: HalvingContext, run: _Run) -> None:
+        """Evaluate ``trial`` without training it further (and record it)."""
+        score, seconds = timed_evaluation(trial, context)
+        run.record_step(trial, 0, Advance([], True, score, seconds, 0.0))
 
 
 def _promote(evaluated: list[tuple[float, int, Trial]], n_next: int, task: Task) -> list[Trial]:

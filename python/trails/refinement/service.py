@@ -9,7 +9,9 @@ machine only; any other address needs a token, or the service refuses to start),
 ``token`` (empty: no authentication; otherwise every endpoint but ``/healthz`` needs
 ``Authorization: Bearer <token>``; ``$TRAILS_SERVICE_TOKEN`` wins over the file), ``dsn``
 (host, port, user; empty: libpq's ``PGHOST``/``PGPORT``/``PGUSER``...), ``cache_mb``,
-``max_table_mb`` and ``max_jobs``.
+``max_table_mb``, ``max_jobs``, and where candidates train: ``executor`` (``local``: in this
+process; ``ray``: on Ray workers, see :mod:`trails.refinement.ray_executor`), ``ray_address``,
+``ray_workers``, ``ray_cpus_per_worker``.
 
 **The caller's data, exactly.** A job from ``model_selection`` names its ``database``, the
 calling ``role`` and the schema-qualified tables (with their OIDs) the backend resolved in
@@ -35,9 +37,10 @@ API (JSON; every error is ``{"error": "<message>", ...}``):
 * ``DELETE /v1/jobs/{id}`` — cancel; a running job stops within a training iteration.
 * ``GET /v1/jobs`` — every job kept, oldest first, with status and progress.
 * ``GET /healthz`` — ``{status: "ok", device, torch, cuda, executor ("local": one worker
-  thread), workers, devices, jobs: {status: count}}``.
+  thread; "ray": with ``ray_address``), workers, devices (one per worker), jobs: {status: count}}``.
 
-Jobs run one at a time on a worker thread. Each job reads its train and valid splits from
+Jobs run one at a time on a worker thread; with ``executor = ray`` each rung of a job trains
+its candidates on Ray's workers at once, successive halving still decided here. Each job reads its train and valid splits from
 PostgreSQL through psycopg2 (a server-side cursor, chunk by chunk, encoded with the stored
 layout ``layout_id``) straight onto the device, and the tensors stay cached per (tables,
 layout) up to ``cache_mb``, so the next job on the same data starts training at once.
@@ -71,7 +74,7 @@ from trails.config import load_config
 from trails.errors import TrailsError
 from trails.refinement.data import SplitTensors, load_split
 from trails.model import state_to_bytes
-from trails.refinement.halving import Cancelled, Progress, successive_halving
+from trails.refinement.halving import Cancelled, LocalExecutor, Progress, successive_halving
 from trails.refinement.trainer import TrainingSettings, default_device, warm_up_optimizer
 from trails.space import arch_text, parse_arch
 
@@ -81,6 +84,7 @@ STATUSES = ("queued", "loading", "running", "done", "failed", "cancelled")
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 APPLICATION_NAME = "trails refinement service"
 FINISHED = ("done", "failed", "cancelled")
+EXECUTORS = ("local", "ray")
 
 
 @dataclass(frozen=True)
@@ -94,9 +98,16 @@ class ServiceSettings:
     cache_mb: int = 4096
     max_jobs: int = 100
     max_table_mb: int = 8192
+    executor: str = "local"
+    ray_address: str = ""
+    ray_workers: int = 0
+    ray_cpus_per_worker: int = 1
 
     def validate(self) -> None:
-        """Refuse to serve the network without a token (raises TrailsError)."""
+        """Refuse to serve the network without a token, or an unknown executor (raises TrailsError)."""
+        if self.executor not in EXECUTORS:
+            raise TrailsError(f"[service] executor is {self.executor!r}, but must be one of {', '.join(EXECUTORS)}",
+                              hint="local trains in the service's process; ray on a Ray cluster (pip install 'trails[ray]')")
         if not self.token and self.host not in LOOPBACK:
             raise TrailsError(f"refusing to bind {self.host} without a token: anyone who reaches it could "
                               "train on any table the service's role can read and download the weights",
@@ -116,7 +127,22 @@ class ServiceSettings:
             cache_mb=config.getint(section, "cache_mb", fallback=defaults.cache_mb),
             max_jobs=config.getint(section, "max_jobs", fallback=defaults.max_jobs),
             max_table_mb=config.getint(section, "max_table_mb", fallback=defaults.max_table_mb),
+            executor=config.get(section, "executor", fallback=defaults.executor).strip().lower() or defaults.executor,
+            ray_address=config.get(section, "ray_address", fallback=""),
+            ray_workers=config.getint(section, "ray_workers", fallback=defaults.ray_workers),
+            ray_cpus_per_worker=config.getint(section, "ray_cpus_per_worker", fallback=defaults.ray_cpus_per_worker),
         )
+
+    def create_executor(self, device: torch.device):
+        """The executor jobs train with: :class:`~trails.refinement.halving.LocalExecutor`, or a
+        :class:`~trails.refinement.ray_executor.RayExecutor` whose workers use GPUs unless
+        ``device`` is the CPU. Raises TrailsError when Ray cannot be used."""
+        if self.executor == "ray":
+            from trails.refinement.ray_executor import RayExecutor
+
+            return RayExecutor(self.ray_address, self.ray_workers, self.ray_cpus_per_worker,
+                               use_gpu=None if device.type == "cuda" else False)
+        return LocalExecutor()
 
 
 # --- the request ------------------------------------------------------------------------------
@@ -277,9 +303,12 @@ class JobManager:
         self.queue: queue.Queue = queue.Queue()
         self.cache = TensorCache(settings.cache_mb * 2**20)
         self.current: Job | None = None
+        self.executor = None
         self.worker = threading.Thread(target=self._work, name="trails-refinement-worker", daemon=True)
 
     def start(self) -> None:
+        """Create the executor (Ray's workers start here) and the job worker thread."""
+        self.executor = self.settings.create_executor(self.device)
         warm_up_optimizer()  # before the first job, so that it cannot delay a cancel
         self.worker.start()
 
@@ -289,6 +318,15 @@ class JobManager:
             current.cancel_event.set()
         self.queue.put(None)
         self.worker.join(timeout=5)
+        close = getattr(self.executor, "close", None)
+        if close is not None:
+            close()
+
+    def describe_executor(self) -> dict:
+        """``executor``, ``workers`` and ``devices`` for ``/healthz``."""
+        if self.executor is not None and self.executor.name == "ray":
+            return self.executor.describe()
+        return {"executor": "local", "workers": 1, "devices": [device_description(self.device)]}
 
     # -- the API's operations
 
@@ -365,12 +403,13 @@ class JobManager:
                 request.max_epochs, settings=settings, seed=request.seed, device=self.device,
                 deadline=job.deadline, should_stop=job.cancel_event.is_set,
                 progress=job.on_progress, finish=request.finish,
-                task=layout.task.with_metric(request.metric))
+                task=layout.task.with_metric(request.metric), executor=self.executor)
             model_bytes = state_to_bytes(result.state_dict)
             summary = result.to_json()
             summary.pop("rungs")
             summary.update(train_rows=len(train_data), valid_rows=len(valid_data),
-                           layout_id=layout.layout_id, total_seconds=time.monotonic() - started)
+                           layout_id=layout.layout_id, executor=self.executor.name,
+                           workers=getattr(self.executor, "workers", 1), total_seconds=time.monotonic() - started)
             job.update(status="done", progress=1.0, result=summary, model_bytes=model_bytes,
                        finished_at=time.time(),
                        message=f"done: {summary['winner']} valid {summary['metric']} {result.valid_score:.4f}"
@@ -529,7 +568,7 @@ def create_app(settings: ServiceSettings | None = None, device=None) -> FastAPI:
     def healthz() -> dict:
         return {"status": "ok", "device": device_description(device), "torch": torch.__version__,
                 "cuda": device.type == "cuda", "trails": trails.__version__,
-                "executor": "local", "workers": 1, "devices": [device_description(device)],
+                **manager.describe_executor(),
                 "jobs": manager.counts(), "cached_splits": len(manager.cache)}
 
     @app.post("/v1/jobs", status_code=202, dependencies=[Depends(require_token)])
@@ -569,7 +608,13 @@ def main(argv=None) -> None:
     parser.add_argument("--host", help="address to bind (default [service] host, 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port to bind (default [service] port, 8093)")
     parser.add_argument("--dsn", help="libpq connection string (default [service] dsn; empty: PG* variables)")
-    parser.add_argument("--device", help="cuda or cpu (default: cuda when available)")
+    parser.add_argument("--device", help="cuda or cpu (default: cuda when available; with executor ray, "
+                        "cpu keeps the Ray workers off GPUs)")
+    parser.add_argument("--executor", choices=EXECUTORS, help="where candidates train (default [service] executor)")
+    parser.add_argument("--ray-address", help="Ray cluster to join: auto or host:port (default [service] "
+                        "ray_address; empty: a private local instance)")
+    parser.add_argument("--ray-workers", type=int, help="Ray actors training candidates (default [service] "
+                        "ray_workers; 0: one per GPU, else one per ray_cpus_per_worker CPUs)")
     parser.add_argument("--log-level", default="info")
     args = parser.parse_args(argv)
     if args.config:
@@ -578,7 +623,8 @@ def main(argv=None) -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = ServiceSettings.from_config()
     overrides = {name: value for name, value in
-                 (("host", args.host), ("port", args.port), ("dsn", args.dsn)) if value is not None}
+                 (("host", args.host), ("port", args.port), ("dsn", args.dsn), ("executor", args.executor),
+                  ("ray_address", args.ray_address), ("ray_workers", args.ray_workers)) if value is not None}
     settings = ServiceSettings(**{**settings.__dict__, **overrides})
     try:
         settings.validate()

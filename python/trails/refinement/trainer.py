@@ -242,9 +242,46 @@ class Trial:
         return {name: tensor.detach().to("cpu", copy=True)
                 for name, tensor in self.model.state_dict().items()}
 
+    def export_state(self) -> dict:
+        """Everything needed to continue this trial in another process or on another machine, as
+        CPU tensors and plain values: arch, seed, weights, Adam's state, the learning-rate
+        schedule, the shuffling generator's state and the counters. :meth:`from_state` rebuilds
+        it; training the rebuilt trial continues exactly as this one would have."""
+        return {"arch": self.arch, "seed": self.seed, "model": self.state_dict_cpu(),
+                "optimizer": _to_cpu(self.optimizer.state_dict()),
+                "scheduler": self.scheduler.state_dict(), "generator": self.generator.get_state(),
+                "epochs_trained": self.epochs_trained, "iterations": self.iterations,
+                "train_seconds": self.train_seconds, "epoch_losses": list(self.epoch_losses)}
+
+    @classmethod
+    def from_state(cls, state: dict, n_ids: int, n_fields: int, settings: "TrainingSettings",
+                   device="cpu", task: Task = BINARY_01) -> "Trial":
+        """The trial :meth:`export_state` returned ``state`` of, on ``device`` (the layout's
+        ``n_ids``/``n_fields``, ``settings`` and ``task`` must be those it was created with)."""
+        trial = cls(state["arch"], n_ids, n_fields, 1, settings, state["seed"], device, task)
+        trial.model.load_state_dict(state["model"])
+        trial.optimizer.load_state_dict(state["optimizer"])
+        trial.scheduler.load_state_dict(state["scheduler"])
+        trial.generator.set_state(state["generator"])
+        trial.epochs_trained, trial.iterations = int(state["epochs_trained"]), int(state["iterations"])
+        trial.train_seconds, trial.epoch_losses = float(state["train_seconds"]), list(state["epoch_losses"])
+        return trial
+
     def __repr__(self) -> str:
         return (f"Trial(arch={arch_text(self.arch)}, epochs_trained={self.epochs_trained}, "
                 f"iterations={self.iterations})")
+
+
+def _to_cpu(value):
+    """``value`` (nested dicts/lists of tensors, e.g. an optimizer's state) with every tensor
+    copied to the CPU."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().to("cpu", copy=True)
+    if isinstance(value, dict):
+        return {key: _to_cpu(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_to_cpu(item) for item in value)
+    return value
 
 
 def train(trial: Trial, data: SplitTensors, epochs: int, batch_size: int, iter_per_epoch: int,

@@ -1,0 +1,201 @@
+"""The Ray executor: successive halving's rungs trained on Ray workers, and the refinement
+service on a Ray cluster.
+
+A Ray head is started for this module as its own process on 127.0.0.1 (``ray start --head
+--block``; every Ray process binds loopback: ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``). The
+executor's tests connect this process to it; the service's tests start a refinement service
+with ``--executor ray --ray-address`` the head and run ``model_selection`` through it.
+"""
+
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+# read when ray is imported, and inherited by the head and the service started below: every
+# Ray process binds 127.0.0.1, and the cluster requires this run's token
+os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+os.environ["RAY_AUTH_MODE"] = "token"
+os.environ.setdefault("RAY_AUTH_TOKEN", secrets.token_hex(32))
+import ray  # noqa: E402
+import torch  # noqa: E402
+
+import conftest
+from test_halving import CANDIDATES, N_FIELDS, N_IDS, SETTINGS, synthetic
+from test_service_faults import _call, _start_service, _synthetic
+from trails.errors import TrailsError
+from trails.refinement.halving import Cancelled, successive_halving
+from trails.refinement.schedule import halving_rungs
+from trails.refinement.trainer import TrainingSettings
+
+RAY_ENV = dict(os.environ, RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0", RAY_USAGE_STATS_ENABLED="0")
+
+
+def _ray_command() -> str:
+    return str(Path(sys.executable).with_name("ray"))
+
+
+@pytest.fixture(scope="module")
+def ray_head():
+    """The GCS address ("127.0.0.1:port") of a Ray head with 2 CPUs, stopped afterwards."""
+    port = conftest._free_port()
+    process = subprocess.Popen([_ray_command(), "start", "--head", "--block", "--node-ip-address", "127.0.0.1",
+                                "--port", str(port), "--num-cpus", "2", "--num-gpus", "0",
+                                "--include-dashboard", "false", "--disable-usage-stats"],
+                               env=RAY_ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    address = f"127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"ray start failed: {process.stderr.read()}")
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        time.sleep(0.5)
+    else:
+        raise RuntimeError("the Ray head did not start within 90 s")
+    yield address
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+    subprocess.run([_ray_command(), "stop", "--force"], env=RAY_ENV, capture_output=True, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def executor(ray_head):
+    """A RayExecutor of 2 workers of 1 CPU on the head; closed (workers freed) afterwards."""
+    from trails.refinement.ray_executor import RayExecutor
+
+    executor = RayExecutor(ray_head, workers=2, cpus_per_worker=1)
+    yield executor
+    executor.close()
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def splits():
+    return synthetic(4000, 1), synthetic(1000, 2)
+
+
+def _run(splits, **kwargs):
+    train_data, valid_data = splits
+    options = dict(u=3, eta=3, max_epochs=9, settings=SETTINGS, seed=0, device="cpu")
+    options.update(kwargs)
+    return successive_halving(CANDIDATES, train_data, valid_data, N_IDS, N_FIELDS, **options)
+
+
+def test_workers_start_on_the_head(executor, ray_head):
+    assert executor.describe() == {"executor": "ray", "ray_address": ray_head, "workers": 2,
+                                   "devices": ["cpu (1 threads)", "cpu (1 threads)"]}
+
+
+def test_rungs_on_ray_are_the_schedule_and_continue_across_workers(executor, splits):
+    """The same rungs and epochs as the local executor; a survivor continues (its epochs add
+    up) whichever worker trains its next rung."""
+    result = _run(splits, executor=executor)
+    schedule = halving_rungs(len(CANDIDATES), 3, 3, 9)
+    assert [tuple(rung) for rung in result.schedule] == [tuple(rung) for rung in schedule]
+    for index, rung in enumerate(schedule):
+        evaluated = [r for r in result.rungs if r.rung == index]
+        assert len(evaluated) == rung.n_models
+        assert all(r.total_epochs == rung.total_epochs for r in evaluated)
+        # each rung trains only the epochs a survivor lacks: 3 new ones after rung 0
+        assert all(len(r.train_losses) == rung.total_epochs - (schedule[index - 1].total_epochs if index else 0)
+                   for r in evaluated)
+    assert result.trained_epochs == result.planned_epochs
+    assert result.device == "cpu" and not result.deadline_hit
+    # promotion: rung i+1's candidates are the best of rung i
+    first = sorted((r for r in result.rungs if r.rung == 0), key=lambda r: -r.valid_score)
+    assert {r.arch for r in result.rungs if r.rung == 1} == {r.arch for r in first[:schedule[1].n_models]}
+    assert result.winner in CANDIDATES and result.valid_score > 0.8
+    # the winner's weights came back from a worker and score as reported
+    from trails.refinement.trainer import evaluate
+    assert abs(evaluate(result.model(), splits[1], result.task) - result.valid_score) < 1e-6
+
+
+def test_a_candidate_continues_on_another_worker_as_it_would_have_here(executor, splits):
+    """Ray with one candidate per rung and the local executor give the same model: the state
+    shipped between rungs (weights, Adam, schedule, generator) is complete."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the workers' thread count: the same arithmetic in both
+    try:
+        local = _run(splits, u=1, max_epochs=3, eta=3)
+    finally:
+        torch.set_num_threads(threads)
+    remote = _run(splits, u=1, max_epochs=3, eta=3, executor=executor)
+    # the same evaluations (a rung's results arrive in the order the workers finish them)
+    local_scores = {(r.arch, r.rung, r.total_epochs): r.valid_score for r in local.rungs}
+    remote_scores = {(r.arch, r.rung, r.total_epochs): r.valid_score for r in remote.rungs}
+    assert local_scores.keys() == remote_scores.keys()
+    assert all(abs(local_scores[key] - remote_scores[key]) < 1e-5 for key in local_scores)
+    assert remote.winner == local.winner
+    assert all(torch.allclose(local.state_dict[name], remote.state_dict[name], atol=1e-5)
+               for name in local.state_dict)
+
+
+def test_deadline_and_finishing_phase_on_ray(executor, splits):
+    deadline = time.monotonic() + 4.0
+    result = _run(splits, u=1, max_epochs=27, executor=executor, deadline=deadline, finish=True)
+    assert time.monotonic() < deadline + 1.0
+    assert result.rungs and result.winner in CANDIDATES
+    assert result.rungs[-1].final or result.deadline_hit
+
+
+def test_cancel_stops_the_workers(executor, splits):
+    stop = threading.Event()
+    threading.Timer(1.0, stop.set).start()
+    started = time.monotonic()
+    with pytest.raises(Cancelled):
+        _run(splits, u=9, max_epochs=27, executor=executor, should_stop=stop.is_set,
+             settings=TrainingSettings(batch_size=64, iter_per_epoch=200))
+    assert time.monotonic() - started < 3.0
+    # the workers are free for the next run
+    assert _run(splits, u=1, max_epochs=1, executor=executor).trained_epochs == len(CANDIDATES)
+
+
+def test_a_workers_error_is_raised_as_itself(executor, splits):
+    train_data, valid_data = splits
+    constant = type(valid_data)(valid_data.ids, valid_data.values, torch.zeros_like(valid_data.labels))
+    with pytest.raises(TrailsError, match="needs at least two classes"):
+        successive_halving(CANDIDATES[:2], train_data, constant, N_IDS, N_FIELDS, 1, 3, 1,
+                           settings=SETTINGS, device="cpu", executor=executor)
+
+
+@pytest.fixture
+def ray_service(pg_dsn, ray_head, executor):
+    """A refinement service whose executor is Ray (the head above, 2 workers). The executor
+    fixture's workers are closed first: the head has 2 CPUs."""
+    executor.close()
+    process, url = _start_service(pg_dsn, "--executor", "ray", "--ray-address", ray_head, "--ray-workers", "2")
+    yield process, url
+    process.terminate()
+    process.wait(timeout=30)
+
+
+def test_model_selection_through_a_service_on_ray(sql, pg_dsn, ray_service):
+    process, url = ray_service
+    health = json.loads(urllib.request.urlopen(url + "/healthz", timeout=5).read())
+    assert health["executor"] == "ray" and health["workers"] == 2
+    assert health["devices"] == ["cpu (1 threads)", "cpu (1 threads)"]
+    _synthetic(sql, rows=20000)
+    row, seconds = _call(pg_dsn, "SELECT run_id, test_auc, k_refined FROM model_selection('synth', 20, "
+                                 "refinement => 'service')")
+    assert not isinstance(row, Exception), row
+    run_id, test_auc, k_refined, refinement = row
+    assert refinement == "service" and test_auc > 0.9 and seconds < 20 + 5
+    jobs = json.loads(urllib.request.urlopen(url + "/v1/jobs", timeout=5).read())
+    job = json.loads(urllib.request.urlopen(f"{url}/v1/jobs/{jobs[-1]['job_id']}", timeout=5).read())
+    assert job["status"] == "done"
+    assert job["result"]["executor"] == "ray" and job["result"]["workers"] == 2
+    assert len({rung["arch"] for rung in job["rungs"]}) == k_refined >= 2
