@@ -320,3 +320,66 @@ def test_rungs_decide_on_a_valid_sample_and_the_winner_is_scored_on_the_whole_sp
     assert result.to_json()["decision_rows"] == 300
     uncapped = run(splits, candidates=CANDIDATES[:3], u=1, max_epochs=3)
     assert uncapped.decision_rows == len(valid_data) and uncapped.decision_score == uncapped.valid_score
+
+
+def test_a_trial_continues_from_its_exported_state(splits):
+    """export_state → from_state (what the Ray executor ships between rungs) continues the
+    training exactly: 1 + 2 epochs equal 3 epochs, learning rate and counters included."""
+    train_data, _ = splits
+    whole = Trial((16, 8), N_IDS, N_FIELDS, 100, SETTINGS, seed=3)
+    train(whole, train_data, 3, SETTINGS.batch_size, SETTINGS.iter_per_epoch)
+    first = Trial((16, 8), N_IDS, N_FIELDS, 100, SETTINGS, seed=3)
+    train(first, train_data, 1, SETTINGS.batch_size, SETTINGS.iter_per_epoch)
+    resumed = Trial.from_state(first.export_state(), N_IDS, N_FIELDS, SETTINGS)
+    train(resumed, train_data, 2, SETTINGS.batch_size, SETTINGS.iter_per_epoch)
+    assert resumed.epochs_trained == 3 and resumed.iterations == whole.iterations
+    assert resumed.learning_rate == whole.learning_rate
+    assert all(torch.equal(a, b) for a, b in zip(whole.model.state_dict().values(),
+                                                 resumed.model.state_dict().values()))
+
+
+def test_training_on_a_split_still_being_read_uses_the_rows_read(splits):
+    """An epoch over a GrowingSplit draws from the rows in when it starts."""
+    from trails.refinement.stream import GrowingSplit
+
+    train_data, _ = splits
+    growing = GrowingSplit(len(train_data), N_FIELDS)
+    part = SplitTensors(train_data.ids[:200], train_data.values[:200], train_data.labels[:200])
+    growing.append(part)
+    trial = Trial((8,), N_IDS, N_FIELDS, 100, SETTINGS, seed=0)
+    train(trial, growing, 1, 64, 100)
+    assert trial.iterations == 200 // 64  # 3: only the 200 rows read
+    rest = SplitTensors(train_data.ids[200:], train_data.values[200:], train_data.labels[200:])
+    growing.append(rest)
+    growing.finish()
+    train(trial, growing, 1, 64, 100)
+    assert trial.iterations == 3 + min(100, len(train_data) // 64)
+    assert len(growing) == len(train_data) and torch.equal(growing.complete().ids, train_data.ids)
+
+
+def test_successive_halving_starts_before_the_train_split_is_read(splits):
+    """A reader thread appends chunks while successive halving runs; a failing read fails the run."""
+    from trails.refinement.stream import GrowingSplit, Reader
+
+    train_data, valid_data = splits
+
+    def read(on_chunk, fail_after=None):
+        for start in range(0, len(train_data), 500):
+            end = start + 500
+            on_chunk(SplitTensors(train_data.ids[start:end], train_data.values[start:end],
+                                  train_data.labels[start:end]), end)
+            if fail_after is not None and end >= fail_after:
+                raise TrailsError("the connection was lost")
+            time.sleep(0.05)
+
+    reader = Reader(GrowingSplit(len(train_data), N_FIELDS), read).start()
+    reader.wait_for_rows(1)
+    result = run((reader.split, valid_data), candidates=CANDIDATES[:3], u=1, max_epochs=3)
+    assert result.trained_epochs == result.planned_epochs and result.valid_score > 0.6
+    reader.stop()
+    assert reader.split.done and len(reader.split) == len(train_data)
+
+    failing = Reader(GrowingSplit(len(train_data), N_FIELDS), lambda on_chunk: read(on_chunk, 500)).start()
+    with pytest.raises(TrailsError, match="connection was lost"):  # at the start, or at an epoch's
+        failing.wait_for_rows(1)
+        run((failing.split, valid_data), candidates=CANDIDATES[:3], u=3, max_epochs=9)

@@ -70,6 +70,15 @@ class SplitTensors:
         """Bytes the three tensors hold."""
         return sum(t.element_size() * t.nelement() for t in (self.ids, self.values, self.labels))
 
+    def visible(self, min_rows: int = 1) -> "SplitTensors":
+        """``self``: every row is there (a :class:`~trails.refinement.stream.GrowingSplit`
+        returns the rows read so far)."""
+        return self
+
+    def complete(self, timeout: float | None = None) -> "SplitTensors":
+        """``self`` (a :class:`~trails.refinement.stream.GrowingSplit` waits for the end of its read)."""
+        return self
+
     def to(self, device) -> "SplitTensors":
         """The same rows on ``device`` (``self`` when already there)."""
         device = torch.device(device)

@@ -284,7 +284,7 @@ class RayExecutor:
 
         self._job = uuid.uuid4().hex
         self._context = context
-        train_ref = ray.put(_split_arrays(context.train_data))
+        train_ref = ray.put(_split_arrays(context.train_data.complete()))  # a streamed split: all of it
         decision_ref = ray.put(_split_arrays(context.decision_data))
         spec = {"n_ids": context.n_ids, "n_fields": context.n_fields, "settings": context.settings,
                 "seed": context.seed, "task": context.task, "max_iterations": context.max_iterations,

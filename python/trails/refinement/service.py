@@ -44,6 +44,11 @@ its candidates on Ray's workers at once, successive halving still decided here. 
 PostgreSQL through psycopg2 (a server-side cursor, chunk by chunk, encoded with the stored
 layout ``layout_id``) straight onto the device, and the tensors stay cached per (tables,
 layout) up to ``cache_mb``, so the next job on the same data starts training at once.
+
+**Streaming start** (``[service] stream_train = true``, the default): the valid split is read
+first, then the train split in a background thread while training already runs on the rows read
+so far (each epoch uses the rows in when it starts: :mod:`trails.refinement.stream`); a job's
+result reports ``training_started_after_s`` and ``train_rows_at_start``.
 """
 
 from __future__ import annotations
@@ -102,6 +107,7 @@ class ServiceSettings:
     ray_address: str = ""
     ray_workers: int = 0
     ray_cpus_per_worker: int = 1
+    stream_train: bool = True
 
     def validate(self) -> None:
         """Refuse to serve the network without a token, or an unknown executor (raises TrailsError)."""
@@ -131,6 +137,7 @@ class ServiceSettings:
             ray_address=config.get(section, "ray_address", fallback=""),
             ray_workers=config.getint(section, "ray_workers", fallback=defaults.ray_workers),
             ray_cpus_per_worker=config.getint(section, "ray_cpus_per_worker", fallback=defaults.ray_cpus_per_worker),
+            stream_train=config.getboolean(section, "stream_train", fallback=defaults.stream_train),
         )
 
     def create_executor(self, device: torch.device):
@@ -263,21 +270,24 @@ class TensorCache:
     def __init__(self, max_bytes: int):
         self.max_bytes = int(max_bytes)
         self.entries: collections.OrderedDict = collections.OrderedDict()
+        self.lock = threading.Lock()  # a streaming read puts its split from the reader thread
 
     def get(self, key):
-        if key in self.entries:
-            self.entries.move_to_end(key)
-            return self.entries[key]
-        return None
+        with self.lock:
+            if key in self.entries:
+                self.entries.move_to_end(key)
+                return self.entries[key]
+            return None
 
     def put(self, key, splits: tuple) -> None:
         size = sum(split.nbytes for split in splits)
         if size > self.max_bytes:
             return
-        self.entries[key] = splits
-        self.entries.move_to_end(key)
-        while sum(s.nbytes for value in self.entries.values() for s in value) > self.max_bytes:
-            self.entries.popitem(last=False)
+        with self.lock:
+            self.entries[key] = splits
+            self.entries.move_to_end(key)
+            while sum(s.nbytes for value in self.entries.values() for s in value) > self.max_bytes:
+                self.entries.popitem(last=False)
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -290,6 +300,14 @@ def _connect(dsn: str, database: str | None = None):
 
     names = {"application_name": APPLICATION_NAME, **({"dbname": database} if database else {})}
     return psycopg2.connect(dsn, **names)
+
+
+def _close(connection) -> None:
+    """End ``connection``'s (read-only) transaction and close it; errors ignored (it may be gone)."""
+    with contextlib.suppress(Exception):
+        connection.rollback()
+    with contextlib.suppress(Exception):
+        connection.close()
 
 
 class JobManager:
@@ -390,8 +408,10 @@ class JobManager:
     def _run(self, job: Job) -> None:
         started = time.monotonic()
         job.update(status="loading", started_at=time.time(), message="reading rows from PostgreSQL")
+        reader = None
         try:
-            train_data, valid_data, layout = self._load(job)
+            train_data, valid_data, layout, reader = self._load(job)
+            training_starts_s = time.monotonic() - started
             request = job.request
             job.update(status="running", message=f"training {len(request.candidates)} candidates")
             settings = TrainingSettings.from_config(batch_size=request.batch_size,
@@ -408,6 +428,8 @@ class JobManager:
             summary = result.to_json()
             summary.pop("rungs")
             summary.update(train_rows=len(train_data), valid_rows=len(valid_data),
+                           training_started_after_s=round(training_starts_s, 3),
+                           train_rows_at_start=reader.split.rows_read if reader else len(train_data),
                            layout_id=layout.layout_id, executor=self.executor.name,
                            workers=getattr(self.executor, "workers", 1), total_seconds=time.monotonic() - started)
             job.update(status="done", progress=1.0, result=summary, model_bytes=model_bytes,
@@ -432,18 +454,31 @@ class JobManager:
                               "hint": f"the refinement service's log has the traceback (job {job.id})",
                               "detail": None, "type": type(error).__name__})
             log.exception("job %s failed", job.id)
+        finally:
+            if reader is not None:
+                reader.stop()
 
     def _load(self, job: Job) -> tuple:
-        """(train, valid, layout) for ``job``, from the cache or from PostgreSQL."""
+        """(train, valid, layout, reader) for ``job``, from the cache or from PostgreSQL.
+
+        With ``[service] stream_train`` (the default) the valid split is read first, then the
+        train split in a background :class:`~trails.refinement.stream.Reader` into a
+        :class:`~trails.refinement.stream.GrowingSplit`, returned as soon as its first chunk is
+        in (training starts on it); ``reader`` is None otherwise (and for cached splits). The
+        connection (one REPEATABLE READ transaction: the rows counted are the rows read) is
+        closed here, or by the reader when it ends.
+        """
         from trails.data.dataset import dataset_from_identity, resolve_dataset
         from trails.data.layout import Layout
         from trails.data.layout_store import load_layout
         from trails.data.session import PgSession
+        from trails.refinement.stream import GrowingSplit, Reader
 
         request = job.request
         connection = _connect(self.settings.dsn, request.database)
+        handed_over = False
         try:
-            connection.set_session(readonly=True)
+            connection.set_session(readonly=True, isolation_level="REPEATABLE READ")
             session = PgSession(connection)
             if request.tables is not None:
                 dataset = dataset_from_identity(session, request.dataset, request.model_dump())
@@ -462,36 +497,62 @@ class JobManager:
             cached = self.cache.get(key)
             if cached is not None:
                 log.info("job %s: %s splits from the cache", job.id, request.dataset)
-                return (*cached, layout)
-            self._check_size(session, dataset, layout)
-            splits = []
-            for split in ("train", "valid"):
-                splits.append(load_split(session, dataset, layout, split, self.device, ordered=False,
-                                         on_chunk=self._loading_progress(job, split)))
-            self.cache.put(key, tuple(splits))
-            log.info("job %s: read %d train and %d valid rows of %s", job.id, len(splits[0]),
-                     len(splits[1]), request.dataset)
-            return (*splits, layout)
-        finally:
-            with contextlib.suppress(Exception):
-                connection.rollback()
-            connection.close()
+                return (*cached, layout, None)
+            rows = self._check_size(session, dataset, layout)
 
-    def _check_size(self, session, dataset, layout) -> None:
-        """Refuse a train + valid split whose decoded tensors would exceed ``max_table_mb``
-        (counted first: the machine is not taken down by a table larger than memory)."""
+            def read(split: str, on_chunk) -> object:
+                return load_split(session, dataset, layout, split, self.device, ordered=False, on_chunk=on_chunk)
+
+            valid = read("valid", self._loading_progress(job, "valid"))
+            if not self.settings.stream_train:
+                train = read("train", self._loading_progress(job, "train"))
+                self.cache.put(key, (train, valid))
+                log.info("job %s: read %d train and %d valid rows of %s", job.id, len(train), len(valid),
+                         request.dataset)
+                return train, valid, layout, None
+
+            def read_train(on_chunk) -> None:
+                try:
+                    read("train", on_chunk)
+                finally:
+                    _close(connection)
+
+            def done(train) -> None:
+                self.cache.put(key, (train, valid))
+                log.info("job %s: read %d train rows of %s while training", job.id, len(train), request.dataset)
+
+            reader = Reader(GrowingSplit(rows["train"], layout.n_fields, self.device), read_train, done,
+                            self._loading_progress(job, "train"))
+            handed_over = True
+            reader.start()
+            reader.wait_for_rows(1, job.cancel_event.is_set)
+            log.info("job %s: training starts on %d of %d train rows (the rest is read meanwhile)", job.id,
+                     reader.split.rows_read, rows["train"])
+            return reader.split, valid, layout, reader
+        finally:
+            if not handed_over:
+                _close(connection)
+
+    def _check_size(self, session, dataset, layout) -> dict:
+        """Rows of the train and valid splits (``{split: rows}``); raises TrailsError when their
+        decoded tensors would exceed ``max_table_mb`` (counted first: the machine is not taken
+        down by a table larger than memory)."""
         from trails.refinement.data import require_fits
 
-        rows = sum(session.query(f"SELECT count(*) AS n {dataset.source(split)}")[0]["n"]
-                   for split in ("train", "valid"))
-        require_fits(dataset.name, rows, layout.n_fields, self.settings.max_table_mb, "[service] max_table_mb")
+        rows = {split: session.query(f"SELECT count(*) AS n {dataset.source(split)}")[0]["n"]
+                for split in ("train", "valid")}
+        require_fits(dataset.name, sum(rows.values()), layout.n_fields, self.settings.max_table_mb,
+                     "[service] max_table_mb")
+        return rows
 
     @staticmethod
     def _loading_progress(job: Job, split: str):
         def on_chunk(chunk: SplitTensors, rows_so_far: int) -> None:
             if job.cancel_event.is_set():
                 raise Cancelled("cancelled while reading rows")
-            job.update(message=f"reading {split} rows: {rows_so_far}")
+            with job.lock:
+                if job.status == "loading":  # not over training's progress (a streaming start)
+                    job.message = f"reading {split} rows: {rows_so_far}"
         return on_chunk
 
 

@@ -291,7 +291,9 @@ def train(trial: Trial, data: SplitTensors, epochs: int, batch_size: int, iter_p
 
     Args:
         trial: the candidate; its weights, optimizer, schedule and generator advance.
-        data: the train split, on ``trial.device``.
+        data: the train split, on ``trial.device``: a :class:`SplitTensors`, or a
+            :class:`~trails.refinement.stream.GrowingSplit` still being read, of which each
+            epoch uses the rows read when it starts (its ``visible()`` rows).
         epochs: epochs to add, ≥ 0.
         batch_size, iter_per_epoch: see the module docstring.
         deadline: a ``time.monotonic()`` value; checked before every iteration. When it has
@@ -314,26 +316,26 @@ def train(trial: Trial, data: SplitTensors, epochs: int, batch_size: int, iter_p
     if int(batch_size) < 1 or int(iter_per_epoch) < 1 or int(epochs) < 0:
         raise TrailsError(f"batch_size ({batch_size}) and iter_per_epoch ({iter_per_epoch}) must be "
                           f">= 1 and epochs ({epochs}) >= 0")
-    n_rows = len(data)
-    batch_size = min(int(batch_size), n_rows)
-    per_epoch = iterations_per_epoch(n_rows, batch_size, iter_per_epoch)
     started = time.monotonic()
     try:
-        return _train_epochs(trial, data, int(epochs), batch_size, per_epoch, deadline, should_stop,
-                             on_epoch)
+        return _train_epochs(trial, data, int(epochs), int(batch_size), int(iter_per_epoch), deadline,
+                             should_stop, on_epoch)
     finally:
         trial.train_seconds += time.monotonic() - started
 
 
-def _train_epochs(trial: Trial, data: SplitTensors, epochs: int, batch_size: int, per_epoch: int,
+def _train_epochs(trial: Trial, split, epochs: int, max_batch_size: int, iter_per_epoch: int,
                   deadline, should_stop, on_epoch) -> list[float]:
     """The loop of :func:`train` (arguments checked there)."""
-    n_rows = len(data)
     model, optimizer, scheduler, task = trial.model, trial.optimizer, trial.scheduler, trial.task
     model.train()
     forward_context = _forward_context(trial)
     losses: list[float] = []
     for _ in range(epochs):
+        data = split.visible()  # every row, or those read so far of a split still being read
+        n_rows = len(data)
+        batch_size = min(max_batch_size, n_rows)
+        per_epoch = iterations_per_epoch(n_rows, batch_size, iter_per_epoch)
         order = torch.randperm(n_rows, generator=trial.generator, device=data.device)
         loss_sum = torch.zeros((), device=data.device)  # summed on the device: no sync per batch
         for step in range(per_epoch):
