@@ -31,7 +31,7 @@ import torch  # noqa: E402
 
 import conftest
 from test_halving import CANDIDATES, N_FIELDS, N_IDS, SETTINGS, synthetic
-from test_service_faults import _call, _start_service, _synthetic
+from test_service_faults import _call, _in_background, _start_service, _synthetic, _wait_for_job
 from trails.errors import TrailsError
 from trails.refinement.halving import Cancelled, successive_halving
 from trails.refinement.schedule import halving_rungs
@@ -199,3 +199,27 @@ def test_model_selection_through_a_service_on_ray(sql, pg_dsn, ray_service):
     assert job["status"] == "done"
     assert job["result"]["executor"] == "ray" and job["result"]["workers"] == 2
     assert len({rung["arch"] for rung in job["rungs"]}) == k_refined >= 2
+
+
+def test_a_ray_worker_killed_mid_job(sql, pg_dsn, ray_service):
+    """kill -9 of a Ray worker while it trains: the job fails, refinement => 'auto' finishes the
+    call in the backend within budget + 5 s, and Ray's restarted worker serves the next call."""
+    process, url = ray_service
+    _synthetic(sql, rows=60000)
+    budget = 20
+    thread, outcome = _in_background(pg_dsn, f"SELECT run_id FROM model_selection('synth', {budget})")
+    _wait_for_job(url, "running", timeout=60)
+    time.sleep(1.0)
+    workers = subprocess.run(["pgrep", "-f", "ray::RungWorker"], capture_output=True, text=True).stdout.split()
+    assert workers, "no Ray worker process found"
+    os.kill(int(workers[0]), signal.SIGKILL)
+    thread.join(timeout=budget + 30)
+    row = outcome["result"]
+    assert not isinstance(row, Exception), row
+    assert row[1] == "backend" and outcome["seconds"] < budget + 5
+    assert any("refinement service failed" in notice for notice in outcome["notices"])
+    failed = json.loads(urllib.request.urlopen(url + "/v1/jobs", timeout=5).read())[-1]
+    assert failed["status"] == "failed" and "Ray worker" in failed["message"]
+    row, seconds = _call(pg_dsn, "SELECT run_id FROM model_selection('synth', 15, refinement => 'service')")
+    assert not isinstance(row, Exception), row
+    assert row[1] == "service"

@@ -274,3 +274,27 @@ def test_a_table_too_large_is_refused_before_it_is_read(sql, pg_dsn, tmp_path):
     assert "[service] max_table_mb = 1" in error.diag.message_primary and seconds <= BUDGET + SLACK
     with pytest.raises(TrailsError, match=r"\[refinement\] max_table_mb = 2048"):
         require_fits("big", 200_000_000, 10, 2048, "[refinement] max_table_mb")
+
+
+def test_streaming_start_trains_while_the_train_split_is_read(sql, pg_dsn):
+    """--stream-train: the job trains on the first chunk while the rest is read; the model is
+    fine, the whole split ends up read and cached (the next job starts from the cache)."""
+    process, url = _start_service(pg_dsn, "--stream-train")
+    try:
+        _synthetic(sql, rows=60000)  # 42,000 train rows: five chunks of [data] chunk_rows
+        results = []
+        for _ in range(2):
+            row, seconds = _call(pg_dsn, "SELECT run_id, test_auc FROM model_selection('synth', 15, "
+                                         "refinement => 'service')")
+            assert not isinstance(row, Exception), row
+            assert row[1] > 0.9 and row[2] == "service" and seconds < 15 + SLACK
+            job_id = json.loads(urllib.request.urlopen(url + "/v1/jobs", timeout=5).read())[-1]["job_id"]
+            results.append(json.loads(urllib.request.urlopen(f"{url}/v1/jobs/{job_id}", timeout=5).read())["result"])
+        first, second = results
+        assert first["train_rows"] == second["train_rows"] and 38000 < first["train_rows"] < 46000  # ~70 %
+        assert 1 <= first["train_rows_at_start"] <= first["train_rows"]
+        assert second["train_rows_at_start"] == second["train_rows"]  # from the cache: all of it
+        assert first["training_started_after_s"] >= 0
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

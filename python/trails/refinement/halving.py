@@ -457,11 +457,10 @@ def timed_evaluation(trial: Trial, context: HalvingContext) -> tuple[float, floa
     return score, time.monotonic() - started
 
 
-def _evaluation_estimate(trial: Trial, rows: int) -> float:
+def _evaluation_estimate(seconds_per_iteration: float, batch_size: int, rows: int) -> float:
     """Seconds to evaluate ``rows`` rows, estimated from the training speed: a forward pass
     over a row costs about a third of a training step over it."""
-    rows_per_iteration = trial.settings.batch_size
-    return trial.seconds_per_iteration / 3 * rows / rows_per_iteration
+    return seconds_per_iteration / 3 * rows / batch_size
 
 
 def finish_trial(trial: Trial, context: HalvingContext, deadline: float, evaluation_s: float,
@@ -477,14 +476,19 @@ def finish_trial(trial: Trial, context: HalvingContext, deadline: float, evaluat
     """
     settings, train_data, valid_data = context.settings, context.train_data, context.decision_data
     per_epoch = iterations_per_epoch(len(train_data), settings.batch_size, settings.iter_per_epoch)
-    if not trial.seconds_per_iteration:  # a fresh candidate: time a few iterations first
+    seconds_per_iteration = trial.seconds_per_iteration
+    # a fresh candidate, or one timed while the train split was still being read (the reader
+    # competed for the CPU): time a few iterations now
+    if not seconds_per_iteration or getattr(train_data, "streamed", False):
+        seconds_before, iterations_before = trial.train_seconds, trial.iterations
         train(trial, train_data, 1, settings.batch_size, settings.iter_per_epoch,
               deadline=min(deadline, time.monotonic() + SPEED_PROBE_S), should_stop=context.should_stop)
-        if not trial.seconds_per_iteration:
+        if trial.iterations == iterations_before:
             return None
-    sample_s = max(evaluation_s, _evaluation_estimate(trial, len(valid_data)))
+        seconds_per_iteration = (trial.train_seconds - seconds_before) / (trial.iterations - iterations_before)
+    sample_s = max(evaluation_s, _evaluation_estimate(seconds_per_iteration, settings.batch_size, len(valid_data)))
     keep_s = FINISH_EVALUATION_MARGIN * (sample_s + sample_s * context.final_rows / len(valid_data))
-    iterations = int((deadline - time.monotonic() - keep_s) / trial.seconds_per_iteration)
+    iterations = int((deadline - time.monotonic() - keep_s) / seconds_per_iteration)
     if iterations < 1:
         return None
     epochs = -(-iterations // per_epoch)  # the last one may be cut by the deadline

@@ -33,6 +33,7 @@ Needs the optional dependency ``ray`` (``pip install 'trails[ray]'``).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -147,9 +148,10 @@ class RungWorker:
         return len(train_data)
 
     def release(self, job: str) -> None:
+        """Drop job ``job``'s data; a task of it still running stops at its next iteration."""
         with self.lock:
             self.contexts.pop(job, None)
-            self.stopped.discard(job)
+            self.stopped.add(job)  # kept: job ids are never reused
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
 
@@ -292,10 +294,13 @@ class RayExecutor:
         self._wait([a.load.remote(self._job, train_ref, decision_ref, spec) for a in self.actors], context)
 
     def release(self, context: HalvingContext) -> None:
+        """Free the job's data on every worker and stop its tasks still running (after an error
+        or a cancel); a worker that is gone or restarting has nothing to free."""
         import ray
 
         if self._job is not None:
-            ray.get([a.release.remote(self._job) for a in self.actors])
+            with contextlib.suppress(ray.exceptions.RayError):
+                ray.get([a.release.remote(self._job) for a in self.actors], timeout=30)
             self._job = None
 
     def fresh(self, arch: tuple, context: HalvingContext) -> RemoteTrial:
@@ -401,9 +406,11 @@ def _raise_task_error(ray, ref) -> None:
         raise TrailsError(f"a Ray worker failed: {type(cause).__name__ if cause else 'error'}: "
                           f"{str(cause or error).strip().splitlines()[-1]}",
                           hint="the Ray worker's log has the traceback") from None
-    except ray.exceptions.RayActorError as error:
-        raise TrailsError(f"a Ray worker died during training: {str(error).strip().splitlines()[0]}",
-                          hint="see the Ray cluster's logs (out of memory?); the job can be resubmitted") from None
+    except ray.exceptions.RayError as error:  # the actor died or is restarting, the node is gone
+        raise TrailsError(f"a Ray worker died during training ({type(error).__name__}): "
+                          f"{(str(error).strip().splitlines() or [''])[0]}",
+                          hint="see the Ray cluster's logs (out of memory?); Ray restarts the worker for "
+                               "the next job") from None
 
 
 def _seconds_left(deadline) -> float | None:

@@ -45,7 +45,7 @@ PostgreSQL through psycopg2 (a server-side cursor, chunk by chunk, encoded with 
 layout ``layout_id``) straight onto the device, and the tensors stay cached per (tables,
 layout) up to ``cache_mb``, so the next job on the same data starts training at once.
 
-**Streaming start** (``[service] stream_train = true``, the default): the valid split is read
+**Streaming start** (``[service] stream_train = true``; off by default): the valid split is read
 first, then the train split in a background thread while training already runs on the rows read
 so far (each epoch uses the rows in when it starts: :mod:`trails.refinement.stream`); a job's
 result reports ``training_started_after_s`` and ``train_rows_at_start``.
@@ -107,7 +107,7 @@ class ServiceSettings:
     ray_address: str = ""
     ray_workers: int = 0
     ray_cpus_per_worker: int = 1
-    stream_train: bool = True
+    stream_train: bool = False
 
     def validate(self) -> None:
         """Refuse to serve the network without a token, or an unknown executor (raises TrailsError)."""
@@ -412,6 +412,7 @@ class JobManager:
         try:
             train_data, valid_data, layout, reader = self._load(job)
             training_starts_s = time.monotonic() - started
+            rows_at_start = reader.split.rows_read if reader is not None else len(train_data)
             request = job.request
             job.update(status="running", message=f"training {len(request.candidates)} candidates")
             settings = TrainingSettings.from_config(batch_size=request.batch_size,
@@ -429,7 +430,7 @@ class JobManager:
             summary.pop("rungs")
             summary.update(train_rows=len(train_data), valid_rows=len(valid_data),
                            training_started_after_s=round(training_starts_s, 3),
-                           train_rows_at_start=reader.split.rows_read if reader else len(train_data),
+                           train_rows_at_start=rows_at_start,
                            layout_id=layout.layout_id, executor=self.executor.name,
                            workers=getattr(self.executor, "workers", 1), total_seconds=time.monotonic() - started)
             job.update(status="done", progress=1.0, result=summary, model_bytes=model_bytes,
@@ -461,7 +462,7 @@ class JobManager:
     def _load(self, job: Job) -> tuple:
         """(train, valid, layout, reader) for ``job``, from the cache or from PostgreSQL.
 
-        With ``[service] stream_train`` (the default) the valid split is read first, then the
+        With ``[service] stream_train`` the valid split is read first, then the
         train split in a background :class:`~trails.refinement.stream.Reader` into a
         :class:`~trails.refinement.stream.GrowingSplit`, returned as soon as its first chunk is
         in (training starts on it); ``reader`` is None otherwise (and for cached splits). The
@@ -671,6 +672,8 @@ def main(argv=None) -> None:
     parser.add_argument("--dsn", help="libpq connection string (default [service] dsn; empty: PG* variables)")
     parser.add_argument("--device", help="cuda or cpu (default: cuda when available; with executor ray, "
                         "cpu keeps the Ray workers off GPUs)")
+    parser.add_argument("--stream-train", action=argparse.BooleanOptionalAction, default=None,
+                        help="start training on the first chunk of the train split (default [service] stream_train)")
     parser.add_argument("--executor", choices=EXECUTORS, help="where candidates train (default [service] executor)")
     parser.add_argument("--ray-address", help="Ray cluster to join: auto or host:port (default [service] "
                         "ray_address; empty: a private local instance)")
@@ -685,7 +688,8 @@ def main(argv=None) -> None:
     settings = ServiceSettings.from_config()
     overrides = {name: value for name, value in
                  (("host", args.host), ("port", args.port), ("dsn", args.dsn), ("executor", args.executor),
-                  ("ray_address", args.ray_address), ("ray_workers", args.ray_workers)) if value is not None}
+                  ("ray_address", args.ray_address), ("ray_workers", args.ray_workers),
+                  ("stream_train", args.stream_train)) if value is not None}
     settings = ServiceSettings(**{**settings.__dict__, **overrides})
     try:
         settings.validate()

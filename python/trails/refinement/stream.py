@@ -41,6 +41,9 @@ class GrowingSplit:
         device: where the rows are kept (each chunk is copied in as it arrives).
     """
 
+    # training speeds measured on it may be slowed by the reader (the finishing phase re-times)
+    streamed = True
+
     def __init__(self, capacity: int, n_fields: int, device="cpu"):
         self.capacity = int(capacity)
         self.n_fields = int(n_fields)
