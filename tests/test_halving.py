@@ -374,10 +374,12 @@ def test_successive_halving_starts_before_the_train_split_is_read(splits):
 
     reader = Reader(GrowingSplit(len(train_data), N_FIELDS), read).start()
     reader.wait_for_rows(1)
+    rows_at_start = reader.split.rows_read  # the reader sleeps 50 ms between its 8 chunks
     result = run((reader.split, valid_data), candidates=CANDIDATES[:3], u=1, max_epochs=3)
     assert result.trained_epochs == result.planned_epochs and result.valid_score > 0.6
-    reader.stop()
-    assert reader.split.done and len(reader.split) == len(train_data)
+    assert 500 <= rows_at_start < len(train_data)
+    whole = reader.split.complete(timeout=30)
+    assert len(reader.split) == len(whole) == len(train_data) and torch.equal(whole.labels, train_data.labels)
 
     failing = Reader(GrowingSplit(len(train_data), N_FIELDS), lambda on_chunk: read(on_chunk, 500)).start()
     with pytest.raises(TrailsError, match="connection was lost"):  # at the start, or at an epoch's

@@ -46,10 +46,12 @@ def _ray_command() -> str:
 
 @pytest.fixture(scope="module")
 def ray_head():
-    """The GCS address ("127.0.0.1:port") of a Ray head with 2 CPUs, stopped afterwards."""
+    """The GCS address ("127.0.0.1:port") of a Ray head, stopped afterwards. It claims 4 CPUs
+    (the machine may have 2) so that the executor's 2 workers and a service's 2 fit at once;
+    the tests run one at a time."""
     port = conftest._free_port()
     process = subprocess.Popen([_ray_command(), "start", "--head", "--block", "--node-ip-address", "127.0.0.1",
-                                "--port", str(port), "--num-cpus", "2", "--num-gpus", "0",
+                                "--port", str(port), "--num-cpus", "4", "--num-gpus", "0",
                                 "--include-dashboard", "false", "--disable-usage-stats"],
                                env=RAY_ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     address = f"127.0.0.1:{port}"
@@ -125,8 +127,8 @@ def test_rungs_on_ray_are_the_schedule_and_continue_across_workers(executor, spl
 
 
 def test_a_candidate_continues_on_another_worker_as_it_would_have_here(executor, splits):
-    """Ray with one candidate per rung and the local executor give the same model: the state
-    shipped between rungs (weights, Adam, schedule, generator) is complete."""
+    """Ray and the local executor give the same evaluations and model: the state shipped between
+    rungs to whichever worker is free (weights, Adam, schedule, generator) is complete."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # the workers' thread count: the same arithmetic in both
     try:
@@ -147,7 +149,7 @@ def test_a_candidate_continues_on_another_worker_as_it_would_have_here(executor,
 def test_deadline_and_finishing_phase_on_ray(executor, splits):
     deadline = time.monotonic() + 4.0
     result = _run(splits, u=1, max_epochs=27, executor=executor, deadline=deadline, finish=True)
-    assert time.monotonic() < deadline + 1.0
+    assert time.monotonic() < deadline + 2.0
     assert result.rungs and result.winner in CANDIDATES
     assert result.rungs[-1].final or result.deadline_hit
 
@@ -159,7 +161,7 @@ def test_cancel_stops_the_workers(executor, splits):
     with pytest.raises(Cancelled):
         _run(splits, u=9, max_epochs=27, executor=executor, should_stop=stop.is_set,
              settings=TrainingSettings(batch_size=64, iter_per_epoch=200))
-    assert time.monotonic() - started < 3.0
+    assert time.monotonic() - started < 5.0
     # the workers are free for the next run
     assert _run(splits, u=1, max_epochs=1, executor=executor).trained_epochs == len(CANDIDATES)
 
@@ -173,10 +175,8 @@ def test_a_workers_error_is_raised_as_itself(executor, splits):
 
 
 @pytest.fixture
-def ray_service(pg_dsn, ray_head, executor):
-    """A refinement service whose executor is Ray (the head above, 2 workers). The executor
-    fixture's workers are closed first: the head has 2 CPUs."""
-    executor.close()
+def ray_service(pg_dsn, ray_head):
+    """A refinement service whose executor is Ray (the head above, 2 workers)."""
     process, url = _start_service(pg_dsn, "--executor", "ray", "--ray-address", ray_head, "--ray-workers", "2")
     yield process, url
     process.terminate()
@@ -210,9 +210,11 @@ def test_a_ray_worker_killed_mid_job(sql, pg_dsn, ray_service):
     thread, outcome = _in_background(pg_dsn, f"SELECT run_id FROM model_selection('synth', {budget})")
     _wait_for_job(url, "running", timeout=60)
     time.sleep(1.0)
+    # every worker (the busy one among them, whichever it is); Ray restarts them
     workers = subprocess.run(["pgrep", "-f", "ray::RungWorker"], capture_output=True, text=True).stdout.split()
     assert workers, "no Ray worker process found"
-    os.kill(int(workers[0]), signal.SIGKILL)
+    for pid in workers:
+        os.kill(int(pid), signal.SIGKILL)
     thread.join(timeout=budget + 30)
     row = outcome["result"]
     assert not isinstance(row, Exception), row

@@ -298,3 +298,34 @@ def test_streaming_start_trains_while_the_train_split_is_read(sql, pg_dsn):
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_a_job_reads_the_rows_its_role_may_see(sql, service):
+    """Row-level security: the service reads as the caller (SET LOCAL ROLE), so a policy that
+    hides half the rows from the role hides them from its job too."""
+    from trails.refinement.client import RefinementClient
+
+    _synthetic(sql, rows=6000)
+    sql("CREATE ROLE trails_half")
+    sql("GRANT USAGE ON SCHEMA trails TO trails_half")
+    sql("GRANT SELECT ON synth TO trails_half")
+    sql("ALTER TABLE synth ENABLE ROW LEVEL SECURITY")
+    sql("CREATE POLICY even_ids ON synth FOR SELECT TO trails_half USING (id % 2 = 0)")
+    oid, name, database, superuser = sql("SELECT 'synth'::regclass::oid::bigint, 'public.synth', "
+                                         "current_database(), current_user")[0]
+    sql("SELECT count(*) FROM trails.describe('synth')")  # stores the layout the job names
+    layout_id, layout = sql("SELECT layout_id, layout FROM trails.layouts ORDER BY layout_id DESC LIMIT 1")[0]
+    client = RefinementClient(service[1])
+
+    def train_rows(role):
+        job = {"dataset": "synth", "label": "label", "layout_id": layout_id, "layout": layout, "database": database,
+               "role": role, "tables": {s: name for s in ("train", "valid", "test")},
+               "oids": {s: oid for s in ("train", "valid", "test")},
+               "split_bounds": {"train": [0, 70], "valid": [70, 90], "test": [90, 100]},
+               "candidates": ["8-8-8-8"], "u": 1, "max_epochs": 1}
+        status = client.wait(client.submit(job))
+        assert status["status"] == "done", status
+        return status["result"]["train_rows"]
+
+    everything, half = train_rows(superuser), train_rows("trails_half")
+    assert 0.35 * everything < half < 0.65 * everything

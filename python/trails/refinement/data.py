@@ -177,13 +177,20 @@ def load_split(session: Session, dataset: Dataset, layout: Layout, split: str, d
     Raises:
         TrailsError: for an unknown split.
     """
-    parts: list[SplitTensors] = []
+    parts = list(iter_split_chunks(session, dataset, layout, split, device, on_chunk, limit=limit,
+                                   chunk_rows=chunk_rows, ordered=ordered))
+    return SplitTensors.concatenate(parts, layout.n_fields, device)
+
+
+def iter_split_chunks(session: Session, dataset: Dataset, layout: Layout, split: str, device="cpu",
+                      on_chunk: Callable[[SplitTensors, int], None] | None = None, **options):
+    """The chunks of :func:`load_split` one by one (nothing kept here: a streaming reader
+    copies each where it belongs); ``on_chunk`` and ``options`` (``limit``, ``chunk_rows``,
+    ``ordered``) as there."""
     rows_so_far = 0
-    for rows in iter_encoded(session, dataset, layout, split, limit=limit, chunk_rows=chunk_rows,
-                             ordered=ordered):
+    for rows in iter_encoded(session, dataset, layout, split, **options):
         chunk = SplitTensors.from_encoded(rows, device)
-        parts.append(chunk)
         rows_so_far += len(chunk)
         if on_chunk is not None:
             on_chunk(chunk, rows_so_far)
-    return SplitTensors.concatenate(parts, layout.n_fields, device)
+        yield chunk

@@ -232,7 +232,8 @@ def successive_halving(
         device: ``"cuda"``/``"cpu"``; CUDA when available when None.
         deadline: a ``time.monotonic()`` value; the run stops cleanly when it passes.
         should_stop: checked before every iteration (keep it cheap); true cancels the run.
-        progress: called with a :class:`Progress` after every epoch and every evaluation.
+        progress: called with a :class:`Progress` after every epoch and every evaluation (with a
+            Ray executor: after every evaluation only).
         finish: with a ``deadline``, train the best candidate on after the last rung until the
             deadline (see :func:`finish_trial`): the candidates train at a constant learning rate
             during the rungs, and the winner's cosine decay spans exactly the epochs it gets
@@ -277,8 +278,8 @@ def successive_halving(
     context = HalvingContext(train_data, decision_data, int(n_ids), int(n_fields), settings, int(seed),
                              device, task, max_iterations, deadline, should_stop, final_rows)
     executor = executor if executor is not None else LocalExecutor()
-    executor.prepare(context)
     try:
+        executor.prepare(context)
         _run_rungs(archs, schedule, finishing, executor, context, run)
     finally:
         executor.release(context)
@@ -472,17 +473,19 @@ def finish_trial(trial: Trial, context: HalvingContext, deadline: float, evaluat
     sample so far, and the whole valid split follows when ``context.final_rows``) for the end;
     its learning rate decays by a cosine from where it is to 0 over exactly those iterations
     (:meth:`Trial.anneal`; the last epoch may be cut short by the deadline, at a rate near 0).
-    The model is then evaluated. None when not one iteration fits (nothing trained).
+    The model is then evaluated. None when not one iteration fits (the timing probe of a fresh
+    candidate may have trained it a little; it is not evaluated then).
     """
     settings, train_data, valid_data = context.settings, context.train_data, context.decision_data
     per_epoch = iterations_per_epoch(len(train_data), settings.batch_size, settings.iter_per_epoch)
     seconds_per_iteration = trial.seconds_per_iteration
-    # a fresh candidate, or one timed while the train split was still being read (the reader
-    # competed for the CPU): time a few iterations now
-    if not seconds_per_iteration or getattr(train_data, "streamed", False):
+    # a fresh candidate, or one timed while the train split is still being read (the reader
+    # competes for the CPU): time a few iterations now
+    if not seconds_per_iteration or (getattr(train_data, "streamed", False) and not train_data.done):
         seconds_before, iterations_before = trial.train_seconds, trial.iterations
         train(trial, train_data, 1, settings.batch_size, settings.iter_per_epoch,
-              deadline=min(deadline, time.monotonic() + SPEED_PROBE_S), should_stop=context.should_stop)
+              deadline=min(deadline, time.monotonic() + SPEED_PROBE_S), should_stop=context.should_stop,
+              on_epoch=on_epoch)
         if trial.iterations == iterations_before:
             return None
         seconds_per_iteration = (trial.train_seconds - seconds_before) / (trial.iterations - iterations_before)

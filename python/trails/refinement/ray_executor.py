@@ -56,6 +56,9 @@ from trails.space import arch_text
 WORKER_START_S = 120.0
 # How often the driver checks for a cancel while tasks run.
 POLL_S = 0.1
+# Seconds of a task's time left kept for what follows it outside the worker: shipping the
+# arguments and the trial's state back, and the driver's bookkeeping.
+ROUND_TRIP_S = 0.3
 
 
 def import_ray(address: str = ""):
@@ -159,6 +162,13 @@ class RungWorker:
         """Make job ``job``'s running task raise Cancelled at its next iteration."""
         self.stopped.add(job)
 
+    def _context(self, job: str) -> HalvingContext:
+        context = self.contexts.get(job)
+        if context is None:
+            raise TrailsError("this Ray worker does not hold the job's data: it was restarted during the job",
+                              hint="resubmit the job: the next one loads its data on every worker")
+        return context
+
     def _trial(self, context: HalvingContext, arch: tuple, state: dict | None) -> Trial:
         if state is None:
             return context.new_trial(arch)
@@ -177,7 +187,7 @@ class RungWorker:
     def advance(self, job: str, arch: tuple, state: dict | None, total_epochs: int, seconds_left,
                 evaluate_interrupted: bool) -> tuple[dict, dict]:
         """:func:`advance_trial` of the candidate (fresh when ``state`` is None)."""
-        context = self.contexts[job]
+        context = self._context(job)
         trial = self._trial(context, arch, state)
         step = advance_trial(trial, total_epochs, context, self._deadline(seconds_left), evaluate_interrupted)
         return self._answer(trial, step)
@@ -185,13 +195,13 @@ class RungWorker:
     def finish(self, job: str, arch: tuple, state: dict | None, seconds_left: float,
                evaluation_s: float) -> tuple[dict, dict]:
         """:func:`finish_trial` of the candidate (``step`` None when nothing fitted)."""
-        context = self.contexts[job]
+        context = self._context(job)
         trial = self._trial(context, arch, state)
         return self._answer(trial, finish_trial(trial, context, self._deadline(seconds_left), evaluation_s))
 
     def evaluate(self, job: str, arch: tuple, state: dict | None) -> tuple[dict, dict]:
         """The candidate evaluated as it is."""
-        context = self.contexts[job]
+        context = self._context(job)
         trial = self._trial(context, arch, state)
         score, seconds = timed_evaluation(trial, context)
         return self._answer(trial, Advance([], True, score, seconds, 0.0))
@@ -234,6 +244,10 @@ class RayExecutor:
     name = "ray"
 
     def __init__(self, address: str = "", workers: int = 0, cpus_per_worker: int = 1, use_gpu=None):
+        if int(workers) < 0 or int(cpus_per_worker) < 1:
+            raise TrailsError(f"ray_workers is {workers} and ray_cpus_per_worker {cpus_per_worker}, but they must "
+                              "be ray_workers >= 0 (0: one per GPU, else one per ray_cpus_per_worker CPUs) and "
+                              "ray_cpus_per_worker >= 1")
         ray = import_ray(address)
         connect(address)
         resources = ray.cluster_resources()
@@ -299,8 +313,9 @@ class RayExecutor:
         import ray
 
         if self._job is not None:
-            with contextlib.suppress(ray.exceptions.RayError):
-                ray.get([a.release.remote(self._job) for a in self.actors], timeout=30)
+            for actor in self.actors:  # not waited for: a restarting worker holds nothing to free
+                with contextlib.suppress(ray.exceptions.RayError):
+                    actor.release.remote(self._job)
             self._job = None
 
     def fresh(self, arch: tuple, context: HalvingContext) -> RemoteTrial:
@@ -311,15 +326,27 @@ class RayExecutor:
         """Each survivor trained to the rung's epochs on the next free worker; returns
         ``(valid score, position, handle)`` of those evaluated. Once the deadline has passed and
         a model was evaluated, no further candidate is started (``run.deadline_hit``)."""
-        import ray
-
         waiting = list(enumerate(survivors))
         idle = list(self.actors)
         running: dict = {}  # info ref → (position, handle, state ref, actor)
+        finished: list[tuple[int, RemoteTrial, Advance]] = []
+        self._dispatch(waiting, idle, running, finished, rung, context, run, run.best is not None)
+        # recorded in the candidates' order, whatever order the workers finished in: ties in
+        # valid score go to the earlier candidate, as with the local executor
         evaluated = []
+        for position, handle, step in sorted(finished, key=lambda item: item[0]):
+            result: RungResult = run.record_step(handle, rung_index, step)
+            evaluated.append((result.valid_score, position, handle))
+        return evaluated
+
+    def _dispatch(self, waiting: list, idle: list, running: dict, finished: list, rung: Rung,
+                  context: HalvingContext, run, any_evaluated: bool) -> None:
+        """Send candidates to free workers until the rung is done (see :meth:`train_rung`)."""
+        import ray
+
         while waiting or running:
             while waiting and idle and not run.deadline_hit:
-                if _deadline_passed(context.deadline) and run.best is not None:
+                if _deadline_passed(context.deadline) and any_evaluated:
                     run.deadline_hit = True
                     break
                 position, entry = waiting.pop(0)
@@ -327,7 +354,7 @@ class RayExecutor:
                 actor = idle.pop(0)
                 info_ref, state_ref = actor.advance.options(num_returns=2).remote(
                     self._job, handle.arch, handle.state_ref, rung.total_epochs,
-                    _seconds_left(context.deadline), run.best is None)
+                    _seconds_left(context.deadline), not any_evaluated)
                 running[info_ref] = (position, handle, state_ref, actor)
             if run.deadline_hit and not running:
                 break
@@ -343,16 +370,15 @@ class RayExecutor:
                 if step.interrupted:
                     run.deadline_hit = True
                 if step.valid_score is not None:
-                    result: RungResult = run.record_step(handle, rung_index, step)
-                    evaluated.append((result.valid_score, position, handle))
-        return evaluated
+                    finished.append((position, handle, step))
+                    any_evaluated = True
 
     def finish(self, handle: RemoteTrial, context: HalvingContext, run) -> None:
         """The finishing phase of the best candidate on one worker."""
         info, state_ref = self._call("finish", handle, context, _seconds_left(context.deadline), run.evaluation_s)
         step = info["step"]
+        handle.state_ref, handle.epochs_trained = state_ref, info["epochs_trained"]  # a probe may have trained it
         if step is not None:
-            handle.state_ref, handle.epochs_trained = state_ref, info["epochs_trained"]
             run.trained_epochs += len(step.losses)
             run.finish_epochs = len(step.losses)
             run.record_step(handle, len(run.schedule), step, final=True)
@@ -414,4 +440,6 @@ def _raise_task_error(ray, ref) -> None:
 
 
 def _seconds_left(deadline) -> float | None:
-    return None if deadline is None else max(0.0, deadline - time.monotonic())
+    """Seconds a task may use before ``deadline`` (this process's monotonic clock), less the
+    round trip."""
+    return None if deadline is None else max(0.0, deadline - time.monotonic() - ROUND_TRIP_S)

@@ -17,7 +17,9 @@ process; ``ray``: on Ray workers, see :mod:`trails.refinement.ray_executor`), ``
 calling ``role`` and the schema-qualified tables (with their OIDs) the backend resolved in
 the caller's session; the service connects to that database and reads exactly those tables,
 after checking that each OID still names that table there and that the role may SELECT from it
-— or fails the job saying why. (A job without ``tables`` — the API used directly — resolves
+— or fails the job saying why. When the service's own role may (a member of the caller's role,
+or a superuser), it then reads as the caller (``SET LOCAL ROLE``): PostgreSQL applies the
+caller's privileges and row-level security policies to the rows read. (A job without ``tables`` — the API used directly — resolves
 ``dataset`` by name in the DSN's database.)
 
 API (JSON; every error is ``{"error": "<message>", ...}``):
@@ -42,13 +44,14 @@ API (JSON; every error is ``{"error": "<message>", ...}``):
 Jobs run one at a time on a worker thread; with ``executor = ray`` each rung of a job trains
 its candidates on Ray's workers at once, successive halving still decided here. Each job reads its train and valid splits from
 PostgreSQL through psycopg2 (a server-side cursor, chunk by chunk, encoded with the stored
-layout ``layout_id``) straight onto the device, and the tensors stay cached per (tables,
-layout) up to ``cache_mb``, so the next job on the same data starts training at once.
+layout ``layout_id``) straight onto the device, and the tensors stay cached per (database, role,
+tables, layout) up to ``cache_mb``, so the next job on the same data starts training at once.
 
 **Streaming start** (``[service] stream_train = true``; off by default): the valid split is read
 first, then the train split in a background thread while training already runs on the rows read
 so far (each epoch uses the rows in when it starts: :mod:`trails.refinement.stream`); a job's
-result reports ``training_started_after_s`` and ``train_rows_at_start``.
+result reports ``training_started_after_s`` and ``train_rows_at_start``. (With ``executor =
+ray`` it gains nothing: the data is shipped to the workers once the whole split is read.)
 """
 
 from __future__ import annotations
@@ -140,15 +143,15 @@ class ServiceSettings:
             stream_train=config.getboolean(section, "stream_train", fallback=defaults.stream_train),
         )
 
-    def create_executor(self, device: torch.device):
+    def create_executor(self, cpu_only: bool = False):
         """The executor jobs train with: :class:`~trails.refinement.halving.LocalExecutor`, or a
-        :class:`~trails.refinement.ray_executor.RayExecutor` whose workers use GPUs unless
-        ``device`` is the CPU. Raises TrailsError when Ray cannot be used."""
+        :class:`~trails.refinement.ray_executor.RayExecutor` whose workers use the cluster's GPUs
+        unless ``cpu_only`` (``--device cpu``). Raises TrailsError when Ray cannot be used."""
         if self.executor == "ray":
             from trails.refinement.ray_executor import RayExecutor
 
             return RayExecutor(self.ray_address, self.ray_workers, self.ray_cpus_per_worker,
-                               use_gpu=None if device.type == "cuda" else False)
+                               use_gpu=False if cpu_only else None)
         return LocalExecutor()
 
 
@@ -302,6 +305,28 @@ def _connect(dsn: str, database: str | None = None):
     return psycopg2.connect(dsn, **names)
 
 
+def _read_as(connection, role: str | None) -> bool:
+    """Make the rest of ``connection``'s transaction read as ``role`` (``SET LOCAL ROLE``), so
+    that PostgreSQL itself applies the caller's privileges and row-level security policies to
+    the rows read. Possible when the service's role is a member of ``role`` (or a superuser);
+    False otherwise (or without a role), and the explicit privilege check of
+    :func:`~trails.data.dataset.dataset_from_identity` is what stands."""
+    import psycopg2
+    from psycopg2 import sql
+
+    if not role:
+        return False
+    with connection.cursor() as cursor:
+        cursor.execute("SAVEPOINT trails_read_as")
+        try:
+            cursor.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(role)))
+        except psycopg2.Error:
+            cursor.execute("ROLLBACK TO SAVEPOINT trails_read_as")
+            return False
+        cursor.execute("RELEASE SAVEPOINT trails_read_as")
+    return True
+
+
 def _close(connection) -> None:
     """End ``connection``'s (read-only) transaction and close it; errors ignored (it may be gone)."""
     with contextlib.suppress(Exception):
@@ -313,9 +338,10 @@ def _close(connection) -> None:
 class JobManager:
     """Queue, worker thread and bookkeeping of jobs."""
 
-    def __init__(self, settings: ServiceSettings, device: torch.device):
+    def __init__(self, settings: ServiceSettings, device: torch.device, cpu_only: bool = False):
         self.settings = settings
         self.device = device
+        self.cpu_only = cpu_only  # --device cpu: Ray workers stay off GPUs too
         self.jobs: collections.OrderedDict[str, Job] = collections.OrderedDict()
         self.lock = threading.Lock()
         self.queue: queue.Queue = queue.Queue()
@@ -326,7 +352,7 @@ class JobManager:
 
     def start(self) -> None:
         """Create the executor (Ray's workers start here) and the job worker thread."""
-        self.executor = self.settings.create_executor(self.device)
+        self.executor = self.settings.create_executor(self.cpu_only)
         warm_up_optimizer()  # before the first job, so that it cannot delay a cancel
         self.worker.start()
 
@@ -493,12 +519,15 @@ class JobManager:
             else:
                 layout = _layout_for(session, load_layout, request, dataset)
             database = session.query("SELECT current_database() AS d")[0]["d"]
-            key = (database, tuple(sorted((request.oids or dataset.tables).items())), str(dataset.split_bounds),
-                   layout.layout_id, str(self.device))
+            # per role too: rows are read as the caller, whose row-level security may hide some
+            key = (database, request.role, tuple(sorted((request.oids or dataset.tables).items())),
+                   str(dataset.split_bounds), layout.layout_id, str(self.device))
             cached = self.cache.get(key)
             if cached is not None:
                 log.info("job %s: %s splits from the cache", job.id, request.dataset)
                 return (*cached, layout, None)
+            if _read_as(connection, request.role):
+                log.info("job %s: reading as role %s", job.id, request.role)
             rows = self._check_size(session, dataset, layout)
 
             def read(split: str, on_chunk) -> object:
@@ -513,8 +542,12 @@ class JobManager:
                 return train, valid, layout, None
 
             def read_train(on_chunk) -> None:
+                from trails.refinement.data import iter_split_chunks
+
                 try:
-                    read("train", on_chunk)
+                    for _ in iter_split_chunks(session, dataset, layout, "train", self.device, on_chunk,
+                                               ordered=False):
+                        pass  # each chunk is copied into the GrowingSplit by on_chunk
                 finally:
                     _close(connection)
 
@@ -594,8 +627,9 @@ def create_app(settings: ServiceSettings | None = None, device=None) -> FastAPI:
     """The FastAPI app; its job worker starts and stops with the app's lifespan."""
     settings = settings or ServiceSettings.from_config()
     settings.validate()
+    cpu_only = device is not None and torch.device(device).type == "cpu"
     device = torch.device(device) if device is not None else default_device()
-    manager = JobManager(settings, device)
+    manager = JobManager(settings, device, cpu_only)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):

@@ -28,6 +28,7 @@ import torch
 
 from trails.errors import TrailsError
 from trails.refinement.data import SplitTensors
+from trails.refinement.trainer import Cancelled
 
 
 class GrowingSplit:
@@ -176,15 +177,18 @@ class Reader:
             return
         self.split.finish()
         if self._on_done is not None:
-            self._on_done(self.split.complete())
+            try:
+                self._on_done(self.split.complete())
+            except Exception as error:  # e.g. an empty split: the training side raises it too
+                self.split.fail(error)
 
     def wait_for_rows(self, min_rows: int, should_stop=None, poll_s: float = 0.05) -> None:
         """Wait until ``min_rows`` rows are in or the read ended; ``should_stop()`` (checked every
-        ``poll_s``) returning true stops the read and raises ReadStopped."""
+        ``poll_s``) returning true stops the read and raises Cancelled."""
         while not self.split.done and self.split.rows_read < min_rows:
             if should_stop is not None and should_stop():
                 self.stop()
-                raise ReadStopped("stopped while waiting for the first rows")
+                raise Cancelled("cancelled while waiting for the first rows")
             self.thread.join(poll_s)
         self.split.visible(min_rows)  # raises the reader's error, if any
 
