@@ -117,7 +117,11 @@ def trails_server():
     except subprocess.CalledProcessError as error:
         log = (root / "server.log").read_text() if (root / "server.log").exists() else ""
         raise RuntimeError(f"test cluster did not start: {error.stderr}\n{log}") from error
-    yield Server("127.0.0.1", port)
+    server = Server("127.0.0.1", port)
+    # a restart of this cluster (fast: every connection is terminated), for the faults suite
+    server.restart = lambda: _as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(data), "-l", str(root / "server.log"),
+                                           "-o", options, "-m", "fast", "-w", "restart"], env=env)
+    yield server
     _as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"])
     shutil.rmtree(root, ignore_errors=True)
 

@@ -202,8 +202,9 @@ def test_model_selection_through_a_service_on_ray(sql, pg_dsn, ray_service):
 
 
 def test_a_ray_worker_killed_mid_job(sql, pg_dsn, ray_service):
-    """kill -9 of a Ray worker while it trains: the job fails, refinement => 'auto' finishes the
-    call in the backend within budget + 5 s, and Ray's restarted worker serves the next call."""
+    """kill -9 of the Ray workers while they train: the job ends (failed, or given up by the
+    call), refinement => 'auto' finishes the call in the backend within budget + 5 s, and Ray's
+    restarted workers serve the next call."""
     process, url = ray_service
     _synthetic(sql, rows=60000)
     budget = 20
@@ -220,8 +221,10 @@ def test_a_ray_worker_killed_mid_job(sql, pg_dsn, ray_service):
     assert not isinstance(row, Exception), row
     assert row[1] == "backend" and outcome["seconds"] < budget + 5
     assert any("refinement service failed" in notice for notice in outcome["notices"])
-    failed = json.loads(urllib.request.urlopen(url + "/v1/jobs", timeout=5).read())[-1]
-    assert failed["status"] == "failed" and "Ray worker" in failed["message"]
+    # the job failed ("a Ray worker died ..."), or the call gave it up and cancelled it while
+    # its task waited for the restarted worker: either way it is not left training
+    ended = json.loads(urllib.request.urlopen(url + "/v1/jobs", timeout=5).read())[-1]
+    assert ended["status"] == "cancelled" or (ended["status"] == "failed" and "Ray worker" in ended["message"]), ended
     row, seconds = _call(pg_dsn, "SELECT run_id FROM model_selection('synth', 15, refinement => 'service')")
     assert not isinstance(row, Exception), row
     assert row[1] == "service"

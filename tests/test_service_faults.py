@@ -329,3 +329,27 @@ def test_a_job_reads_the_rows_its_role_may_see(sql, service):
 
     everything, half = train_rows(superuser), train_rows("trails_half")
     assert 0.35 * everything < half < 0.65 * everything
+
+
+def test_postgresql_restarts_while_the_service_reads(sql, pg_dsn, service, trails_server):
+    """The cluster restarts (pg_ctl restart -m fast) while the service reads the job's rows: the
+    call errors cleanly (its session is gone), nothing is written, the job fails instead of
+    training on, and once PostgreSQL is back the service serves the next call. Runs last in
+    this file: the test's own `sql` connection does not survive the restart."""
+    process, url = service
+    _synthetic(sql, rows=600000)  # a read of seconds
+    thread, outcome = _in_background(pg_dsn, QUERY.format(budget=30, mode="service"))
+    _wait_for_job(url, "loading", timeout=60)
+    trails_server.restart()
+    thread.join(timeout=30)
+    assert isinstance(outcome["result"], psycopg.OperationalError), outcome
+    deadline = time.monotonic() + 10
+    while json.loads(urllib.request.urlopen(url + "/v1/jobs", timeout=2).read())[-1]["status"] in ("loading", "running"):
+        assert time.monotonic() < deadline, "the job kept going after PostgreSQL restarted"
+        time.sleep(0.2)
+    with psycopg.connect(pg_dsn, autocommit=True) as connection:
+        assert connection.execute("SELECT count(*) FROM trails.runs").fetchone()[0] == 0
+        connection.execute("DELETE FROM synth WHERE id > 30000")
+    row, seconds = _call(pg_dsn, QUERY.format(budget=BUDGET, mode="service"))
+    assert not isinstance(row, Exception), row
+    assert row[1] == "service" and seconds <= BUDGET + SLACK

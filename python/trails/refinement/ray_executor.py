@@ -54,6 +54,8 @@ from trails.space import arch_text
 # Seconds the workers may take to start (import torch, reserve their CPUs/GPU) before the
 # executor gives up: a cluster without the resources would otherwise leave them pending forever.
 WORKER_START_S = 120.0
+# Times a call to a worker is retried when the worker died (it is restarted meanwhile).
+TASK_RETRIES = 3
 # How often the driver checks for a cancel while tasks run.
 POLL_S = 0.1
 # Seconds of a task's time left kept for what follows it outside the worker: shipping the
@@ -256,8 +258,9 @@ class RayExecutor:
         cpus_per_worker = max(1, int(cpus_per_worker))
         count = int(workers) or (gpus if self.use_gpu else max(1, cpus // cpus_per_worker))
         # threaded (a stop runs beside the training); restarted when its process dies (the job
-        # then fails, the next one finds the pool whole)
-        actor = ray.remote(max_concurrency=2, max_restarts=-1)(RungWorker).options(
+        # then fails: a task retried on the restarted worker finds no job data), and a call made
+        # while it restarts waits for it (the next job's load) instead of failing at once
+        actor = ray.remote(max_concurrency=2, max_restarts=-1, max_task_retries=TASK_RETRIES)(RungWorker).options(
             num_cpus=cpus_per_worker, num_gpus=1 if self.use_gpu else 0)
         self.actors = [actor.remote(cpus_per_worker, self.use_gpu) for _ in range(count)]
         ready, pending = ray.wait([a.describe.remote() for a in self.actors], num_returns=count,
