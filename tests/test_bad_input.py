@@ -70,3 +70,21 @@ def test_failures_write_nothing(pg2):
                   "SELECT * FROM trails.describe('frappe', 'clicked')"):
         _error(pg2, query)
     assert _count(pg2, "SELECT count(*) FROM trails.layouts") == 0
+
+
+def test_label_checked_before_torch_is_imported(pg_dsn):
+    """A single-class label is refused by a fresh backend before it imports torch (seconds)."""
+    connection = psycopg2.connect(pg_dsn)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("CREATE TABLE one_class AS SELECT g AS x, 1 AS label FROM generate_series(1, 200) g")
+            cursor.execute("CREATE FUNCTION pg_temp.torch_imported() RETURNS boolean LANGUAGE plpython3u"
+                           " AS $$import sys\nreturn 'torch' in sys.modules$$")
+        connection.commit()
+        diag = _error(connection, "SELECT * FROM model_selection('one_class', 30)")
+        assert 'has a single value in the train split' in diag.message_primary
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_temp.torch_imported()")
+            assert cursor.fetchone()[0] is False
+    finally:
+        connection.close()

@@ -22,7 +22,7 @@ from trails.data.layout_store import get_or_create_layout
 from trails.data.session import Session
 from trails.errors import TrailsError
 from trails.space import SearchSpace
-from trails.tfmem import ScoringInputs, TfmemBatch, get_metric
+from trails import tfmem as tfmems  # its metric objects (and torch) are imported on first use
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ class DatasetContext:
     layout: Layout
     rows: dict
     space: SearchSpace
-    scoring: ScoringInputs
+    scoring: "tfmems.ScoringInputs"
     resolve_s: float = 0.0
 
     @property
@@ -67,7 +67,7 @@ def space_for(train_rows: int, config: Config | None = None) -> SearchSpace:
 
 
 def read_scoring_batch(session: Session, dataset: Dataset, layout: Layout, rows: int,
-                       embedding_dim: int) -> TfmemBatch:
+                       embedding_dim: int) -> "tfmems.TfmemBatch":
     """The first ``rows`` labelled train rows as a :class:`TfmemBatch` (a regression target
     becomes two classes, above and below the batch's median).
 
@@ -81,7 +81,7 @@ def read_scoring_batch(session: Session, dataset: Dataset, layout: Layout, rows:
     labels = encoded.labels
     if not layout.task.is_classification:  # the data-dependent TFMEMs score classifiers
         labels = (labels > np.median(labels)).astype(np.int64)
-    return TfmemBatch.from_numpy(encoded.ids, encoded.values, labels, n_ids=layout.n_ids,
+    return tfmems.TfmemBatch.from_numpy(encoded.ids, encoded.values, labels, n_ids=layout.n_ids,
                                  embedding_dim=embedding_dim)
 
 
@@ -110,16 +110,20 @@ def resolve_context(session: Session, dataset: str, label: str, tfmem: str | Non
     batch_rows = config.getint("tfmem", "batch_size") if batch_rows is None else batch_rows
     if batch_rows <= 0:
         raise TrailsError(f"batch_size must be a positive integer, got {batch_rows}", hint="e.g. 32")
-    metric = get_metric(tfmem) if tfmem is not None else None
+    if tfmem is not None and tfmem not in tfmems.METRIC_NAMES:
+        tfmems.get_metric(tfmem)  # raises: unknown TFMEM
+    # the dataset, its layout and the label's checks need no torch: a bad label is refused
+    # before a fresh backend spends seconds importing it
     resolved = resolve_dataset(session, dataset)
     rows = count_split_rows(session, resolved)
     layout = get_or_create_layout(session, resolved, label, train_rows=rows["train"], task=task)
     for note in layout.notes:
         session.notice(note)
     embedding_dim = config.getint("refinement", "embedding_dim")
+    metric = tfmems.get_metric(tfmem) if tfmem is not None else None
     batch = None
     if metric is not None and not metric.data_agnostic:
         batch = read_scoring_batch(session, resolved, layout, batch_rows, embedding_dim)
-    scoring = ScoringInputs(layout.n_fields * embedding_dim, batch, layout.task.n_outputs)
+    scoring = tfmems.ScoringInputs(layout.n_fields * embedding_dim, batch, layout.task.n_outputs)
     return DatasetContext(resolved, layout, rows, space_for(rows["train"], config), scoring,
                           time.perf_counter() - started)

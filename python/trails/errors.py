@@ -41,3 +41,9 @@ def sql_text(value) -> str:
 def is_positive_number(value) -> bool:
     """Whether ``value`` is a finite number > 0 (NULL, NaN and Infinity are not)."""
     return value is not None and 0 < value < float("inf")
+
+
+def require_seed(seed) -> None:
+    """Raise :class:`TrailsError` unless ``seed`` is an integer ≥ 0."""
+    if seed is None or seed < 0:
+        raise TrailsError(f"seed must be an integer >= 0, got {sql_text(seed)}", hint="e.g. seed => 0")

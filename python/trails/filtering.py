@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 
 from trails.config import load_config
-from trails.errors import TrailsError, sql_text
+from trails.errors import TrailsError, require_seed, sql_text
 from trails.search import STRATEGIES, search
 from trails.space import Arch, SearchSpace
 from trails.tfmem import ScoringInputs, get_metric, metric_names, score_archs
@@ -62,12 +62,6 @@ class FilteringResult:
     def top(self, k: int) -> list:
         """The ``k`` best ``(arch, score)`` pairs."""
         return self.ranked[:k]
-
-
-def require_seed(seed) -> None:
-    """Raise :class:`TrailsError` unless ``seed`` is an integer ≥ 0."""
-    if seed is None or seed < 0:
-        raise TrailsError(f"seed must be an integer >= 0, got {sql_text(seed)}", hint="e.g. seed => 0")
 
 
 def validate_filtering_arguments(n, k, tfmem, strategy, seed=0) -> None:

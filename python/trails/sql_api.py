@@ -147,9 +147,10 @@ def environment(plpy):
 
 
 def _progress_notice(plpy, what: str):
+    from trails.selection.report import filtering_progress
+
     def report(done, total, seconds):
-        rate = done / seconds if seconds > 0 else float("inf")
-        plpy.notice(f"{what}: {done}/{total} archs scored ({100 * done // total}%), {rate:,.0f} archs/s")
+        plpy.notice(filtering_progress(what, done, total, seconds))
 
     return report
 
@@ -227,13 +228,12 @@ def model_selection(plpy, dataset, budget_s, label, tfmem, refinement, seed, tas
     counts from here: importing torch and trails in a fresh backend (seconds) is spent of it."""
     called = time.monotonic()
     from trails.data.session import SpiSession
-    from trails.selection import run_model_selection
+    from trails.selection import Hooks, SelectionRequest, select
 
     interrupt, sleep = _interruptible(plpy)
-    row = run_model_selection(SpiSession(plpy), dataset, budget_s, label, tfmem, refinement, seed,
-                              interrupt=interrupt, sleep=sleep, notice=plpy.notice, started=called,
-                              task=task, metric=metric, max_params=max_params, max_trials=max_trials)
-    return [row]
+    request = SelectionRequest(dataset, budget_s, label, tfmem, refinement, seed, task, metric, max_params,
+                               max_trials)
+    return [select(SpiSession(plpy), request, Hooks(interrupt, sleep, plpy.notice), started=called)]
 
 
 @sql_function
@@ -242,9 +242,9 @@ def model_selection_plan(plpy, dataset, budget_s, label, tfmem, task="auto"):
     import json
 
     from trails.data.session import SpiSession
-    from trails.selection import plan_model_selection
+    from trails.selection import SelectionRequest, explain
 
-    plan = plan_model_selection(SpiSession(plpy), dataset, budget_s, label, tfmem, task)
+    plan = explain(SpiSession(plpy), SelectionRequest(dataset, budget_s, label, tfmem, task=task))
     rungs = ", ".join(f"{r['n_models']} models to {r['total_epochs']} epochs" for r in plan["rungs"])
     return [(plan["t1"], plan["t2"], plan["n"], plan["k"], plan["u"], rungs or "filtering only",
              plan["profile_s"], plan["load_s"], plan["filtering_s"], plan["refinement_s"],

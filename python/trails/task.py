@@ -21,7 +21,6 @@ import math
 from dataclasses import asdict, dataclass, replace
 
 import numpy as np
-from sklearn import metrics  # imported here, not at the first score: profiling times evaluations
 
 from trails.errors import TrailsError, sql_text
 
@@ -176,6 +175,8 @@ class Task:
         Raises:
             TrailsError: when the metric is undefined on these labels (e.g. ROC-AUC of one class).
         """
+        from sklearn import metrics  # seconds on a cold start: not before a call's arguments are checked
+
         y = self.decode_targets(np.asarray(labels))
         if not np.isfinite(outputs).all():  # a diverged model: it loses (Task.better), it does not crash
             return math.nan

@@ -1,0 +1,137 @@
+"""``model_selection`` and ``model_selection_plan``: the phases of one call, in order.
+
+    request → budget → prepare (dataset, layout, label: no torch yet) → preload → measure
+    → plan → filter → choose candidates → revise the plan → refine → evaluate → store → row
+
+Each phase is a function of named inputs returning one object (:mod:`trails.selection`'s
+modules); where training runs is the :class:`~trails.selection.refiners.Refiner`'s business
+and whether the budget is in seconds or in trials the :class:`~trails.selection.budget.Budget`'s
+and :mod:`~trails.selection.planning`'s. Every phase's seconds go to ``trails.runs.phases``.
+The budget is kept by construction: the plan spends only what is left after what was spent
+and what must still happen (evaluating on test, storing), and the refinement gets a hard
+deadline.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from trails.data.session import Session
+from trails.errors import TrailsError
+from trails.selection import planning
+from trails.selection.budget import Budget
+from trails.selection.prepare import prepare
+from trails.selection.report import Reporter
+from trails.selection.request import Hooks, SelectionRequest
+
+
+def _training_phases():
+    """The phases that need torch (measure, filtering, refinement, outcome): imported once a
+    call's arguments, dataset and label are checked, so a mistake is refused at once in a
+    fresh backend, where importing torch takes seconds."""
+    return importlib.import_module("trails.selection.phases")
+
+
+def select(session: Session, request: SelectionRequest, hooks: Hooks = Hooks(),
+           started: float | None = None) -> dict:
+    """The whole call; returns the row ``model_selection`` returns. ``started`` (a
+    ``time.monotonic()`` value, default now) is when the budget started: the SQL function
+    passes the moment it was called, so that imports count against the budget.
+
+    Raises:
+        TrailsError: for a bad argument, dataset or label, a budget too small, or a failed
+            refinement; the database is left as it was.
+    """
+    request.validate()
+    budget, report = Budget.start(request.budget_s, started), Reporter(hooks.notice)
+    with budget.phase("prepare_s"):
+        problem = prepare(session, request, report)
+        phases = _training_phases()
+        settings, rules = phases.TrainingSettings.from_config(), planning.Rules.from_config()
+        allowed = phases.params_filter(request.max_params, problem, settings.batch_norm, settings.embedding_dim)
+        refiner = phases.choose_refiner(request.refinement, report)
+    with budget.phase("load_s"):
+        sample = refiner.preload(session, problem)
+    hooks.interrupt()
+    with budget.phase("profile_s"):
+        measured = phases.measure(problem, request.tfmem, sample, settings, request.seed, allowed)
+    budget.settle(*refiner.read_costs(problem, budget.clock.phases["load_s"]))
+    plan = planning.initial_plan(rules, measured.t1, measured.t2, budget_s=request.budget_s,
+                                 spent_s=budget.spent_at_settle_s, reserve_s=budget.reserve_s,
+                                 max_trials=request.max_trials)
+    report.plan(plan, measured.t1, measured.t2, budget.available_s)
+    hooks.interrupt()
+    with budget.phase("filtering_s"):
+        scope = planning.filtering_scope(plan, budget.available_s, phases.vectorised(request.tfmem),
+                                         problem.context.space.size)
+        scored = phases.score_candidates(problem, scope, budget.seconds_from_now(scope.seconds), request.tfmem,
+                                         request.seed, allowed, request.max_params, hooks.interrupt, report)
+        candidates = planning.choose_candidates(scored.ranked, measured.cost, plan, budget.available_s,
+                                                request.max_trials)
+        report.candidates(candidates.archs, candidates.epoch_cap_s,
+                          None if budget.in_trials else planning.finish_seconds(budget.available_s),
+                          planning.MIN_FINAL_EPOCHS)
+    hooks.interrupt()
+    with budget.phase("replan_s"):
+        revision = phases.revise(problem, plan, candidates, sample, settings, rules, budget)
+        report.revision(revision, budget.in_trials, request.max_trials, request.max_params)
+    with budget.phase("refinement_s"):
+        refined = refiner.refine(session, problem, phases.RefineTask(
+            revision.candidates.archs, revision.plan, revision.rung_epochs, budget.deadline, request.seed,
+            settings, rules), hooks, report)
+    with budget.phase("test_s"):
+        outcome = phases.evaluate_winner(session, problem, refined, settings, request.seed)
+    report.winner(refined.winner, outcome.params, problem.task.metric, refined.valid_score, outcome.test_score)
+    return phases.store_selection(session, request, problem, budget, measured, scored, revision, refined, outcome)
+
+
+def explain(session: Session, request: SelectionRequest) -> dict:
+    """What ``model_selection`` would do now, without refining: the same phases up to the
+    revised plan (the data read counted as the service would read it). Returns t1, t2, N, K,
+    U, the rungs, the planned seconds per phase, the finishing phase's seconds, the cost cap
+    on candidates (seconds per epoch), the cost model (as JSON, with the epoch seconds of the
+    space's narrowest and widest archs) and the first plan's N, K, U.
+
+    Raises:
+        TrailsError: as :func:`run_model_selection` does before it refines.
+    """
+    if request.budget_s is None:
+        raise TrailsError("budget_s must not be NULL", hint="e.g. model_selection_plan('frappe', 60)")
+    request.validate()
+    budget, report = Budget.start(request.budget_s), Reporter(lambda message: None)
+    problem = prepare(session, request, report)
+    phases = _training_phases()
+    settings, rules = phases.TrainingSettings.from_config(), planning.Rules.from_config()
+    refiner = phases.ServiceRefiner(client=None)
+    sample = refiner.preload(session, problem)
+    measured = phases.measure(problem, request.tfmem, sample, settings, request.seed)
+    profile_s = budget.clock.elapsed()
+    budget.settle(*refiner.read_costs(problem, 0.0))
+    plan = planning.initial_plan(rules, measured.t1, measured.t2, budget_s=request.budget_s,
+                                 spent_s=budget.spent_at_settle_s, reserve_s=budget.reserve_s, max_trials=None)
+    with budget.phase("filtering_s"):
+        scope = planning.filtering_scope(plan, budget.available_s, phases.vectorised(request.tfmem),
+                                         problem.context.space.size)
+        scored = phases.score_candidates(problem, scope, budget.seconds_from_now(scope.seconds), request.tfmem,
+                                         request.seed, None, None, lambda: None, report)
+        candidates = planning.choose_candidates(scored.ranked, measured.cost, plan, budget.available_s, None)
+    revision = phases.revise(problem, plan, candidates, sample, settings, rules, budget)
+    return phases.plan_summary(problem, budget, measured, plan, scope, revision, settings, profile_s)
+
+
+def run_model_selection(session: Session, dataset: str, budget_s: float | None, label: str = "label",
+                        tfmem: str = "express_flow", refinement: str = "auto", seed: int = 0,
+                        interrupt=Hooks.interrupt, sleep=Hooks.sleep, notice=Hooks.notice,
+                        started: float | None = None, task: str = "auto", metric: str | None = None,
+                        max_params: int | None = None, max_trials: int | None = None) -> dict:
+    """:func:`select` with the SQL function's arguments (``interrupt``, ``sleep``, ``notice``:
+    see :class:`Hooks`)."""
+    request = SelectionRequest(dataset, budget_s, label, tfmem, refinement, seed, task, metric, max_params,
+                               max_trials)
+    return select(session, request, Hooks(interrupt, sleep, notice), started)
+
+
+def plan_model_selection(session: Session, dataset: str, budget_s: float, label: str = "label",
+                         tfmem: str = "express_flow", task: str = "auto") -> dict:
+    """:func:`explain` with the SQL function's arguments."""
+    return explain(session, SelectionRequest(dataset, budget_s, label, tfmem, task=task))

@@ -1,0 +1,80 @@
+"""Measurements a plan needs, taken on the device and thread count that will train.
+
+t1 is the seconds to score one arch (:func:`trails.filtering.profile_scoring`); t2 the seconds
+of one training epoch plus one evaluation of the arch the TFMEM ranks first among a quick
+random probe; the :class:`~trails.cost_model.CostModel` is fitted on that arch and the space's
+narrowest. Once the candidates are known, :func:`time_candidates` measures the costliest of
+them for the plan's revision.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from trails.cost_model import CostModel
+from trails.filtering import filter_archs, profile_scoring
+from trails.profiling import measure_training
+from trails.refinement.data import SplitTensors
+from trails.refinement.trainer import TrainingSettings, iterations_per_epoch
+from trails.selection.planning import costliest
+from trails.selection.prepare import Problem
+from trails.tfmem import get_metric
+
+# train rows the training cost (t2) is measured on
+PROFILE_ROWS = 4096
+# archs scored to time one (t1): many for a vectorised TFMEM, a few for a data-dependent one
+T1_ARCHS_AGNOSTIC = 500
+T1_ARCHS_DATA = 5
+# seconds of scoring the probe that picks the arch t2 is measured on, and its bounds in archs
+PROBE_SCORING_S = 0.5
+PROBE_ARCHS = (10, 500)
+
+
+@dataclass(frozen=True)
+class Measurements:
+    """t1 (seconds to score one arch), t2 (seconds of one epoch and one evaluation of a
+    top-ranked arch) and the per-arch :class:`CostModel`."""
+
+    t1: float
+    t2: float
+    cost: CostModel
+
+
+def decision_rows(rows: dict, settings: TrainingSettings) -> int:
+    """Valid rows a rung decision evaluates: the valid split, capped at
+    ``settings.decision_valid_rows`` (successive halving decides on a stratified sample)."""
+    return min(int(rows["valid"]), int(settings.decision_valid_rows))
+
+
+def measure(problem: Problem, tfmem: str, sample: SplitTensors, settings: TrainingSettings,
+            seed: int = 0, allowed=None) -> Measurements:
+    """t1 with ``tfmem`` on the problem's space; t2 and the cost model (module docstring),
+    measured on ``sample``, a few thousand train rows; ``allowed`` (see :func:`filter_archs`)
+    keeps the probe within ``max_params``."""
+    context = problem.context
+    t1 = profile_scoring(context.space, context.scoring, tfmem,
+                         archs=T1_ARCHS_AGNOSTIC if get_metric(tfmem).data_agnostic else T1_ARCHS_DATA, seed=seed)
+    probe_n = int(min(PROBE_ARCHS[1], max(PROBE_ARCHS[0], PROBE_SCORING_S / t1)))
+    probe = filter_archs(context.space, context.scoring, probe_n, tfmem, "random", seed=seed + 1,
+                         allowed=allowed)
+    per_epoch = iterations_per_epoch(context.rows["train"], settings.batch_size, settings.iter_per_epoch)
+    timings, t2 = [], None
+    narrowest = (min(context.space.widths),) * context.space.layers
+    for arch in (probe.ranked[0][0] if probe.ranked else narrowest, narrowest):
+        epoch_s, evaluation_s = time_arch(problem, arch, sample, settings)
+        timings.append((arch, epoch_s / per_epoch))
+        t2 = epoch_s + evaluation_s if t2 is None else t2
+    return Measurements(t1, t2, CostModel.fit(timings, context.scoring.in_features, per_epoch))
+
+
+def time_arch(problem: Problem, arch: tuple, sample: SplitTensors, settings: TrainingSettings) -> tuple[float, float]:
+    """(seconds of one epoch, seconds of one rung decision's evaluation) of ``arch``."""
+    layout, rows = problem.layout, problem.rows
+    return measure_training(arch, sample, layout.n_ids, layout.n_fields, rows["train"],
+                            decision_rows(rows, settings), settings, task=layout.task)
+
+
+def time_candidates(problem: Problem, archs: list, sample: SplitTensors,
+                    settings: TrainingSettings) -> tuple[float, float]:
+    """:func:`time_arch` of the costliest of ``archs``: what the plan's revision costs them at."""
+    return time_arch(problem, costliest(archs, problem.context.scoring.in_features), sample, settings)

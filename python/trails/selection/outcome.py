@@ -1,0 +1,105 @@
+"""The winner's held-out figures, and the rows that record a call.
+
+:func:`evaluate_winner` rebuilds the winner from its weights, scores it on the test split with
+the task's metric and, for a binary label, reports ROC-AUC too (:func:`auc_of`, the one place
+that rule is written; refit uses it as well). :func:`store_selection` writes the run and its
+model atomically and returns the row ``model_selection`` returns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from trails.coordinator import Plan
+from trails.data.session import Session
+from trails.filtering import FilteringResult
+from trails.model import build_model, mlp_parameters
+from trails.refinement.data import SplitTensors, load_split
+from trails.refinement.trainer import TrainingSettings, evaluate
+from trails.registry import store_run_and_model
+from trails.selection.budget import Budget
+from trails.selection.measure import Measurements
+from trails.selection.planning import Revision
+from trails.selection.prepare import Problem
+from trails.selection.refiners import Refined
+from trails.selection.request import SelectionRequest
+from trails.space import arch_text
+from trails.task import Task
+
+AUC = "roc_auc"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The winner's test score (the task's metric), its ROC-AUCs on valid and test (a binary
+    label only; valid None when this process does not hold the valid split), its parameter
+    count and the hyper-parameters that rebuild it (``trails.models.hyper``)."""
+
+    test_score: float
+    valid_auc: float | None
+    test_auc: float | None
+    params: int
+    hyper: dict
+
+
+def auc_of(model, data: SplitTensors | None, task: Task, score: float, batch_size: int) -> float | None:
+    """ROC-AUC of a binary ``model`` on ``data``: ``score`` itself when the task's metric is
+    AUC (it was measured already), else evaluated; None for another task or without ``data``."""
+    if task.kind != "binary":
+        return None
+    if task.metric == AUC:
+        return score
+    return None if data is None else evaluate(model, data, task.with_metric(AUC), batch_size)
+
+
+def evaluate_winner(session: Session, problem: Problem, refined: Refined, settings: TrainingSettings,
+                    seed: int) -> Outcome:
+    """Read the test split and score the winner on it (see the module docstring)."""
+    layout, task = problem.layout, problem.task
+    test_data = load_split(session, problem.context.dataset, layout, "test", ordered=False)
+    params = mlp_parameters(refined.winner, problem.context.scoring.in_features, task.n_outputs, settings.batch_norm)
+    hyper = {"n_ids": layout.n_ids, "n_fields": layout.n_fields, "n_outputs": task.n_outputs,
+             "embedding_dim": settings.embedding_dim, "batch_norm": settings.batch_norm,
+             "epochs": refined.summary.get("winner_epochs"), "mlp_params": params,
+             "learning_rate": settings.learning_rate, "batch_size": settings.batch_size,
+             "iter_per_epoch": settings.iter_per_epoch, "seed": seed}
+    network = build_model(refined.winner, layout.n_ids, layout.n_fields, settings.embedding_dim,
+                          settings.batch_norm, state=refined.weights, n_outputs=task.n_outputs)
+    test_score = evaluate(network, test_data, task, settings.eval_batch_size)
+    return Outcome(test_score,
+                   auc_of(network, refined.valid, task, refined.valid_score, settings.eval_batch_size),
+                   auc_of(network, test_data, task, test_score, settings.eval_batch_size), params, hyper)
+
+
+def plan_record(plan: Plan, revision: Revision, budget: Budget, measured: Measurements,
+                request: SelectionRequest) -> dict:
+    """``trails.runs.phases.plan``: the plan successive halving ran, the first plan's N, K, U,
+    and what both were based on."""
+    first = revision.previous or plan
+    return {"n": plan.n, "k": plan.k, "u": plan.u, "planned_filtering_s": plan.filtering_s,
+            "planned_refinement_s": plan.refinement_s, "available_s": budget.available_s,
+            "epoch_cap_s": revision.candidates.epoch_cap_s, "cost_model": measured.cost.to_json(),
+            "max_params": request.max_params, "max_trials": request.max_trials,
+            "initial": {"n": first.n, "k": first.k, "u": first.u}}
+
+
+def store_selection(session: Session, request: SelectionRequest, problem: Problem, budget: Budget,
+                    measured: Measurements, scored: FilteringResult, revision: Revision, refined: Refined,
+                    outcome: Outcome) -> dict:
+    """Insert the run and its model (atomically); returns the row ``model_selection`` returns."""
+    plan, task, k = revision.plan, problem.task, len(revision.candidates.archs)
+    phases = dict(budget.clock.phases, plan=plan_record(plan, revision, budget, measured, request),
+                  refinement=refined.summary, rows=problem.rows)
+    if refined.service_failed is not None:
+        phases["service_failed"] = refined.service_failed
+    best_arch = arch_text(refined.winner)
+    scores = {"task": task.kind, "metric": task.metric, "valid_score": refined.valid_score,
+              "test_score": outcome.test_score, "valid_auc": outcome.valid_auc, "test_auc": outcome.test_auc}
+    run = dict(scores, dataset=request.dataset, label=request.label, layout_id=problem.layout.layout_id,
+               budget_s=request.budget_s, tfmem=request.tfmem, refinement=refined.mode, n_scored=scored.n_scored,
+               k_refined=k, u=plan.u, t1=measured.t1, t2=measured.t2, phases=phases, best_arch=best_arch,
+               elapsed_s=budget.clock.elapsed(), seed=request.seed, started_at=budget.clock.started_at.isoformat())
+    run_id, model_id = store_run_and_model(session, run, dict(
+        scores, arch=best_arch, hyper=outcome.hyper, weights=refined.weights, params=outcome.params))
+    return dict(scores, run_id=run_id, best_arch=best_arch, n_scored=scored.n_scored, k_refined=k, u=plan.u,
+                elapsed_s=budget.clock.elapsed(), model_id=model_id, params=outcome.params)

@@ -1,0 +1,55 @@
+"""The phases of a call that need torch, imported together once the call's arguments,
+dataset and label are checked (:func:`trails.selection.call._training_phases`), and the two
+that join measurement and planning: :func:`revise` and :func:`plan_summary`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from trails.coordinator import Plan
+from trails.refinement.data import SplitTensors
+from trails.refinement.trainer import TrainingSettings
+from trails.selection import planning
+from trails.selection.budget import Budget
+from trails.selection.measure import Measurements, decision_rows, measure, time_candidates
+from trails.selection.outcome import evaluate_winner, store_selection
+from trails.selection.prepare import Problem
+from trails.selection.refiners import RefineTask, ServiceRefiner, choose_refiner
+from trails.selection.scoring import params_filter, score_candidates, vectorised
+from trails.space import arch_text
+
+__all__ = ["RefineTask", "ServiceRefiner", "TrainingSettings", "choose_refiner", "evaluate_winner", "measure",
+           "params_filter", "plan_summary", "revise", "score_candidates", "store_selection", "vectorised"]
+
+
+def revise(problem: Problem, plan: Plan, candidates: planning.Candidates, sample: SplitTensors,
+           settings: TrainingSettings, rules: planning.Rules, budget: Budget) -> planning.Revision:
+    """:func:`planning.revise_plan`, with the costliest candidate timed on ``sample`` first
+    when the revision needs it (budgeted in seconds, K > 1)."""
+    if not planning.needs_timing(plan, budget.in_trials):
+        return planning.revise_plan(rules, plan, candidates, in_trials=budget.in_trials)
+    epoch_s, evaluation_s = time_candidates(problem, candidates.archs, sample, settings)
+    return planning.revise_plan(rules, plan, candidates, in_trials=False, epoch_s=epoch_s,
+                                evaluation_s=evaluation_s, seconds_left=budget.seconds_left())
+
+
+def plan_summary(problem: Problem, budget: Budget, measured: Measurements, first: Plan,
+                 scope: planning.FilteringScope, revision: planning.Revision, settings: TrainingSettings,
+                 profile_s: float) -> dict:
+    """``model_selection_plan``'s answer (see :func:`trails.selection.call.plan_model_selection`)."""
+    space, plan = problem.context.space, revision.plan
+    extremes = np.array([(min(space.widths),) * space.layers, (max(space.widths),) * space.layers])
+    narrowest_s, widest_s = (float(x) for x in measured.cost.epoch_seconds(extremes))
+    finish_s = planning.finish_seconds(budget.available_s)
+    filtering_s = budget.clock.phases["filtering_s"]
+    cost_json = dict(measured.cost.to_json(), epoch_s={arch_text(extremes[0]): narrowest_s,
+                                                       arch_text(extremes[1]): widest_s},
+                     decision_valid_rows=decision_rows(problem.rows, settings))
+    return {"t1": measured.t1, "t2": measured.t2, "n": scope.n, "k": plan.k, "u": plan.u,
+            "rungs": [r._asdict() for r in plan.rungs], "profile_s": profile_s, "load_s": budget.pending_load_s,
+            "filtering_s": filtering_s, "refinement_s": plan.refinement_s, "finish_s": finish_s,
+            "epoch_cap_s": revision.candidates.epoch_cap_s, "cost_model": cost_json,
+            "test_and_store_s": budget.reserve_s, "initial": {"n": first.n, "k": first.k, "u": first.u},
+            "total_s": profile_s + budget.pending_load_s + filtering_s + plan.refinement_s + finish_s
+            + budget.reserve_s}

@@ -1,0 +1,103 @@
+"""What the user asked ``model_selection`` for, checked before any work is done.
+
+:class:`SelectionRequest` holds the SQL function's arguments; :meth:`SelectionRequest.validate`
+raises a :class:`~trails.errors.TrailsError` for any invalid one, without importing torch (a
+fresh backend spends seconds on that), so a mistyped argument is refused at once.
+:class:`Hooks` are what the caller lends the call: a cancel check, an interruptible wait and a
+NOTICE sink.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from trails.errors import TrailsError, is_positive_number, require_seed, sql_text
+from trails.task import check_metric_argument, check_task_argument
+from trails.tfmem import metric_names
+
+REFINEMENT_MODES = ("auto", "service", "backend")
+
+
+def _no_op() -> None:
+    return None
+
+
+def _short_sleep() -> None:
+    time.sleep(0.2)
+
+
+def _discard(message: str) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class Hooks:
+    """What the caller lends a call.
+
+    Attributes:
+        interrupt: raises when the user cancelled (in the backend: an SPI call).
+        sleep: a short, interruptible wait (the service's job is polled between two).
+        notice: sends one progress line to the user (``plpy.notice`` in the backend).
+    """
+
+    interrupt: Callable[[], None] = _no_op
+    sleep: Callable[[], None] = _short_sleep
+    notice: Callable[[str], None] = _discard
+
+
+@dataclass(frozen=True)
+class SelectionRequest:
+    """The arguments of one ``model_selection`` call.
+
+    Attributes:
+        dataset: a table name, or the stem of ``<name>_train/_valid/_test``.
+        budget_s: seconds for the whole call, or None for a budget in trials (``max_trials``).
+        label, tfmem, refinement, seed, task, metric: as the SQL function documents them.
+        max_params: the largest MLP (parameters) filtering may keep, or None.
+        max_trials: the most candidates refined, or None; without ``budget_s`` exactly that many.
+    """
+
+    dataset: str
+    budget_s: float | None
+    label: str = "label"
+    tfmem: str = "express_flow"
+    refinement: str = "auto"
+    seed: int = 0
+    task: str = "auto"
+    metric: str | None = None
+    max_params: int | None = None
+    max_trials: int | None = None
+
+    @property
+    def in_trials(self) -> bool:
+        """Budgeted in trials (no deadline): ``max_trials`` candidates to the full epochs."""
+        return self.budget_s is None
+
+    def validate(self) -> None:
+        """Raise :class:`TrailsError` for any invalid argument. ``budget_s`` may be NULL when
+        ``max_trials`` is given (a budget in trials). Imports no torch."""
+        if self.budget_s is None and self.max_trials is None:
+            raise TrailsError("budget_s and max_trials are both NULL: nothing bounds the selection",
+                              hint="give a time budget, e.g. model_selection('frappe', 60), or a number of "
+                                   "candidates to refine, e.g. max_trials => 9")
+        if self.budget_s is not None and not is_positive_number(self.budget_s):
+            raise TrailsError(f"budget_s must be a positive, finite number of seconds, got {sql_text(self.budget_s)}",
+                              hint="e.g. model_selection('frappe', 60)")
+        for name, value in (("max_params", self.max_params), ("max_trials", self.max_trials)):
+            if value is not None and value < 1:
+                raise TrailsError(f"{name} must be a positive integer or NULL, got {sql_text(value)}",
+                                  hint="e.g. max_params => 20000, max_trials => 9")
+        check_task_argument(self.task)
+        check_metric_argument(self.metric, self.task)
+        if self.tfmem not in metric_names():
+            raise TrailsError(f"unknown TFMEM {sql_text(self.tfmem)}", hint="valid: " + ", ".join(metric_names()))
+        if self.refinement not in REFINEMENT_MODES:
+            raise TrailsError(f"unknown refinement mode {sql_text(self.refinement)}",
+                              hint="valid: auto (the service when it answers, else in the backend), "
+                                   "service, backend")
+        if not self.label:
+            raise TrailsError("label must name a column", hint="e.g. label => 'label'")
+        require_seed(self.seed)
+
