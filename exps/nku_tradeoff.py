@@ -26,11 +26,11 @@ COLUMNS = ["dataset", "budget_s", "n", "k", "u", "ratio", "seed", "test_auc", "v
 
 def coordinator_plan(splits, budget: float, tfmem: str = "express_flow") -> dict:
     """What model_selection would plan for ``budget`` (``trails.selection.plan_model_selection``:
-    t1 and t2 measured now, the coordinator's N, K, U before the first rung is re-planned)."""
+    t1 and t2 measured now, and its first plan's N, K, U, before the revision with the candidates)."""
     from trails.selection import plan_model_selection
 
     plan = plan_model_selection(splits.session, splits.name, budget, splits.label, tfmem)
-    return {key: plan[key] for key in ("t1", "t2", "n", "k", "u")}
+    return {"t1": plan["t1"], "t2": plan["t2"], **plan["initial"]}
 
 
 def plot(rows, ks, us, ratios, ratio_k, plan, budget, dataset, path) -> None:

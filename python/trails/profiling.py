@@ -24,7 +24,7 @@ def measure_training(arch: tuple, sample: SplitTensors, n_ids: int, n_fields: in
                      iterations: int = MEASURED_ITERATIONS, device="cpu",
                      task: Task = BINARY_01) -> tuple[float, float]:
     """(seconds of one epoch of ``arch``, seconds of one evaluation of ``valid_rows`` rows —
-    the valid rows a rung decision evaluates, :func:`trails.selection.decision_rows`).
+    the valid rows a rung decision evaluates, :func:`trails.selection.measure.decision_rows`).
 
     Trains ``iterations`` real iterations (after ``WARM_UP_ITERATIONS`` warm-up iterations) on ``sample`` and
     scales to the epoch's iterations (``iter_per_epoch``, or fewer for a small train split);
