@@ -200,7 +200,8 @@ def get_family(name: str | None) -> ModelFamily:
     try:
         return _FAMILIES[name]
     except (KeyError, TypeError):
-        raise TrailsError(f"unknown model family {name!r}", hint="known families: " + ", ".join(family_names())) from None
+        raise TrailsError(f"unknown model family {name!r}",
+                          hint="known families: " + ", ".join(family_names())) from None
 
 
 def parse_candidate(text: str) -> Candidate:
