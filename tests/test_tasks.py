@@ -1,9 +1,11 @@
 """Every task end to end against the real cluster: multiclass (frappe's weather), regression
 (a target built from frappe's fields plus noise), a budget in trials with a bound on
 parameters, predict that refuses rows it cannot read, the exported model (ONNX run with
-onnxruntime, TorchScript) against trails.predict, refit, and errors without tracebacks."""
+onnxruntime, the 'torchscript' format's torch.export program) against trails.predict, refit, and
+errors without tracebacks."""
 
 import io
+import warnings
 
 import numpy as np
 import psycopg
@@ -136,7 +138,10 @@ def test_exported_model_matches_predict(sql):
     np.testing.assert_allclose(onnx_scores, expected, atol=1e-5)
 
     script_bytes = bytes(sql("SELECT trails.export_model(%s, 'torchscript')", model)[0][0])
-    scripted = torch.jit.load(io.BytesIO(script_bytes))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)  # torch.jit.load warns: not used
+        warnings.simplefilter("error", FutureWarning)
+        scripted = torch.export.load(io.BytesIO(script_bytes)).module()
     with torch.no_grad():
         np.testing.assert_allclose(scripted(torch.from_numpy(ids), torch.from_numpy(values)).numpy(),
                                    expected, atol=1e-5)
@@ -170,14 +175,15 @@ def test_refit_trains_on_train_and_valid(sql):
     row = _trials_model(sql, trials=3)
     new_id, epochs, train_rows, metric, test_score, elapsed = sql(
         "SELECT * FROM trails.refit(%s, 60)", row["model_id"])[0]
-    source_epochs, = sql("SELECT (hyper->>'epochs')::int FROM trails.models WHERE model_id = %s",
-                         row["model_id"])[0]
-    assert epochs == source_epochs and metric == "roc_auc"
+    source_epochs, source_family = sql("SELECT (hyper->>'epochs')::int, hyper->>'family' FROM trails.models"
+                                       " WHERE model_id = %s", row["model_id"])[0]
+    assert epochs == source_epochs and metric == "roc_auc" and source_family == "mlp"
     splits = dict(sql("SELECT split, rows FROM (VALUES ('train'), ('valid')) s(split),"
                       " LATERAL trails.read_batch_stats('synth', NULL, split) r"))
     assert train_rows == splits["train"] + splits["valid"]
-    refit_of, arch = sql("SELECT refit_of, arch FROM trails.models WHERE model_id = %s", new_id)[0]
+    refit_of, arch, hyper = sql("SELECT refit_of, arch, hyper FROM trails.models WHERE model_id = %s", new_id)[0]
     assert refit_of == row["model_id"] and arch == row["best_arch"]
+    assert (hyper["family"], hyper["epochs"], hyper["refit_rows"]) == ("mlp", epochs, train_rows)
     assert test_score > 0.9 and elapsed < 60
     assert sql("SELECT count(*) FROM trails.runs")[0][0] == 1  # a refit is a model, not a run
 

@@ -1,6 +1,7 @@
 """ALTER EXTENSION trails UPDATE from 0.1.0 (its script as released) keeps runs, models and
 layouts usable: scores, parameter counts and tasks filled in, stored models still predict."""
 
+import io
 import json
 
 import psycopg
@@ -56,6 +57,11 @@ def test_update_from_0_1_0(sql, pg_dsn):
                 expected = torch.softmax(network(torch.tensor([[1]]), torch.ones(1, 1)), dim=1)[0, 1].item()
             got = db.execute("SELECT trails.predict(%s, p) FROM paint p WHERE colour = 'red'", (model_id,)).fetchone()[0]
             assert abs(got - expected) < 1e-5
+            # its hyper names no family: it is an MLP, and exports as one
+            program = bytes(db.execute("SELECT trails.export_model(%s, 'torchscript')", (model_id,)).fetchone()[0])
+            with torch.no_grad():
+                exported = torch.export.load(io.BytesIO(program)).module()(torch.tensor([[1]]), torch.ones(1, 1))
+            assert abs(exported.item() - expected) < 1e-5
             # and the updated extension has the same functions as a fresh one
             functions = ("SELECT p.oid::regprocedure::text FROM pg_depend d JOIN pg_proc p ON p.oid = d.objid"
                          " WHERE d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'trails')"

@@ -1,4 +1,5 @@
-"""Taking a stored model out of the database: its graph (ONNX or TorchScript) and its layout.
+"""Taking a stored model out of the database: its graph (ONNX, or a ``torch.export`` program
+under the format name ``torchscript``) and its layout.
 
 The exported graph maps ``ids`` int64 ``[B, F]`` and ``values`` float32 ``[B, F]`` — a row
 encoded as :meth:`trails.data.layout.Layout.encode` does, which :func:`model_layout` describes
@@ -9,64 +10,30 @@ regression. It computes what ``trails.predict`` computes, in float32.
 
 from __future__ import annotations
 
-import io
-import warnings
-
-import torch
-from torch import nn
-
 from trails.data.session import Session
 from trails.errors import TrailsError, sql_text
-from trails.registry import StoredModel, load_model
-from trails.task import Task
+from trails.registry import load_model
 
 FORMATS = ("onnx", "torchscript")
-ONNX_OPSET = 17
-
-
-class TaskOutput(nn.Module):
-    """A stored network followed by its task's output (see the module docstring)."""
-
-    def __init__(self, network: nn.Module, task: Task):
-        super().__init__()
-        self.network = network.eval()
-        self.kind = task.kind
-        self.mean, self.std = float(task.mean), float(task.std)
-
-    def forward(self, ids: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
-        logits = self.network(ids, values)
-        if self.kind == "regression":
-            return logits[:, 0] * self.std + self.mean
-        probabilities = torch.softmax(logits, dim=1)
-        return probabilities[:, 1] if self.kind == "binary" else probabilities
-
-
-def _example(model: StoredModel) -> tuple:
-    n_fields = model.layout.n_fields
-    return (torch.zeros((2, n_fields), dtype=torch.int64), torch.ones((2, n_fields), dtype=torch.float32))
+"""Every export format; a model's family writes those in its ``export_formats``."""
 
 
 def export_model(session: Session, model_id, fmt: str = "onnx") -> bytes:
-    """The stored model ``model_id`` as ONNX (opset ``ONNX_OPSET``, inputs ``ids`` and
-    ``values``, output ``output``, batch dimension dynamic) or TorchScript bytes.
+    """The stored model ``model_id`` as a graph, written by its family
+    (:meth:`trails.families.base.ModelFamily.export`):
+
+    * ``onnx``: ONNX (opset :data:`trails.families.mlp.ONNX_OPSET` for an MLP), inputs ``ids``
+      and ``values``, output ``output``, batch dimension dynamic;
+    * ``torchscript``: a ``torch.export`` program (:func:`torch.export.save`; torch deprecates
+      ``torch.jit``): ``torch.export.load(io.BytesIO(data)).module()(ids, values)``.
 
     Raises:
-        TrailsError: for an unknown format or model.
+        TrailsError: for an unknown format or model, or a format the model's family cannot write.
     """
     if fmt not in FORMATS:
         raise TrailsError(f"unknown export format {sql_text(fmt)}", hint="valid: " + ", ".join(FORMATS))
     model = load_model(session, model_id)
-    wrapped = TaskOutput(model.network, model.task)
-    buffer = io.BytesIO()
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")
-        if fmt == "onnx":
-            torch.onnx.export(wrapped, _example(model), buffer, dynamo=False, opset_version=ONNX_OPSET,
-                              input_names=["ids", "values"], output_names=["output"],
-                              dynamic_axes={"ids": {0: "batch"}, "values": {0: "batch"}, "output": {0: "batch"}})
-        else:
-            torch.jit.save(torch.jit.trace(wrapped, _example(model), check_trace=False), buffer)
-    return buffer.getvalue()
+    return model.family.export(model.fitted, model.task, model.layout.n_fields, fmt)
 
 
 def model_layout(session: Session, model_id) -> dict:

@@ -1,5 +1,7 @@
 """The tabular model that every arch of the search space describes: how it is built, how its
-weights travel as bytes, and what it predicts. TFMEMs, training and stored models all use it.
+weights travel as bytes, and what it predicts. TFMEMs, training and stored models all use it;
+the registry, predict, export and refit reach it through the MLP family
+(:mod:`trails.families.mlp`), never directly.
 
 Each row is ``F`` fields; field ``f`` holds a feature id ``ids[:, f]`` (an index into one
 embedding table shared by all fields, ids laid end to end per field) and a value

@@ -23,7 +23,6 @@ from trails.data.layout import NUMERIC_CATEGORIES, table_columns
 from trails.data.row_values import columns_from_rows
 from trails.data.session import Session
 from trails.errors import TrailsError
-from trails.model import predict_outputs
 from trails.registry import StoredModel, load_model
 
 _CACHE: "OrderedDict[int, StoredModel]" = OrderedDict()
@@ -102,7 +101,7 @@ def _row_outputs(session: Session, model_id, row, output: str):
         return model, None
     check_row_fields(model, row)
     ids, values, _ = model.layout.encode(columns_from_rows(model.layout, [row]))
-    return model, predict_outputs(model.network, model.task, ids, values)[0]
+    return model, model.predict(ids, values)[0]
 
 
 def predict_row(session: Session, model_id, row) -> float | None:
@@ -156,7 +155,7 @@ def predict_table(session: Session, model_id, table) -> list[tuple]:
     task, results = model.task, []
     for chunk in session.chunks(sql, load_config().getint("data", "chunk_rows")):
         ids, values, _ = model.layout.encode(chunk)
-        outputs = predict_outputs(model.network, task, ids, values)
+        outputs = model.predict(ids, values)
         if task.kind == "regression":
             results.extend((key, float(v), None, None) for key, v in zip(chunk["key"], outputs))
             continue

@@ -18,51 +18,56 @@ from typing import Callable
 from trails.data.dataset import resolve_dataset
 from trails.data.session import Session
 from trails.errors import TrailsError, is_positive_number, sql_text
+from trails.families import ModelHyper
+from trails.refinement.data import SplitTensors, load_split
+from trails.refinement.trainer import TrainingSettings, throttled
 from trails.registry import insert_model, load_model
-from trails.space import parse_arch
 
 # seconds kept back from the budget for reading test, evaluating and storing
 REFIT_RESERVE_S = 1.0
+# seconds between two checks for a cancel while training
+INTERRUPT_CHECK_S = 0.2
+
+
+def training_settings(hyper: ModelHyper) -> TrainingSettings:
+    """The settings ``hyper`` was trained with: the stored batch size, iterations per epoch,
+    learning rate, embedding width and BatchNorm switch; the configuration's for the rest
+    (and for those an old row does not hold)."""
+    settings = TrainingSettings.from_config(batch_size=hyper.batch_size, iter_per_epoch=hyper.iter_per_epoch,
+                                            learning_rate=hyper.learning_rate)
+    return dataclasses.replace(settings, embedding_dim=hyper.embedding_dim, batch_norm=hyper.batch_norm)
 
 
 def refit_model(session: Session, model_id, budget_s, interrupt: Callable[[], None] = lambda: None,
                 notice: Callable[[str], None] = lambda message: None) -> dict:
     """Refit ``model_id`` within ``budget_s`` seconds; returns ``{model_id, epochs,
-    train_rows, test_score, metric, elapsed_s}`` of the new model.
+    train_rows, test_score, metric, elapsed_s}`` of the new model. The model's family
+    (:mod:`trails.families`) builds, trains, evaluates and stores it.
 
     Raises:
         TrailsError: for a bad budget or an unknown model, before any training.
     """
-    from trails.model import state_to_bytes
-    from trails.refinement.data import SplitTensors, load_split
-    from trails.refinement.halving import candidate_seed
-    from trails.refinement.trainer import Trial, TrainingSettings, evaluate, iterations_per_epoch, train, throttled
-
     started = time.monotonic()
     if not is_positive_number(budget_s):
         raise TrailsError(f"budget_s must be a positive, finite number of seconds, got {sql_text(budget_s)}",
                           hint="e.g. trails.refit(1, 60)")
     stored = load_model(session, model_id)
-    hyper, layout, task = stored.hyper, stored.layout, stored.task
-    epochs = int(hyper.get("epochs") or 1)
+    hyper, layout, task, family, candidate = stored.hyper, stored.layout, stored.task, stored.family, stored.candidate
+    epochs = int(hyper.epochs or 1)
     dataset = resolve_dataset(session, stored.dataset)
     train_data = load_split(session, dataset, layout, "train", ordered=False)
     valid_data = load_split(session, dataset, layout, "valid", ordered=False)
     both = SplitTensors.concatenate([train_data, valid_data], layout.n_fields)
     interrupt()
-    settings = TrainingSettings.from_config(batch_size=hyper.get("batch_size"),
-                                            iter_per_epoch=hyper.get("iter_per_epoch"),
-                                            learning_rate=hyper.get("learning_rate"))
-    settings = dataclasses.replace(settings, embedding_dim=hyper["embedding_dim"], batch_norm=hyper["batch_norm"])
-    per_epoch = iterations_per_epoch(len(both), settings.batch_size, settings.iter_per_epoch)
-    arch = parse_arch(stored.arch)
-    trial = Trial(arch, layout.n_ids, layout.n_fields, epochs * per_epoch, settings,
-                  seed=candidate_seed(int(hyper.get("seed", 0)), arch), task=task)
+    settings = training_settings(hyper)
+    trial = family.new_trial(candidate.config, layout.n_ids, layout.n_fields,
+                             family.max_iterations(epochs, len(both), settings), settings,
+                             seed=candidate.seed(hyper.seed), task=task)
     notice(f"refit of model {model_id} ({stored.arch}): {epochs} epochs on {len(train_data)} train + "
            f"{len(valid_data)} valid rows")
     deadline = started + float(budget_s) - REFIT_RESERVE_S
-    losses = train(trial, both, epochs, settings.batch_size, settings.iter_per_epoch, deadline=deadline,
-                   should_stop=throttled(lambda: interrupt() and False, 0.2))
+    losses = family.train(trial, both, epochs, settings, deadline=deadline,
+                          should_stop=throttled(lambda: interrupt() and False, INTERRUPT_CHECK_S))
     if trial.epochs_trained == 0:
         raise TrailsError(f"a budget of {budget_s:g} s left no time to train model {model_id}'s arch for one epoch "
                           f"on {len(both)} rows", detail=f"reading train and valid took {time.monotonic() - started:.1f} s",
@@ -70,15 +75,15 @@ def refit_model(session: Session, model_id, budget_s, interrupt: Callable[[], No
     if len(losses) < epochs:
         notice(f"the budget stopped the refit after {len(losses)} of {epochs} epochs")
     test_data = load_split(session, dataset, layout, "test", ordered=False)
-    test_score = evaluate(trial.model, test_data, task, settings.eval_batch_size)
-    new_hyper = dict(hyper, epochs=trial.epochs_trained, refit_rows=len(both))
+    test_score = family.evaluate(trial.model, test_data, task, settings.eval_batch_size)
+    new_hyper = dataclasses.replace(hyper, epochs=trial.epochs_trained, refit_rows=len(both))
     test_auc = test_score if task.kind == "binary" and task.metric == "roc_auc" else (
-        evaluate(trial.model, test_data, task.with_metric("roc_auc"), settings.eval_batch_size)
+        family.evaluate(trial.model, test_data, task.with_metric("roc_auc"), settings.eval_batch_size)
         if task.kind == "binary" else None)
     with session.atomic():
         new_id = insert_model(session, {
             "dataset": stored.dataset, "layout_id": layout.layout_id, "arch": stored.arch, "hyper": new_hyper,
-            "weights": state_to_bytes(trial.state_dict_cpu()), "task": task.kind, "metric": task.metric,
+            "weights": family.to_bytes(trial.model), "task": task.kind, "metric": task.metric,
             "params": stored.params, "test_score": test_score, "test_auc": test_auc, "refit_of": int(model_id)})
     return {"model_id": new_id, "epochs": trial.epochs_trained, "train_rows": len(both),
             "test_score": test_score, "metric": task.metric, "elapsed_s": time.monotonic() - started}

@@ -1,7 +1,9 @@
 """Runs and models: ``trails.runs`` and ``trails.models``.
 
 A run and its model are written together at the end of ``model_selection``, in one
-subtransaction: a call that fails or is cancelled leaves neither behind.
+subtransaction: a call that fails or is cancelled leaves neither behind. A stored model is
+rebuilt by its family (:mod:`trails.families`), named in its ``hyper`` (``"mlp"`` when absent,
+as on every row written before families existed); ``arch`` holds its candidate's text.
 """
 
 from __future__ import annotations
@@ -9,27 +11,52 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+import numpy as np
+
 from trails.data.layout import Layout
 from trails.data.layout_store import load_layout
 from trails.data.session import Session
 from trails.errors import TrailsError
-from trails.model import TabularMLP, build_model
-from trails.space import parse_arch
+from trails.families import Candidate, ModelFamily, ModelHyper, get_family, parse_candidate
 from trails.task import Task
+
+__all__ = ["ModelHyper", "StoredModel", "insert_model", "load_model", "store_run_and_model"]
 
 
 @dataclass
 class StoredModel:
-    """A model as stored: its network (eval mode, CPU), layout, task and hyper-parameters."""
+    """A model as stored.
+
+    Attributes:
+        model_id, dataset: its row's.
+        arch: its candidate's text (``trails.models.arch``; for an MLP, the arch).
+        layout: how its rows are encoded.
+        hyper: what it was built and trained with.
+        candidate: its family and configuration.
+        fitted: the family's model, ready to predict (eval mode, CPU, for an MLP).
+        task: the layout's task, with the metric that selected the model.
+        params: its parameter count.
+    """
 
     model_id: int
     dataset: str
     arch: str
     layout: Layout
-    hyper: dict
-    network: TabularMLP
-    task: Task  # the layout's task, with the metric that selected the model
+    hyper: ModelHyper
+    candidate: Candidate
+    fitted: object
+    task: Task
     params: int
+
+    @property
+    def family(self) -> ModelFamily:
+        """The family that built :attr:`fitted` (predict and export go through it)."""
+        return get_family(self.candidate.family)
+
+    def predict(self, ids, values) -> np.ndarray:
+        """What the model predicts for encoded rows (``ids`` int64 ``(N, F)``, ``values``
+        float32 ``(N, F)``), as its task reads it (:meth:`trails.task.Task.outputs`)."""
+        return self.family.predict(self.fitted, self.task, ids, values)
 
 
 def store_run_and_model(session: Session, run: dict, model: dict) -> tuple[int, int]:
@@ -37,7 +64,7 @@ def store_run_and_model(session: Session, run: dict, model: dict) -> tuple[int, 
 
     ``run``: the ``trails.runs`` columns but run_id/finished_at (``phases`` a dict);
     ``model``: the ``trails.models`` columns but model_id/run_id/dataset/layout_id/created_at
-    (``hyper`` a dict, ``weights`` bytes).
+    (``hyper`` a :class:`ModelHyper` or its JSON dict, ``weights`` bytes).
     """
     run_columns = ["dataset", "label", "layout_id", "budget_s", "tfmem", "refinement", "n_scored",
                    "k_refined", "u", "t1", "t2", "phases", "best_arch", "task", "metric", "valid_score",
@@ -58,13 +85,13 @@ def store_run_and_model(session: Session, run: dict, model: dict) -> tuple[int, 
 
 def insert_model(session: Session, model: dict) -> int:
     """Insert one ``trails.models`` row (``model``: its columns but model_id/created_at,
-    ``hyper`` a dict, ``weights`` bytes; ``run_id`` and ``refit_of`` may be absent);
-    returns its model_id."""
+    ``hyper`` a :class:`ModelHyper` or its JSON dict, ``weights`` bytes; ``run_id`` and
+    ``refit_of`` may be absent); returns its model_id."""
     columns = ["run_id", "dataset", "layout_id", "arch", "hyper", "weights", "task", "metric", "params",
                "valid_score", "test_score", "valid_auc", "test_auc", "refit_of"]
     types = ["bigint", "text", "bigint", "text", "jsonb", "bytea", "text", "text", "bigint", "float8",
              "float8", "float8", "float8", "bigint"]
-    values = [json.dumps(model["hyper"]) if c == "hyper" else model.get(c) for c in columns]
+    values = [json.dumps(_hyper_json(model["hyper"])) if c == "hyper" else model.get(c) for c in columns]
     placeholders = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
     return session.query(f"INSERT INTO trails.models ({', '.join(columns)}) VALUES ({placeholders})"
                          " RETURNING model_id", values, types)[0]["model_id"]
@@ -85,11 +112,29 @@ def load_model(session: Session, model_id) -> StoredModel:
                           hint=f"stored models: {known}" if known else
                           "run SELECT * FROM model_selection('frappe', 60) to create one")
     row = rows[0]
-    hyper = row["hyper"] if isinstance(row["hyper"], dict) else json.loads(row["hyper"])
+    hyper = ModelHyper.from_json(row["hyper"] if isinstance(row["hyper"], dict) else json.loads(row["hyper"]))
     layout = load_layout(session, row["layout_id"])
     task = layout.task.with_metric(row["metric"])
-    network = build_model(parse_arch(row["arch"]), hyper["n_ids"], hyper["n_fields"],
-                          hyper["embedding_dim"], hyper["batch_norm"], state=row["weights"],
-                          n_outputs=task.n_outputs)
-    return StoredModel(row["model_id"], row["dataset"], row["arch"], layout, hyper, network, task,
+    candidate = stored_candidate(row["arch"], hyper.family)
+    fitted = get_family(candidate.family).from_bytes(candidate.config, hyper, task.n_outputs, row["weights"])
+    return StoredModel(row["model_id"], row["dataset"], row["arch"], layout, hyper, candidate, fitted, task,
                        int(row["params"]))
+
+
+def stored_candidate(arch: str, family: str) -> Candidate:
+    """The candidate of a stored model: its ``arch`` text read as a candidate of ``family``
+    (the text of an MLP has no family prefix; another family's has its own).
+
+    Raises:
+        TrailsError: when the text names another family than ``hyper`` does.
+    """
+    candidate = parse_candidate(arch)
+    if candidate.family != family:
+        raise TrailsError(f"stored model {arch!r} is of family {candidate.family!r} but its hyper says {family!r}")
+    return candidate
+
+
+def _hyper_json(hyper: ModelHyper | dict) -> dict:
+    """``hyper`` as the JSON object ``trails.models.hyper`` stores: a dict is read as
+    :meth:`ModelHyper.from_json` does, so that every stored model names its family."""
+    return (hyper if isinstance(hyper, ModelHyper) else ModelHyper.from_json(hyper)).to_json()

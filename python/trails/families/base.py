@@ -1,0 +1,219 @@
+"""A model family behind one small interface, and a candidate as a (family, configuration) pair.
+
+A *family* (the MLP today; gradient-boosted trees next) is one module implementing
+:class:`ModelFamily`: how a configuration reads and prints, how its model is built, trained a
+rung at a time and resumed (a *trainable*, :class:`Trainable`), evaluated, predicted with,
+exported, stored as bytes and counted in parameters. Successive halving, the planner, the
+registry, predict, export and refit call the interface and never ask which family they hold
+(FLAML's estimators, scikit-learn's estimator contract).
+
+A :class:`Candidate` names one family and one of its configurations. Its text form is what
+NOTICEs print and ``trails.runs.best_arch`` / ``trails.models.arch`` store: the configuration's
+text, prefixed by ``family:`` except for the MLP (:data:`DEFAULT_FAMILY`), whose text is the arch
+exactly as before families existed (``"64-128-64"``). A text without a ``family:`` prefix reads
+as an MLP arch.
+
+The families known to this process are registered here (:func:`register_family`);
+:mod:`trails.families` registers the built-in ones.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from trails.errors import TrailsError
+
+DEFAULT_FAMILY = "mlp"
+"""The family of a candidate text without a ``family:`` prefix, and of a stored model whose
+``hyper`` names none (every model stored before families existed)."""
+
+FAMILY_SEPARATOR = ":"
+"""Between the family's name and the configuration's text in a candidate's text."""
+
+CANDIDATE_SEED_MASK = 0x7FFFFFFF
+"""Candidate seeds are non-negative 31-bit integers (what ``torch.manual_seed`` and others take)."""
+
+
+@runtime_checkable
+class Trainable(Protocol):
+    """One candidate being trained, resumably: its model, optimiser and generator state.
+
+    Attributes:
+        model: the family's model as it trains (what :meth:`ModelFamily.evaluate`,
+            :meth:`ModelFamily.predict` and :meth:`ModelFamily.to_bytes` take).
+        epochs_trained: complete units of the family's training resource trained so far
+            (:attr:`ModelFamily.resource`: epochs for the MLP, boosting rounds for trees).
+        seed: the seed it was created with.
+    """
+
+    model: Any
+    epochs_trained: int
+    seed: int
+
+    def export_state(self) -> dict:
+        """Everything needed to continue it elsewhere (:meth:`ModelFamily.trial_from_state`)."""
+        ...
+
+
+@runtime_checkable
+class ModelFamily(Protocol):
+    """What every model family provides (see the module docstring).
+
+    Attributes:
+        name: the family's name, as in a candidate's text and the stored ``hyper``'s ``family``.
+        resource: the unit a rung trains (``"epochs"``; ``"boosting rounds"`` for trees).
+        export_formats: the formats :meth:`export` writes (a subset of
+            :data:`trails.export.FORMATS`).
+    """
+
+    name: str
+    resource: str
+    export_formats: tuple[str, ...]
+
+    def parse_config(self, text: str) -> Hashable:
+        """The configuration ``text`` names (without any ``family:`` prefix).
+
+        Raises:
+            TrailsError: when ``text`` is not a configuration of this family.
+        """
+        ...
+
+    def config_text(self, config: Hashable) -> str:
+        """The text of ``config``; :meth:`parse_config` reads it back to an equal value."""
+        ...
+
+    def build(self, config: Hashable, hyper, n_outputs: int, device="cpu") -> Any:
+        """A fresh, untrained model of ``config`` for the layout and settings in ``hyper``
+        (a :class:`~trails.families.hyper.ModelHyper`) with ``n_outputs`` outputs (the task's),
+        initialised from the global RNG."""
+        ...
+
+    def from_bytes(self, config: Hashable, hyper, n_outputs: int, data: bytes, device="cpu") -> Any:
+        """The model :meth:`to_bytes` stored as ``data``, ready to predict (inverse of
+        :meth:`to_bytes` for the same ``config``, ``hyper`` and ``n_outputs``)."""
+        ...
+
+    def to_bytes(self, model: Any) -> bytes:
+        """``model``'s trained state as bytes (what ``trails.models.weights`` stores)."""
+        ...
+
+    def parameter_count(self, config: Hashable, hyper, n_outputs: int) -> int:
+        """The parameters ``config`` trains beyond the layout's embedding or encoding (what
+        ``max_params`` bounds)."""
+        ...
+
+    def max_iterations(self, units: int, n_rows: int, settings) -> int:
+        """The training horizon of a trainable that may train ``units`` units of the resource
+        on ``n_rows`` rows with ``settings`` (the ``max_iterations`` of :meth:`new_trial`)."""
+        ...
+
+    def new_trial(self, config: Hashable, n_ids: int, n_fields: int, max_iterations: int, settings,
+                      seed: int = 0, device="cpu", task=None) -> Trainable:
+        """A fresh trainable of ``config`` (its weights from ``seed`` alone; the caller's RNG is
+        left as it was)."""
+        ...
+
+    def trial_from_state(self, state: dict, n_ids: int, n_fields: int, settings, device="cpu",
+                             task=None) -> Trainable:
+        """The trainable whose :meth:`Trainable.export_state` was ``state``."""
+        ...
+
+    def train(self, trainable: Trainable, data, units: int, settings, deadline: float | None = None,
+              should_stop: Callable[[], bool] | None = None,
+              on_epoch: Callable[[Trainable, float], None] | None = None) -> list[float]:
+        """Train ``trainable`` ``units`` more units on ``data``, continuing its state; returns
+        the mean training loss of each complete unit (fewer when ``deadline`` passed)."""
+        ...
+
+    def evaluate(self, model: Any, data, task, batch_size: int) -> float:
+        """``task.metric`` of ``model`` over every row of ``data``."""
+        ...
+
+    def predict(self, model: Any, task, ids, values) -> np.ndarray:
+        """What ``model`` predicts for encoded rows, as :meth:`trails.task.Task.outputs` reads it."""
+        ...
+
+    def export(self, model: Any, task, n_fields: int, fmt: str) -> bytes:
+        """``model`` followed by ``task``'s output as a graph in ``fmt`` (one of
+        :attr:`export_formats`); see :mod:`trails.export` for the graph's inputs and output."""
+        ...
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One configuration of one family: what the race trains and the registry stores.
+
+    Attributes:
+        family: the family's name (:attr:`ModelFamily.name`).
+        config: the family's configuration (hashable; for the MLP the arch tuple).
+    """
+
+    family: str
+    config: Hashable
+
+    @property
+    def text(self) -> str:
+        """The candidate as text: the MLP's is its arch (``"64-128-64"``), another family's is
+        ``family:configuration`` (see the module docstring)."""
+        config = get_family(self.family).config_text(self.config)
+        return config if self.family == DEFAULT_FAMILY else f"{self.family}{FAMILY_SEPARATOR}{config}"
+
+    def __str__(self) -> str:
+        return self.text
+
+    def seed(self, run_seed: int) -> int:
+        """This candidate's seed in a run seeded ``run_seed``: a function of the run's seed and
+        the candidate's text only, so its initial weights do not depend on its position among the
+        others (for an MLP, :func:`trails.refinement.halving.candidate_seed` of its arch)."""
+        return zlib.crc32(f"{int(run_seed)}:{self.text}".encode()) & CANDIDATE_SEED_MASK
+
+
+_FAMILIES: dict[str, ModelFamily] = {}
+
+
+def register_family(family: ModelFamily) -> ModelFamily:
+    """Make ``family`` known by its name (a later registration of the same name replaces it);
+    returns it."""
+    if FAMILY_SEPARATOR in family.name or not family.name:
+        raise ValueError(f"a family's name must be non-empty and hold no {FAMILY_SEPARATOR!r}: {family.name!r}")
+    _FAMILIES[family.name] = family
+    return family
+
+
+def family_names() -> tuple[str, ...]:
+    """The names of the registered families, sorted."""
+    return tuple(sorted(_FAMILIES))
+
+
+def get_family(name: str | None) -> ModelFamily:
+    """The family called ``name`` (None: :data:`DEFAULT_FAMILY`).
+
+    Raises:
+        TrailsError: for a family that is not registered (its HINT lists those that are).
+    """
+    name = DEFAULT_FAMILY if name is None else name
+    try:
+        return _FAMILIES[name]
+    except (KeyError, TypeError):
+        raise TrailsError(f"unknown model family {name!r}",
+                          hint="known families: " + ", ".join(family_names())) from None
+
+
+def parse_candidate(text: str) -> Candidate:
+    """The candidate ``text`` names: ``family:configuration``, or an MLP arch without a prefix
+    (inverse of :attr:`Candidate.text`).
+
+    Raises:
+        TrailsError: for an unknown family or a configuration its family cannot read.
+    """
+    text = str(text).strip()
+    name, separator, config = text.partition(FAMILY_SEPARATOR)
+    if not separator:
+        name, config = DEFAULT_FAMILY, text
+    family = get_family(name.strip())
+    return Candidate(family.name, family.parse_config(config))

@@ -1,0 +1,174 @@
+"""The MLP family: TRAILS' tabular MLP (:mod:`trails.model`) behind :class:`ModelFamily`.
+
+A configuration is an arch, the hidden widths as a tuple (``(64, 128, 64)``, text
+``"64-128-64"``, :func:`trails.space.arch_text`); the training resource is epochs, trained and
+resumed by :class:`trails.refinement.trainer.Trial`. The network is built by
+:func:`trails.model.build_model`, stored as its ``state_dict`` (:func:`trails.model.state_to_bytes`)
+and exported as ONNX or as a ``torch.export`` program (the ``torchscript`` format: ``torch.jit``
+is deprecated by torch).
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from trails.errors import TrailsError
+from trails.families.base import DEFAULT_FAMILY
+from trails.families.hyper import ModelHyper
+from trails.model import TabularMLP, build_model, mlp_parameters, predict_outputs, state_from_bytes, state_to_bytes
+from trails.refinement.data import SplitTensors
+from trails.refinement.trainer import Trial, TrainingSettings, evaluate, iterations_per_epoch, train
+from trails.space import arch_text, parse_arch
+from trails.task import BINARY_01, Task
+
+ONNX_OPSET = 17
+"""The ONNX opset of an exported graph."""
+
+EXAMPLE_ROWS = 2
+"""Rows of the example input an export traces with (the batch dimension stays dynamic)."""
+
+MIN_EXPORT_BATCH = 1
+"""The smallest batch a ``torch.export`` program accepts."""
+
+
+class TaskOutput(nn.Module):
+    """A network followed by its task's output: P(positive) ``[B]`` for a binary task, class
+    probabilities ``[B, C]`` for a multiclass one, the value ``[B]`` in the label's units for
+    regression (what ``trails.predict`` computes, in float32)."""
+
+    def __init__(self, network: nn.Module, task: Task):
+        super().__init__()
+        self.network = network.eval()
+        self.kind = task.kind
+        self.mean, self.std = float(task.mean), float(task.std)
+
+    def forward(self, ids: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+        logits = self.network(ids, values)
+        if self.kind == "regression":
+            return logits[:, 0] * self.std + self.mean
+        probabilities = torch.softmax(logits, dim=1)
+        return probabilities[:, 1] if self.kind == "binary" else probabilities
+
+
+def example_inputs(n_fields: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """An encoded batch of :data:`EXAMPLE_ROWS` rows of ``n_fields`` fields (ids 0, values 1)."""
+    return (torch.zeros((EXAMPLE_ROWS, n_fields), dtype=torch.int64),
+            torch.ones((EXAMPLE_ROWS, n_fields), dtype=torch.float32))
+
+
+def export_onnx(wrapped: nn.Module, n_fields: int) -> bytes:
+    """``wrapped`` as ONNX: opset :data:`ONNX_OPSET`, inputs ``ids`` and ``values``, output
+    ``output``, batch dimension dynamic."""
+    buffer = io.BytesIO()
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # the TorchScript-based exporter's notes on tracing
+        torch.onnx.export(wrapped, example_inputs(n_fields), buffer, dynamo=False, opset_version=ONNX_OPSET,
+                          input_names=["ids", "values"], output_names=["output"],
+                          dynamic_axes={"ids": {0: "batch"}, "values": {0: "batch"}, "output": {0: "batch"}})
+    return buffer.getvalue()
+
+
+def export_program(wrapped: nn.Module, n_fields: int) -> bytes:
+    """``wrapped`` as a ``torch.export`` program (:func:`torch.export.save`), batch dimension
+    dynamic; ``torch.export.load(io.BytesIO(data)).module()`` is a module of ``(ids, values)``."""
+    batch = torch.export.Dim("batch", min=MIN_EXPORT_BATCH)
+    with torch.no_grad():
+        program = torch.export.export(wrapped, example_inputs(n_fields), dynamic_shapes=({0: batch}, {0: batch}))
+    buffer = io.BytesIO()
+    torch.export.save(program, buffer)
+    return buffer.getvalue()
+
+
+EXPORTERS: dict[str, Callable[[nn.Module, int], bytes]] = {"onnx": export_onnx, "torchscript": export_program}
+"""Export format → writer of a :class:`TaskOutput`."""
+
+
+class MlpFamily:
+    """The MLP family (see the module docstring); configurations are arch tuples."""
+
+    name = DEFAULT_FAMILY
+    resource = "epochs"
+    export_formats = tuple(EXPORTERS)
+
+    def parse_config(self, text: str) -> tuple[int, ...]:
+        """The arch ``text`` names (:func:`trails.space.parse_arch`)."""
+        return parse_arch(text)
+
+    def config_text(self, config: Sequence[int]) -> str:
+        """``"64-128-64"`` for ``(64, 128, 64)``."""
+        return arch_text(config)
+
+    def build(self, config: Sequence[int], hyper: ModelHyper, n_outputs: int, device="cpu") -> TabularMLP:
+        """A fresh :class:`~trails.model.TabularMLP` (train mode) from the global torch RNG."""
+        return build_model(tuple(config), hyper.n_ids, hyper.n_fields, hyper.embedding_dim, hyper.batch_norm,
+                           device=device, n_outputs=n_outputs)
+
+    def from_bytes(self, config: Sequence[int], hyper: ModelHyper, n_outputs: int, data: bytes,
+                   device="cpu") -> TabularMLP:
+        """The stored network, in eval mode on ``device``.
+
+        Raises:
+            RuntimeError: when ``data`` is not the weights of this arch and hyper.
+        """
+        return build_model(tuple(config), hyper.n_ids, hyper.n_fields, hyper.embedding_dim, hyper.batch_norm,
+                           state=state_from_bytes(data, device), device=device, n_outputs=n_outputs)
+
+    def to_bytes(self, model: nn.Module) -> bytes:
+        """The network's ``state_dict`` on the CPU, ``torch.save``'d."""
+        return state_to_bytes(model.state_dict())
+
+    def parameter_count(self, config: Sequence[int], hyper: ModelHyper, n_outputs: int) -> int:
+        """The MLP's parameters (:func:`trails.model.mlp_parameters`; the embedding table is the
+        layout's and is not counted)."""
+        return mlp_parameters(config, hyper.n_fields * hyper.embedding_dim, n_outputs, hyper.batch_norm)
+
+    def max_iterations(self, units: int, n_rows: int, settings: TrainingSettings) -> int:
+        """``units`` epochs of :func:`~trails.refinement.trainer.iterations_per_epoch` iterations."""
+        return int(units) * iterations_per_epoch(n_rows, settings.batch_size, settings.iter_per_epoch)
+
+    def new_trial(self, config: Sequence[int], n_ids: int, n_fields: int, max_iterations: int,
+                  settings: TrainingSettings, seed: int = 0, device="cpu", task: Task = BINARY_01) -> Trial:
+        """A fresh :class:`~trails.refinement.trainer.Trial` of the arch ``config``."""
+        return Trial(config, n_ids, n_fields, max_iterations, settings, seed=seed, device=device, task=task)
+
+    def trial_from_state(self, state: dict, n_ids: int, n_fields: int, settings: TrainingSettings,
+                         device="cpu", task: Task = BINARY_01) -> Trial:
+        """:meth:`Trial.from_state <trails.refinement.trainer.Trial.from_state>`."""
+        return Trial.from_state(state, n_ids, n_fields, settings, device=device, task=task)
+
+    def train(self, trainable: Trial, data: SplitTensors, units: int, settings: TrainingSettings,
+              deadline: float | None = None, should_stop: Callable[[], bool] | None = None,
+              on_epoch: Callable[[Trial, float], None] | None = None) -> list[float]:
+        """:func:`~trails.refinement.trainer.train` for ``units`` epochs with the settings'
+        batch size and iterations per epoch."""
+        return train(trainable, data, units, settings.batch_size, settings.iter_per_epoch, deadline=deadline,
+                     should_stop=should_stop, on_epoch=on_epoch)
+
+    def evaluate(self, model: nn.Module, data: SplitTensors, task: Task, batch_size: int) -> float:
+        """:func:`~trails.refinement.trainer.evaluate`."""
+        return evaluate(model, data, task, batch_size)
+
+    def predict(self, model: nn.Module, task: Task, ids, values) -> np.ndarray:
+        """:func:`~trails.model.predict_outputs`."""
+        return predict_outputs(model, task, ids, values)
+
+    def export(self, model: nn.Module, task: Task, n_fields: int, fmt: str) -> bytes:
+        """The network and its task's output (:class:`TaskOutput`) as ``fmt`` bytes.
+
+        Raises:
+            TrailsError: for a format this family does not export.
+        """
+        if fmt not in EXPORTERS:
+            raise TrailsError(f"the {self.name} family cannot export {fmt!r}",
+                              hint="valid: " + ", ".join(self.export_formats))
+        return EXPORTERS[fmt](TaskOutput(model, task), n_fields)
+
+
+MLP = MlpFamily()
+"""The MLP family (registered by :mod:`trails.families`)."""
