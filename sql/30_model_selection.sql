@@ -109,7 +109,7 @@ AS $$BEGIN
 END$$;
 
 -- A stored model as a graph (ids int64 [B, F], values float32 [B, F]) → the task's output:
--- format 'onnx' or 'torchscript'. trails.model_layout says how to encode rows for it.
+-- format 'onnx' or 'torch_export' (a torch.export program). trails.model_layout says how to encode rows for it.
 CREATE FUNCTION trails.py_export_model(model_id bigint, format text)
 RETURNS bytea
 LANGUAGE plpython3u STABLE

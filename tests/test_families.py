@@ -84,7 +84,7 @@ def test_another_family_has_a_prefixed_text(monkeypatch):
 def test_the_mlp_family_meets_the_protocol():
     assert isinstance(MLP, ModelFamily)
     assert isinstance(MLP.new_trial(ARCH, N_IDS, N_FIELDS, 10, SETTINGS), Trainable)
-    assert MLP.resource == "epochs" and set(MLP.export_formats) == {"onnx", "torchscript"}
+    assert MLP.resource == "epochs" and set(MLP.export_formats) == {"onnx", "torch_export"}
 
 
 # --- the stored hyper ---------------------------------------------------------------------
@@ -154,7 +154,7 @@ def test_exports_compute_what_predict_computes(task):
                                            providers=["CPUExecutionProvider"])
     (onnx_output,) = session.run(None, {"ids": data.ids.numpy(), "values": data.values.numpy()})
     np.testing.assert_allclose(onnx_output, expected, atol=1e-5)
-    program = torch.export.load(io.BytesIO(MLP.export(model, task, N_FIELDS, "torchscript"))).module()
+    program = torch.export.load(io.BytesIO(MLP.export(model, task, N_FIELDS, "torch_export"))).module()
     for rows in (1, 5):  # the batch dimension is dynamic, down to one row
         with torch.no_grad():
             np.testing.assert_allclose(program(data.ids[:rows], data.values[:rows]).numpy(), expected[:rows],
@@ -164,14 +164,14 @@ def test_exports_compute_what_predict_computes(task):
 
 
 @pytest.mark.parametrize("n_fields", [1, 2])
-def test_torchscript_export_and_load_warn_nothing(n_fields):
+def test_torch_export_and_load_warn_nothing(n_fields):
     """torch deprecates torch.jit (trace, save and load warn): the export is a torch.export program."""
     hyper = dataclasses.replace(HYPER, n_fields=n_fields)
     model = MLP.from_bytes(ARCH, hyper, 2, MLP.to_bytes(MLP.build(ARCH, hyper, 2)))
     with warnings.catch_warnings():
         warnings.simplefilter("error", DeprecationWarning)
         warnings.simplefilter("error", FutureWarning)
-        data = MLP.export(model, BINARY_01, n_fields, "torchscript")
+        data = MLP.export(model, BINARY_01, n_fields, "torch_export")
         program = torch.export.load(io.BytesIO(data)).module()
         with torch.no_grad():
             output = program(torch.zeros((3, n_fields), dtype=torch.int64), torch.ones((3, n_fields)))

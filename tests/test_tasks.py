@@ -1,7 +1,7 @@
 """Every task end to end against the real cluster: multiclass (frappe's weather), regression
 (a target built from frappe's fields plus noise), a budget in trials with a bound on
 parameters, predict that refuses rows it cannot read, the exported model (ONNX run with
-onnxruntime, the 'torchscript' format's torch.export program) against trails.predict, refit, and
+onnxruntime, the 'torch_export' format's torch.export program) against trails.predict, refit, and
 errors without tracebacks."""
 
 import io
@@ -137,7 +137,7 @@ def test_exported_model_matches_predict(sql):
     assert onnx_scores.shape == (1000,)
     np.testing.assert_allclose(onnx_scores, expected, atol=1e-5)
 
-    script_bytes = bytes(sql("SELECT trails.export_model(%s, 'torchscript')", model)[0][0])
+    script_bytes = bytes(sql("SELECT trails.export_model(%s, 'torch_export')", model)[0][0])
     with warnings.catch_warnings():
         warnings.simplefilter("error", DeprecationWarning)  # torch.jit.load warns: not used
         warnings.simplefilter("error", FutureWarning)

@@ -58,7 +58,7 @@ def test_update_from_0_1_0(sql, pg_dsn):
             got = db.execute("SELECT trails.predict(%s, p) FROM paint p WHERE colour = 'red'", (model_id,)).fetchone()[0]
             assert abs(got - expected) < 1e-5
             # its hyper names no family: it is an MLP, and exports as one
-            program = bytes(db.execute("SELECT trails.export_model(%s, 'torchscript')", (model_id,)).fetchone()[0])
+            program = bytes(db.execute("SELECT trails.export_model(%s, 'torch_export')", (model_id,)).fetchone()[0])
             with torch.no_grad():
                 exported = torch.export.load(io.BytesIO(program)).module()(torch.tensor([[1]]), torch.ones(1, 1))
             assert abs(exported.item() - expected) < 1e-5

@@ -1,5 +1,5 @@
-"""Taking a stored model out of the database: its graph (ONNX, or a ``torch.export`` program
-under the format name ``torchscript``) and its layout.
+"""Taking a stored model out of the database: its graph (ONNX, or a ``torch.export`` program:
+format ``torch_export``) and its layout.
 
 The exported graph maps ``ids`` int64 ``[B, F]`` and ``values`` float32 ``[B, F]`` — a row
 encoded as :meth:`trails.data.layout.Layout.encode` does, which :func:`model_layout` describes
@@ -14,8 +14,10 @@ from trails.data.session import Session
 from trails.errors import TrailsError, sql_text
 from trails.registry import load_model
 
-FORMATS = ("onnx", "torchscript")
+FORMATS = ("onnx", "torch_export")
 """Every export format; a model's family writes those in its ``export_formats``."""
+# torch 2.13 deprecates all of torch.jit (trace, save, load): TorchScript is no longer written
+RETIRED_FORMATS = {"torchscript": "torch_export"}
 
 
 def export_model(session: Session, model_id, fmt: str = "onnx") -> bytes:
@@ -24,12 +26,17 @@ def export_model(session: Session, model_id, fmt: str = "onnx") -> bytes:
 
     * ``onnx``: ONNX (opset :data:`trails.families.mlp.ONNX_OPSET` for an MLP), inputs ``ids``
       and ``values``, output ``output``, batch dimension dynamic;
-    * ``torchscript``: a ``torch.export`` program (:func:`torch.export.save`; torch deprecates
-      ``torch.jit``): ``torch.export.load(io.BytesIO(data)).module()(ids, values)``.
+    * ``torch_export``: a ``torch.export`` program (:func:`torch.export.save`):
+      ``torch.export.load(io.BytesIO(data)).module()(ids, values)``. (``torchscript`` is
+      refused: torch deprecates ``torch.jit``, and a program is what replaces it.)
 
     Raises:
         TrailsError: for an unknown format or model, or a format the model's family cannot write.
     """
+    if fmt in RETIRED_FORMATS:
+        raise TrailsError(f"the export format {sql_text(fmt)} is no longer written: torch deprecates torch.jit",
+                          hint=f"use '{RETIRED_FORMATS[fmt]}' (a torch.export program: "
+                               "torch.export.load(io.BytesIO(data)).module()) or 'onnx'")
     if fmt not in FORMATS:
         raise TrailsError(f"unknown export format {sql_text(fmt)}", hint="valid: " + ", ".join(FORMATS))
     model = load_model(session, model_id)

@@ -22,6 +22,7 @@ from trails.families import ModelHyper
 from trails.refinement.data import SplitTensors, load_split
 from trails.refinement.trainer import TrainingSettings, throttled
 from trails.registry import insert_model, load_model
+from trails.selection.outcome import auc_of
 
 # seconds kept back from the budget for reading test, evaluating and storing
 REFIT_RESERVE_S = 1.0
@@ -77,9 +78,7 @@ def refit_model(session: Session, model_id, budget_s, interrupt: Callable[[], No
     test_data = load_split(session, dataset, layout, "test", ordered=False)
     test_score = family.evaluate(trial.model, test_data, task, settings.eval_batch_size)
     new_hyper = dataclasses.replace(hyper, epochs=trial.epochs_trained, refit_rows=len(both))
-    test_auc = test_score if task.kind == "binary" and task.metric == "roc_auc" else (
-        family.evaluate(trial.model, test_data, task.with_metric("roc_auc"), settings.eval_batch_size)
-        if task.kind == "binary" else None)
+    test_auc = auc_of(family, trial.model, test_data, task, test_score, settings.eval_batch_size)
     with session.atomic():
         new_id = insert_model(session, {
             "dataset": stored.dataset, "layout_id": layout.layout_id, "arch": stored.arch, "hyper": new_hyper,

@@ -243,6 +243,7 @@ SELECT trails.predict_label(999, s) FROM shop AS s LIMIT 1;
 SELECT trails.predict_proba(NULL, s) FROM shop AS s LIMIT 1;
 SELECT trails.export_model(999);
 SELECT trails.export_model(999, 'pmml');
+SELECT trails.export_model(999, 'torchscript');
 SELECT trails.model_layout(999);
 SELECT * FROM trails.refit(999, 10);
 SELECT * FROM trails.refit(999, 0);

@@ -4,8 +4,8 @@ A configuration is an arch, the hidden widths as a tuple (``(64, 128, 64)``, tex
 ``"64-128-64"``, :func:`trails.space.arch_text`); the training resource is epochs, trained and
 resumed by :class:`trails.refinement.trainer.Trial`. The network is built by
 :func:`trails.model.build_model`, stored as its ``state_dict`` (:func:`trails.model.state_to_bytes`)
-and exported as ONNX or as a ``torch.export`` program (the ``torchscript`` format: ``torch.jit``
-is deprecated by torch).
+and exported as ONNX or as a ``torch.export`` program (the ``torch_export`` format; torch
+deprecates ``torch.jit``, so TorchScript is not written).
 """
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ def export_program(wrapped: nn.Module, n_fields: int) -> bytes:
     return buffer.getvalue()
 
 
-EXPORTERS: dict[str, Callable[[nn.Module, int], bytes]] = {"onnx": export_onnx, "torchscript": export_program}
+EXPORTERS: dict[str, Callable[[nn.Module, int], bytes]] = {"onnx": export_onnx, "torch_export": export_program}
 """Export format → writer of a :class:`TaskOutput`."""
 
 

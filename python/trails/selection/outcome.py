@@ -8,14 +8,15 @@ model atomically and returns the row ``model_selection`` returns.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from trails.coordinator import Plan
 from trails.data.session import Session
 from trails.filtering import FilteringResult
-from trails.model import build_model, mlp_parameters
+from trails.families import ModelFamily, ModelHyper, get_family
 from trails.refinement.data import SplitTensors, load_split
-from trails.refinement.trainer import TrainingSettings, evaluate
+from trails.refinement.trainer import TrainingSettings
 from trails.registry import store_run_and_model
 from trails.selection.budget import Budget
 from trails.selection.measure import Measurements
@@ -39,36 +40,38 @@ class Outcome:
     valid_auc: float | None
     test_auc: float | None
     params: int
-    hyper: dict
+    hyper: ModelHyper
 
 
-def auc_of(model, data: SplitTensors | None, task: Task, score: float, batch_size: int) -> float | None:
-    """ROC-AUC of a binary ``model`` on ``data``: ``score`` itself when the task's metric is
-    AUC (it was measured already), else evaluated; None for another task or without ``data``."""
+def auc_of(family: ModelFamily, model, data: SplitTensors | None, task: Task, score: float,
+           batch_size: int) -> float | None:
+    """ROC-AUC of a binary ``model`` of ``family`` on ``data``: ``score`` itself when the
+    task's metric is AUC (it was measured already), else evaluated; None for another task or
+    without ``data``."""
     if task.kind != "binary":
         return None
     if task.metric == AUC:
         return score
-    return None if data is None else evaluate(model, data, task.with_metric(AUC), batch_size)
+    return None if data is None else family.evaluate(model, data, task.with_metric(AUC), batch_size)
 
 
 def evaluate_winner(session: Session, problem: Problem, refined: Refined, settings: TrainingSettings,
                     seed: int) -> Outcome:
     """Read the test split and score the winner on it (see the module docstring)."""
-    layout, task = problem.layout, problem.task
+    layout, task, family = problem.layout, problem.task, get_family(refined.family)
     test_data = load_split(session, problem.context.dataset, layout, "test", ordered=False)
-    params = mlp_parameters(refined.winner, problem.context.scoring.in_features, task.n_outputs, settings.batch_norm)
-    hyper = {"n_ids": layout.n_ids, "n_fields": layout.n_fields, "n_outputs": task.n_outputs,
-             "embedding_dim": settings.embedding_dim, "batch_norm": settings.batch_norm,
-             "epochs": refined.summary.get("winner_epochs"), "mlp_params": params,
-             "learning_rate": settings.learning_rate, "batch_size": settings.batch_size,
-             "iter_per_epoch": settings.iter_per_epoch, "seed": seed}
-    network = build_model(refined.winner, layout.n_ids, layout.n_fields, settings.embedding_dim,
-                          settings.batch_norm, state=refined.weights, n_outputs=task.n_outputs)
-    test_score = evaluate(network, test_data, task, settings.eval_batch_size)
+    hyper = ModelHyper(n_ids=layout.n_ids, n_fields=layout.n_fields, n_outputs=task.n_outputs,
+                       embedding_dim=settings.embedding_dim, batch_norm=settings.batch_norm,
+                       epochs=refined.summary.get("winner_epochs"), learning_rate=settings.learning_rate,
+                       batch_size=settings.batch_size, iter_per_epoch=settings.iter_per_epoch, seed=seed,
+                       family=family.name)
+    params = family.parameter_count(refined.winner, hyper, task.n_outputs)
+    hyper = dataclasses.replace(hyper, mlp_params=params)
+    network = family.from_bytes(refined.winner, hyper, task.n_outputs, refined.weights)
+    test_score = family.evaluate(network, test_data, task, settings.eval_batch_size)
     return Outcome(test_score,
-                   auc_of(network, refined.valid, task, refined.valid_score, settings.eval_batch_size),
-                   auc_of(network, test_data, task, test_score, settings.eval_batch_size), params, hyper)
+                   auc_of(family, network, refined.valid, task, refined.valid_score, settings.eval_batch_size),
+                   auc_of(family, network, test_data, task, test_score, settings.eval_batch_size), params, hyper)
 
 
 def plan_record(plan: Plan, revision: Revision, budget: Budget, measured: Measurements,

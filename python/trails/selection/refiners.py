@@ -23,6 +23,7 @@ from trails.coordinator import Plan
 from trails.data.dataset import table_identity
 from trails.data.session import Session
 from trails.errors import TrailsError
+from trails.families import DEFAULT_FAMILY
 from trails.model import state_to_bytes
 from trails.refinement.client import RefinementClient, ServiceError, ServiceFailed, ServiceUnavailable
 from trails.refinement.data import SplitTensors, load_split, require_fits
@@ -65,7 +66,7 @@ class Refined:
 
     Attributes:
         mode: ``"service"`` or ``"backend"``.
-        winner: the winning arch; ``valid_score`` its valid score (the task's metric).
+        winner: the winning configuration (an arch) of ``family``; ``valid_score`` its valid score (the task's metric).
         weights: its state_dict as bytes (:func:`trails.model.state_to_bytes`).
         summary: the run as JSON (:meth:`HalvingResult.to_json`, plus the job's rungs and id
             on the service).
@@ -80,6 +81,7 @@ class Refined:
     summary: dict
     valid: SplitTensors | None = None
     service_failed: str | None = None
+    family: str = DEFAULT_FAMILY
 
 
 class Refiner(Protocol):
