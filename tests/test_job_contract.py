@@ -1,0 +1,66 @@
+"""The job contract end to end: a refinement service whose own configuration differs from the
+caller's trains with the caller's settings (they travel in the job), so the model the backend
+stores is the one the service trained, under the hyper-parameters it records."""
+
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+
+import numpy as np
+import pytest
+from sklearn.metrics import roc_auc_score
+
+import conftest
+
+# the caller's (the test cluster's config.ini) are the repository's: embedding_dim 10,
+# batch_norm on, decision_valid_rows 50,000; the service's own configuration says otherwise
+SERVICE_OVERRIDES = {"refinement": {"embedding_dim": 6, "batch_norm": "false", "decision_valid_rows": 1000,
+                                    "iter_per_epoch": 7}}
+
+
+@pytest.fixture
+def odd_service(pg_dsn, tmp_path):
+    """The service on the tests' port, configured unlike the caller."""
+    info = dict(part.split("=", 1) for part in pg_dsn.split())
+    config = conftest.write_config(tmp_path / "service.ini", dict(SERVICE_OVERRIDES, service={
+        "port": conftest.SERVICE_PORT, "url": ""}))
+    env = dict(os.environ, PGHOST=info["host"], PGPORT=info["port"], PGUSER=info["user"],
+               PGDATABASE=info["dbname"], TRAILS_CONFIG=str(config))
+    process = subprocess.Popen([sys.executable, "-m", "trails.refinement.service",
+                                "--host", "127.0.0.1", "--port", str(conftest.SERVICE_PORT)],
+                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{conftest.SERVICE_PORT}/healthz"
+    for _ in range(300):
+        try:
+            urllib.request.urlopen(url, timeout=1).read()
+            break
+        except OSError:
+            if process.poll() is not None:
+                raise RuntimeError(f"service exited: {process.stderr.read()}")
+            time.sleep(0.2)
+    yield url
+    process.terminate()
+    process.wait(timeout=10)
+
+
+def test_service_trains_with_the_callers_settings(sql, odd_service):
+    run_id, model_id = sql("SELECT run_id, model_id FROM model_selection('frappe', 40, refinement => 'service')")[0]
+    hyper, summary, valid_score, refinement = sql(
+        "SELECT m.hyper, r.phases->'refinement', r.valid_score, r.refinement FROM trails.models m"
+        " JOIN trails.runs r USING (run_id) WHERE m.model_id = %s", model_id)[0]
+    assert refinement == "service"
+    settings = summary["settings"]
+    # what the service trained with is what the caller asked for, not the service's own config
+    assert (settings["embedding_dim"], settings["batch_norm"], settings["decision_valid_rows"],
+            settings["iter_per_epoch"]) == (10, True, 50_000, 200)
+    assert (hyper["embedding_dim"], hyper["batch_norm"], hyper["family"]) == (10, True, "mlp")
+    # the stored model predicts what the service's model scored: the valid AUC the service
+    # measured on the whole valid split is the stored model's, recomputed here from predict
+    scores = sql("SELECT t.label, trails.predict(%s, t) FROM frappe_valid t", model_id)
+    labels, predicted = np.array([s[0] for s in scores]), np.array([s[1] for s in scores])
+    if summary["valid_rows"] == len(labels):  # the deadline left time for the whole split
+        assert roc_auc_score(labels, predicted) == pytest.approx(valid_score, abs=1e-6)
+    else:  # scored on the decision sample only: the figures still agree closely
+        assert roc_auc_score(labels, predicted) == pytest.approx(valid_score, abs=0.02)
