@@ -360,63 +360,36 @@ def refine_with_service(client, session: Session, context: DatasetContext, candi
                         deadline: float | None, seed: int, sleep: Callable[[], None],
                         notice: NoticeFn, task: Task, max_epochs: int,
                         queue_patience_s: float | None = None) -> Refined:
-    """Successive halving on the refinement service, reading the caller's tables. A job still
+    """Successive halving on the refinement service, reading the caller's tables and training
+    with this backend's ``[refinement]`` settings (all of them travel in the job). A job still
     queued behind others after ``queue_patience_s`` counts as failed (``auto`` then trains in
     the backend while most of the budget is left).
 
     Raises:
-        ServiceUnavailable, ServiceError: the job could not be submitted.
-        ServiceFailed: the job failed, the service stopped answering, or it ran past the
-            deadline (the caller may then train in the backend).
+        ServiceUnavailable: nothing answers at the service's address.
+        ServiceFailed: the service refused the job, the job failed, the service stopped
+            answering, or it ran past the deadline (the caller may then train in the backend).
     """
+    from trails.data.dataset import table_identity
+    from trails.refinement.jobs import JobSpec
     from trails.refinement.trainer import TrainingSettings
 
-    from trails.data.dataset import table_identity
-    from trails.refinement.client import ServiceError, ServiceFailed, ServiceUnavailable
-
-    config = load_config()
-    settings = TrainingSettings.from_config()
     layout = context.layout
     identity = table_identity(session, context.dataset)  # the caller's database, role and tables
-    job = {"dataset": context.name, "label": context.label, "layout_id": layout.layout_id,
-           "database": identity["database"], "role": identity["role"], "tables": identity["tables"],
-           "oids": identity["oids"], "split_bounds": identity["split_bounds"],
-           "layout": layout.to_json(),  # this transaction may have just created it: not visible yet
-           "candidates": [arch_text(arch) for arch in candidates], "u": max(1, plan.u),
-           "eta": config.getint("coordinator", "eta"), "max_epochs": max_epochs,
-           "deadline_s": None if deadline is None else max(0.1, deadline - time.monotonic()), "seed": seed,
-           "metric": task.metric, "batch_size": settings.batch_size,
-           "iter_per_epoch": settings.iter_per_epoch, "learning_rate": settings.learning_rate,
-           "finish": deadline is not None}
-    try:
-        job_id = client.submit(job)
-    except ServiceError as error:
-        raise ServiceFailed(error.message, hint=error.hint, detail=error.detail) from None
-    notice(f"refinement job {job_id} submitted: {len(candidates)} candidates, U = {job['u']}")
-    reported = [0]
-
-    def on_status(status: dict) -> None:
-        for rung in status.get("rungs", [])[reported[0]:]:
-            notice(rung_notice(rung, task.metric))
-        reported[0] = len(status.get("rungs", []))
-
-    status = client.wait(job_id, sleep=sleep, on_status=on_status, deadline=deadline,
-                         queue_patience_s=queue_patience_s)
-    if status["status"] != "done":
-        error = status.get("error") or {}
-        message = error.get("message") if isinstance(error, dict) else error
-        raise ServiceFailed(f"refinement job {job_id} {status['status']}: {message or status.get('message')}",
-                            detail=error.get("detail") if isinstance(error, dict) else None,
-                            hint=(error.get("hint") if isinstance(error, dict) else None)
-                            or "see the refinement service's log")
-    result = status["result"]
-    winner = parse_arch(result["winner"])
-    summary = dict(result, rungs=status.get("rungs", []), job_id=job_id)
-    try:
-        weights = client.model_state(job_id)
-    except (ServiceUnavailable, ServiceError) as error:
-        raise ServiceFailed(f"refinement job {job_id}: its model could not be fetched ({error.message})") from None
-    return Refined("service", winner, float(result["valid_score"]), weights, summary)
+    spec = JobSpec(dataset=context.name, label=context.label, layout_id=layout.layout_id,
+                   database=identity["database"], role=identity["role"], tables=identity["tables"],
+                   oids=identity["oids"], split_bounds=identity["split_bounds"],
+                   layout=layout.to_json(),  # this transaction may have just created it: not visible yet
+                   candidates=tuple(arch_text(arch) for arch in candidates), u=max(1, plan.u),
+                   eta=load_config().getint("coordinator", "eta"), max_epochs=max_epochs,
+                   deadline_s=None if deadline is None else max(0.1, deadline - time.monotonic()), seed=seed,
+                   metric=task.metric, finish=deadline is not None, settings=TrainingSettings.from_config())
+    outcome = client.run(
+        spec, sleep=sleep, deadline=deadline, queue_patience_s=queue_patience_s,
+        on_submitted=lambda job_id: notice(f"refinement job {job_id} submitted: {len(candidates)} candidates, "
+                                           f"U = {spec.u}"),
+        on_rung=lambda rung: notice(rung_notice(rung, task.metric)))
+    return Refined("service", parse_arch(outcome.winner), outcome.valid_score, outcome.weights, outcome.summary)
 
 
 def params_filter(max_params: int | None, context: DatasetContext, task: Task, settings):

@@ -114,7 +114,7 @@ class HalvingResult:
             "training_dtype": self.training_dtype,
             "seconds": self.seconds, "n_ids": self.n_ids, "n_fields": self.n_fields,
             "embedding_dim": self.settings.embedding_dim, "batch_norm": self.settings.batch_norm,
-            "settings": asdict(self.settings), "seed": self.seed, "device": self.device,
+            "settings": self.settings.to_json(), "seed": self.seed, "device": self.device,
             "schedule": [rung._asdict() for rung in self.schedule],
             "rungs": [rung.to_json() for rung in self.rungs],
         }
