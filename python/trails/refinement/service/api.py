@@ -106,6 +106,41 @@ def _validation_message(error: RequestValidationError) -> str:
     return "invalid job: " + "; ".join(parts)
 
 
+def _token_check(token: str):
+    """A dependency refusing (401) a request without ``Authorization: Bearer <token>`` (none
+    when ``token`` is empty)."""
+    def require_token(request: Request) -> None:
+        if not token:
+            return
+        supplied = request.headers.get("authorization", "")
+        if not hmac.compare_digest(supplied.encode(), f"Bearer {token}".encode()):
+            raise HTTPException(401, "missing or wrong bearer token",
+                                headers={"WWW-Authenticate": "Bearer"})
+    return require_token
+
+
+def _answer_errors_as_json(app: FastAPI) -> None:
+    """Every error as ``{"error": <message>, ...}``: a bad payload 422, an unknown job 404, a job
+    the service cannot honour 422 (with its hint and detail), HTTP errors with their code."""
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, error: RequestValidationError):
+        return JSONResponse({"error": _validation_message(error)}, status_code=422)
+
+    @app.exception_handler(UnknownJob)
+    async def _unknown(request: Request, error: UnknownJob):
+        return JSONResponse({"error": str(error)}, status_code=404)
+
+    @app.exception_handler(TrailsError)
+    async def _refused(request: Request, error: TrailsError):
+        return JSONResponse({"error": error.message, "hint": error.hint, "detail": error.detail}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, error: StarletteHTTPException):
+        return JSONResponse({"error": str(error.detail)}, status_code=error.status_code,
+                            headers=getattr(error, "headers", None))
+
+
 def create_app(settings: ServiceSettings | None = None, device=None) -> FastAPI:
     """The FastAPI app; its job worker starts and stops with the app's lifespan. A job whose
     settings cannot be honoured here is a 422 (``{"error", "hint", "detail"}``)."""
@@ -127,30 +162,8 @@ def create_app(settings: ServiceSettings | None = None, device=None) -> FastAPI:
     app = FastAPI(title="trails refinement service", version=trails.__version__, lifespan=lifespan)
     app.state.manager = manager
 
-    def require_token(request: Request) -> None:
-        if not settings.token:
-            return
-        supplied = request.headers.get("authorization", "")
-        if not hmac.compare_digest(supplied.encode(), f"Bearer {settings.token}".encode()):
-            raise HTTPException(401, "missing or wrong bearer token",
-                                headers={"WWW-Authenticate": "Bearer"})
-
-    @app.exception_handler(RequestValidationError)
-    async def _invalid(request: Request, error: RequestValidationError):
-        return JSONResponse({"error": _validation_message(error)}, status_code=422)
-
-    @app.exception_handler(UnknownJob)
-    async def _unknown(request: Request, error: UnknownJob):
-        return JSONResponse({"error": str(error)}, status_code=404)
-
-    @app.exception_handler(TrailsError)
-    async def _refused(request: Request, error: TrailsError):
-        return JSONResponse({"error": error.message, "hint": error.hint, "detail": error.detail}, status_code=422)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http_error(request: Request, error: StarletteHTTPException):
-        return JSONResponse({"error": str(error.detail)}, status_code=error.status_code,
-                            headers=getattr(error, "headers", None))
+    require_token = _token_check(settings.token)
+    _answer_errors_as_json(app)
 
     @app.get("/healthz")
     def healthz() -> dict:
