@@ -28,10 +28,14 @@ from trails.model import build_model
 from trails.refinement.trainer import evaluate_auc
 from trails.space import parse_arch
 from trails.refinement.data import SplitTensors
+from trails.refinement.trainer import TrainingSettings
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "scripts" / "start_refinement_service.sh"
 CANDIDATES = ["8-8", "16-16", "32-32"]
+# what the jobs here train with: not the service's [refinement] (which it never reads) — the
+# width and batch norm differ from the defaults, so a model rebuilt with the defaults fails
+JOB_SETTINGS = TrainingSettings(iter_per_epoch=20, embedding_dim=6, batch_norm=False)
 
 
 def _free_port() -> int:
@@ -105,9 +109,10 @@ def service(pg_dsn, tmp_path, layout):
     running.stop()
 
 
-def _job(layout, **changes) -> dict:
+def _job(layout, setting_changes: dict | None = None, **changes) -> dict:
     job = {"dataset": "frappe", "label": "label", "layout_id": layout.layout_id,
-           "candidates": CANDIDATES, "u": 1, "eta": 3, "max_epochs": 3, "deadline_s": 120, "seed": 0}
+           "candidates": CANDIDATES, "u": 1, "eta": 3, "max_epochs": 3, "deadline_s": 120, "seed": 0,
+           "settings": dict(JOB_SETTINGS.to_json(), **(setting_changes or {}))}
     job.update(changes)
     return job
 
@@ -140,6 +145,9 @@ def test_a_job_selects_a_model_the_caller_can_load(service, layout, pg2):
     assert result["planned_epochs"] == result["trained_epochs"] == 3 * 1 + 1 * 2
     assert result["deadline_hit"] is False and status["progress"] == 1.0
     assert (result["n_ids"], result["n_fields"]) == (layout.n_ids, layout.n_fields)
+    # trained with the job's settings, all of them, and says so
+    assert result["settings"] == JOB_SETTINGS.to_json() == status["request"]["settings"]
+    assert (result["embedding_dim"], result["batch_norm"]) == (6, False)
 
     # The weights are the winner's: rebuilt here, they give the reported valid AUC.
     model = build_model(parse_arch(result["winner"]), layout.n_ids, layout.n_fields,
@@ -165,8 +173,8 @@ def test_a_job_selects_a_model_the_caller_can_load(service, layout, pg2):
 
 def test_cancel_stops_a_running_job_and_a_queued_one(service, layout):
     client = service.client
-    long_job = _job(layout, candidates=["256-256-256", "128-128-128"], u=9, max_epochs=27,
-                    iter_per_epoch=200, deadline_s=None)
+    long_job = _job(layout, {"iter_per_epoch": 200}, candidates=["256-256-256", "128-128-128"], u=9,
+                    max_epochs=27, deadline_s=None)
     running = client.submit(long_job)
     queued = client.submit(long_job)
     service.wait(running, statuses=("running",))
@@ -199,6 +207,13 @@ BAD_JOBS = [
     ({"layout_id": None}, "layout_id: Input should be a valid integer"),
     ({"dataset": ""}, "dataset: String should have at least 1 character"),
     ({"epochs": 3}, "epochs: Extra inputs are not permitted"),
+    ({"settings": None}, "settings: Input should be a valid dictionary"),
+    ({"batch_size": 64}, "batch_size: Extra inputs are not permitted"),  # a setting goes in settings
+    ({"settings": {"batch_size": 64}}, "settings.iter_per_epoch: Field required"),
+    ({"settings": dict(JOB_SETTINGS.to_json(), embedding_dim=0)},
+     "settings.embedding_dim: Input should be greater than or equal to 1"),
+    ({"settings": dict(JOB_SETTINGS.to_json(), precision="fp16")}, "settings.precision: Input should be 'auto'"),
+    ({"settings": dict(JOB_SETTINGS.to_json(), width=3)}, "settings.width: Extra inputs are not permitted"),
 ]
 
 

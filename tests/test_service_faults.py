@@ -22,6 +22,7 @@ import psycopg
 import pytest
 
 import conftest
+from trails.refinement.trainer import TrainingSettings
 
 BUDGET = 15.0
 SLACK = 5.0
@@ -146,7 +147,7 @@ def test_a_job_reads_only_what_its_role_may_read(sql, service):
            "role": "trails_reader", "tables": {s: name for s in ("train", "valid", "test")},
            "oids": {s: oid for s in ("train", "valid", "test")},
            "split_bounds": {"train": [0, 70], "valid": [70, 90], "test": [90, 100]},
-           "candidates": ["8-8-8-8"], "u": 1, "max_epochs": 1}
+           "candidates": ["8-8-8-8"], "u": 1, "max_epochs": 1, "settings": TrainingSettings().to_json()}
     status = client.wait(client.submit(job))
     assert status["status"] == "failed"
     assert 'role "trails_reader" may not read public.synth' in status["error"]["message"]
@@ -322,7 +323,8 @@ def test_a_job_reads_the_rows_its_role_may_see(sql, service):
                "role": role, "tables": {s: name for s in ("train", "valid", "test")},
                "oids": {s: oid for s in ("train", "valid", "test")},
                "split_bounds": {"train": [0, 70], "valid": [70, 90], "test": [90, 100]},
-               "candidates": ["8-8-8-8"], "u": 1, "max_epochs": 1}
+               "candidates": ["8-8-8-8"], "u": 1, "max_epochs": 1,
+               "settings": TrainingSettings().to_json()}
         status = client.wait(client.submit(job))
         assert status["status"] == "done", status
         return status["result"]["train_rows"]

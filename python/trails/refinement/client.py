@@ -6,25 +6,34 @@ extension should not need more than ``plpython3u`` and torch.
 Example, in a PL/Python function::
 
     client = RefinementClient.from_config()
-    job_id = client.submit({"dataset": "frappe", "label": "label", "layout_id": 1,
-                            "candidates": ["64-64-64-64", "128-128-128-128"], "u": 1, "eta": 3,
-                            "max_epochs": 27, "deadline_s": 50, "seed": 0})
-    status = client.wait(job_id, sleep=lambda: plpy.execute("SELECT pg_sleep(0.2)"))
-    weights = client.model_state(job_id)   # bytes: trails.refinement.trainer.state_from_bytes
+    spec = JobSpec(dataset="frappe", label="label", layout_id=1,
+                   candidates=("64-64-64-64", "128-128-128-128"), u=1, eta=3, max_epochs=27,
+                   deadline_s=50, seed=0, settings=TrainingSettings.from_config())
+    outcome = client.run(spec, sleep=lambda: plpy.execute("SELECT pg_sleep(0.2)"))
+    outcome.winner, outcome.valid_score, outcome.weights  # weights: torch.save bytes
+
+(:meth:`RefinementClient.submit`, :meth:`~RefinementClient.wait` and
+:meth:`~RefinementClient.model_state` are the steps :meth:`~RefinementClient.run` takes.)
 """
 
 from __future__ import annotations
 
 import json
+import os
 import socket
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from urllib.parse import quote
 
+from trails.config import load_config
 from trails.errors import TrailsError
+from trails.refinement.jobs import FINISHED, JobOutcome, JobSpec
 
-FINISHED = ("done", "failed", "cancelled")
+__all__ = ["FINISHED", "JobOutcome", "JobSpec", "RefinementClient", "ServiceError", "ServiceFailed",
+           "ServiceUnavailable", "job_failure"]
+
 START_HINT = ("start it with scripts/start_refinement_service.sh --background, or pass "
               "refinement => 'backend' to train inside the database")
 
@@ -65,10 +74,6 @@ class RefinementClient:
     @classmethod
     def from_config(cls, config=None) -> "RefinementClient":
         """From ``[service]``: ``url`` (else ``http://host:port``), ``token``, ``timeout_s``."""
-        import os
-
-        from trails.config import load_config
-
         config = config if config is not None else load_config()
         url = config.get("service", "url", fallback="") or (
             f"http://{config.get('service', 'host', fallback='127.0.0.1')}:"
@@ -90,9 +95,11 @@ class RefinementClient:
         except ServiceUnavailable:
             return False
 
-    def submit(self, job: dict) -> str:
-        """``POST /v1/jobs`` → the job id. Raises :class:`ServiceError` (422) for a bad job."""
-        return self._json("POST", "/v1/jobs", job)["job_id"]
+    def submit(self, job: JobSpec | dict) -> str:
+        """``POST /v1/jobs`` of ``job`` (a :class:`JobSpec`, or its JSON) → the job id. Raises
+        :class:`ServiceError` (422) for a bad job, or one the service cannot honour."""
+        body = job.to_json() if isinstance(job, JobSpec) else job
+        return self._json("POST", "/v1/jobs", body)["job_id"]
 
     def status(self, job_id: str) -> dict:
         """``GET /v1/jobs/{id}``: status, progress, message, rungs, result, error."""
@@ -109,8 +116,6 @@ class RefinementClient:
 
     def jobs(self, role: str | None = None) -> list:
         """``GET /v1/jobs``: the jobs the service keeps (only ``role``'s when given), oldest first."""
-        from urllib.parse import quote
-
         return self._json("GET", "/v1/jobs" + (f"?role={quote(role)}" if role is not None else ""))
 
     def wait(self, job_id: str, sleep: Callable[[], object] | None = None,
@@ -158,6 +163,54 @@ class RefinementClient:
                 pass
             raise
 
+    def run(self, spec: JobSpec, *, sleep: Callable[[], object] | None = None,
+            on_rung: Callable[[dict], None] | None = None, on_submitted: Callable[[str], None] | None = None,
+            deadline: float | None = None, queue_patience_s: float | None = None) -> JobOutcome:
+        """Submit ``spec``, wait for it, and fetch the winner's weights.
+
+        Args:
+            spec: the job.
+            sleep, deadline, queue_patience_s: as :meth:`wait` takes them.
+            on_rung: called with each evaluation the job reports (a
+                :class:`~trails.refinement.results.RungResult` as JSON), once, in order.
+            on_submitted: called with the job id once the service accepted the job.
+
+        Returns:
+            :class:`JobOutcome`.
+
+        Raises:
+            ServiceUnavailable: nothing answers at the service's address.
+            ServiceFailed: the service refused the job (its message, hint and detail), the job
+                failed or was cancelled (the job's error), the service stopped answering, the
+                job ran past the deadline, or its model could not be fetched.
+        """
+        try:
+            job_id = self.submit(spec)
+        except ServiceError as error:
+            raise ServiceFailed(error.message, hint=error.hint, detail=error.detail) from None
+        if on_submitted is not None:
+            on_submitted(job_id)
+        reported = [0]
+
+        def on_status(status: dict) -> None:
+            rungs = status.get("rungs", [])
+            for rung in rungs[reported[0]:]:
+                if on_rung is not None:
+                    on_rung(rung)
+            reported[0] = len(rungs)
+
+        status = self.wait(job_id, sleep=sleep, on_status=on_status, deadline=deadline,
+                           queue_patience_s=queue_patience_s)
+        if status["status"] != "done":
+            raise job_failure(job_id, status)
+        result = status["result"]
+        try:
+            weights = self.model_state(job_id)
+        except (ServiceUnavailable, ServiceError) as error:
+            raise ServiceFailed(f"refinement job {job_id}: its model could not be fetched ({error.message})") from None
+        return JobOutcome(job_id, result["winner"], float(result["valid_score"]), weights,
+                          dict(result, rungs=status.get("rungs", []), job_id=job_id))
+
     # -- HTTP
 
     def _json(self, method: str, path: str, body: dict | None = None):
@@ -184,15 +237,29 @@ class RefinementClient:
                                      hint=START_HINT) from None
 
 
+def job_failure(job_id: str, status: dict) -> ServiceFailed:
+    """The :class:`ServiceFailed` of a job that ended ``failed`` or ``cancelled`` (its last
+    ``status``): the job's error message, detail and hint (``{"error": {"message", "hint",
+    "detail", "type"}}``; a plain string or no error is tolerated)."""
+    error = status.get("error")
+    error = error if isinstance(error, dict) else {"message": error}
+    return ServiceFailed(f"refinement job {job_id} {status['status']}: {error.get('message') or status.get('message')}",
+                         detail=error.get("detail"), hint=error.get("hint") or "see the refinement service's log")
+
+
 def _service_error(method: str, path: str, error: urllib.error.HTTPError) -> ServiceError:
     body = error.read()
+    payload: dict = {}
     try:
-        payload = json.loads(body)
-        message = payload.get("error") if isinstance(payload, dict) else None
-        message = message if isinstance(message, str) else json.dumps(payload)
+        decoded = json.loads(body)
+        payload = decoded if isinstance(decoded, dict) else {}
+        message = payload.get("error")
+        message = message if isinstance(message, str) else json.dumps(decoded)
     except ValueError:
         message = body.decode(errors="replace").strip() or error.reason
-    hint = {401: "set [service] token (or $TRAILS_SERVICE_TOKEN) to the service's token",
-            404: "the job may have been forgotten: the service keeps [service] max_jobs jobs"}.get(error.code)
+    hint = payload.get("hint") if isinstance(payload.get("hint"), str) else None
+    hint = hint or {401: "set [service] token (or $TRAILS_SERVICE_TOKEN) to the service's token",
+                    404: "the job may have been forgotten: the service keeps [service] max_jobs jobs"}.get(error.code)
+    detail = payload.get("detail") if isinstance(payload.get("detail"), str) else None
     return ServiceError(f"refinement service: {message} (HTTP {error.code} on {method} {path})",
-                        error.code, hint=hint)
+                        error.code, hint=hint, detail=detail)

@@ -70,6 +70,12 @@ class SplitTensors:
         """Bytes the three tensors hold."""
         return sum(t.element_size() * t.nelement() for t in (self.ids, self.values, self.labels))
 
+    @property
+    def still_reading(self) -> bool:
+        """False: every row is there (a :class:`~trails.refinement.stream.GrowingSplit` is
+        true while its reader runs; a training speed measured then may be slowed by it)."""
+        return False
+
     def visible(self, min_rows: int = 1) -> "SplitTensors":
         """``self``: every row is there (a :class:`~trails.refinement.stream.GrowingSplit`
         returns the rows read so far)."""

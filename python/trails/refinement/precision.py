@@ -24,20 +24,13 @@ from pathlib import Path
 import torch
 
 from trails.errors import TrailsError
+from trails.refinement.settings import PRECISIONS, check_precision
 
-PRECISIONS = ("auto", "fp32", "bf16")
+__all__ = ["PRECISIONS", "check_precision", "cpu_has_native_bf16", "resolve_precision"]
 
 # Capability names (torch.cpu.get_capabilities / /proc/cpuinfo flags) of bfloat16 matrix
 # instructions: x86 AVX512_BF16 and AMX_BF16, ARM's BF16 extension.
 _NATIVE_BF16_CAPABILITIES = ("avx512_bf16", "amx_bf16", "bf16")
-
-
-def check_precision(precision: str) -> None:
-    """Raise TrailsError unless ``precision`` is one of :data:`PRECISIONS`."""
-    if precision not in PRECISIONS:
-        raise TrailsError(f"the value of precision is {precision!r}, but must be one of "
-                          + ", ".join(PRECISIONS),
-                          hint="set [refinement] precision in config.ini to auto, fp32 or bf16")
 
 
 @functools.lru_cache(maxsize=1)

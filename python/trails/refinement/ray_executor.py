@@ -45,10 +45,12 @@ import torch
 
 from trails.errors import TrailsError
 from trails.refinement.data import SplitTensors
-from trails.refinement.halving import (Advance, Cancelled, HalvingContext, RungResult, _deadline_passed,
-                                       advance_trial, finish_trial, timed_evaluation)
+from trails.refinement.book import RungBook
+from trails.refinement.executor import device_description
+from trails.refinement.finishing import finish_trial
 from trails.refinement.schedule import Rung
-from trails.refinement.trainer import Trial
+from trails.refinement.steps import Advance, HalvingContext, advance_trial, timed_evaluation
+from trails.refinement.trainer import Cancelled, Trial, warm_up_optimizer
 from trails.space import arch_text
 
 # Seconds the workers may take to start (import torch, reserve their CPUs/GPU) before the
@@ -130,12 +132,11 @@ class RungWorker:
         self.contexts: dict[str, HalvingContext] = {}
         self.stopped: set[str] = set()
         self.lock = threading.Lock()
-        from trails.refinement.trainer import warm_up_optimizer
         warm_up_optimizer()
 
     def describe(self) -> str:
         if self.device.type == "cuda":
-            return f"cuda ({torch.cuda.get_device_name(self.device)})"
+            return device_description(self.device)
         return f"cpu ({torch.get_num_threads()} threads)"
 
     def load(self, job: str, train_arrays: tuple, decision_arrays: tuple, spec: dict) -> int:
@@ -283,9 +284,9 @@ class RayExecutor:
         """The device the candidates trained on (the workers', not the driver's)."""
         return "cuda" if self.use_gpu else "cpu"
 
-    def describe(self) -> dict:
-        """What ``/healthz`` shows."""
-        return {"executor": "ray", "ray_address": self.address, "workers": self.workers,
+    def describe(self, device: torch.device | None = None) -> dict:
+        """What ``/healthz`` shows (the workers' devices, whatever the service's ``device``)."""
+        return {"executor": self.name, "ray_address": self.address, "workers": self.workers,
                 "devices": list(self.devices)}
 
     def close(self) -> None:
@@ -325,32 +326,32 @@ class RayExecutor:
         return RemoteTrial(arch)
 
     def train_rung(self, survivors: list, rung_index: int, rung: Rung, context: HalvingContext,
-                   run) -> list[tuple[float, int, RemoteTrial]]:
+                   book: RungBook) -> list[tuple[float, int, RemoteTrial]]:
         """Each survivor trained to the rung's epochs on the next free worker; returns
         ``(valid score, position, handle)`` of those evaluated. Once the deadline has passed and
-        a model was evaluated, no further candidate is started (``run.deadline_hit``)."""
+        a model was evaluated, no further candidate is started
+        (:meth:`~trails.refinement.book.RungBook.stop_for_deadline`)."""
         waiting = list(enumerate(survivors))
         idle = list(self.actors)
         running: dict = {}  # info ref → (position, handle, state ref, actor)
         finished: list[tuple[int, RemoteTrial, Advance]] = []
-        self._dispatch(waiting, idle, running, finished, rung, context, run, run.best is not None)
+        self._dispatch(waiting, idle, running, finished, rung, context, book, book.anything_evaluated)
         # recorded in the candidates' order, whatever order the workers finished in: ties in
         # valid score go to the earlier candidate, as with the local executor
         evaluated = []
         for position, handle, step in sorted(finished, key=lambda item: item[0]):
-            result: RungResult = run.record_step(handle, rung_index, step)
+            result = book.record_step(handle, rung_index, step)
             evaluated.append((result.valid_score, position, handle))
         return evaluated
 
     def _dispatch(self, waiting: list, idle: list, running: dict, finished: list, rung: Rung,
-                  context: HalvingContext, run, any_evaluated: bool) -> None:
+                  context: HalvingContext, book: RungBook, any_evaluated: bool) -> None:
         """Send candidates to free workers until the rung is done (see :meth:`train_rung`)."""
         import ray
 
         while waiting or running:
-            while waiting and idle and not run.deadline_hit:
-                if _deadline_passed(context.deadline) and any_evaluated:
-                    run.deadline_hit = True
+            while waiting and idle and not book.deadline_hit:
+                if book.stop_for_deadline(context.deadline, any_evaluated):
                     break
                 position, entry = waiting.pop(0)
                 handle = entry if isinstance(entry, RemoteTrial) else RemoteTrial(entry)
@@ -359,7 +360,7 @@ class RayExecutor:
                     self._job, handle.arch, handle.state_ref, rung.total_epochs,
                     _seconds_left(context.deadline), not any_evaluated)
                 running[info_ref] = (position, handle, state_ref, actor)
-            if run.deadline_hit and not running:
+            if book.deadline_hit and not running:
                 break
             if not running:
                 continue
@@ -369,27 +370,21 @@ class RayExecutor:
                 info = ray.get(info_ref)
                 step: Advance = info["step"]
                 handle.state_ref, handle.epochs_trained = state_ref, info["epochs_trained"]
-                run.trained_epochs += len(step.losses)
-                if step.interrupted:
-                    run.deadline_hit = True
+                book.account(step)
                 if step.valid_score is not None:
                     finished.append((position, handle, step))
                     any_evaluated = True
 
-    def finish(self, handle: RemoteTrial, context: HalvingContext, run) -> None:
+    def finish(self, handle: RemoteTrial, context: HalvingContext, book: RungBook) -> None:
         """The finishing phase of the best candidate on one worker."""
-        info, state_ref = self._call("finish", handle, context, _seconds_left(context.deadline), run.evaluation_s)
-        step = info["step"]
+        info, state_ref = self._call("finish", handle, context, _seconds_left(context.deadline), book.evaluation_s)
         handle.state_ref, handle.epochs_trained = state_ref, info["epochs_trained"]  # a probe may have trained it
-        if step is not None:
-            run.trained_epochs += len(step.losses)
-            run.finish_epochs = len(step.losses)
-            run.record_step(handle, len(run.schedule), step, final=True)
+        book.record_finish(handle, info["step"])
 
-    def evaluate_as_is(self, handle: RemoteTrial, context: HalvingContext, run) -> None:
+    def evaluate_as_is(self, handle: RemoteTrial, context: HalvingContext, book: RungBook) -> None:
         info, state_ref = self._call("evaluate", handle, context)
         handle.state_ref, handle.epochs_trained = state_ref, info["epochs_trained"]
-        run.record_step(handle, 0, info["step"])
+        book.record_as_is(handle, info["step"])
 
     # -- plumbing
 

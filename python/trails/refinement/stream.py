@@ -42,9 +42,6 @@ class GrowingSplit:
         device: where the rows are kept (each chunk is copied in as it arrives).
     """
 
-    # training speeds measured on it may be slowed by the reader (the finishing phase re-times)
-    streamed = True
-
     def __init__(self, capacity: int, n_fields: int, device="cpu"):
         self.capacity = int(capacity)
         self.n_fields = int(n_fields)
@@ -96,6 +93,12 @@ class GrowingSplit:
     @property
     def done(self) -> bool:
         return self._done
+
+    @property
+    def still_reading(self) -> bool:
+        """True until the read ends: training speeds measured meanwhile may be slowed by the
+        reader (the finishing phase re-times)."""
+        return not self._done
 
     @property
     def device(self) -> torch.device:

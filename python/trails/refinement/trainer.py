@@ -40,14 +40,13 @@ import contextlib
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
 
 import torch
 
-from trails.config import load_config
 from trails.errors import TrailsError
 from trails.refinement.data import SplitTensors
-from trails.refinement.precision import check_precision, resolve_precision
+from trails.refinement.precision import resolve_precision
+from trails.refinement.settings import TrainingSettings
 from trails.model import build_model, predict_outputs
 from trails.space import arch_text
 from trails.task import BINARY_01, Task
@@ -55,66 +54,6 @@ from trails.task import BINARY_01, Task
 
 class Cancelled(Exception):
     """Training stopped because ``should_stop()`` returned true (a user's cancel)."""
-
-
-@dataclass(frozen=True)
-class TrainingSettings:
-    """How every candidate is trained (``[refinement]`` in ``config.ini``).
-
-    Attributes:
-        batch_size: rows per training iteration.
-        iter_per_epoch: most iterations in one epoch.
-        learning_rate: Adam's initial learning rate.
-        embedding_dim: numbers per embedded feature id.
-        batch_norm: BatchNorm1d after each hidden Linear.
-        eval_batch_size: rows per forward pass when scoring a split (memory only; no effect on
-            the result).
-        precision: ``auto``, ``fp32`` or ``bf16``: whether training's forward pass autocasts
-            to bfloat16 (see :mod:`trails.refinement.precision`).
-        decision_valid_rows: successive halving's rung decisions evaluate a stratified sample
-            of at most this many valid rows (:meth:`SplitTensors.stratified_sample`).
-    """
-
-    batch_size: int = 512
-    iter_per_epoch: int = 200
-    learning_rate: float = 1e-3
-    embedding_dim: int = 10
-    batch_norm: bool = True
-    eval_batch_size: int = 8192
-    precision: str = "auto"
-    decision_valid_rows: int = 50_000
-
-    @classmethod
-    def from_config(cls, config=None, **overrides) -> "TrainingSettings":
-        """Settings from ``[refinement]`` of ``config`` (``load_config()`` when None); keyword
-        arguments that are not None override them. Raises TrailsError for a bad value."""
-        config = config if config is not None else load_config()
-        section = "refinement"
-        settings = cls(
-            batch_size=config.getint(section, "batch_size"),
-            iter_per_epoch=config.getint(section, "iter_per_epoch"),
-            learning_rate=config.getfloat(section, "learning_rate"),
-            embedding_dim=config.getint(section, "embedding_dim"),
-            batch_norm=config.getboolean(section, "batch_norm"),
-            eval_batch_size=config.getint(section, "eval_batch_size", fallback=cls.eval_batch_size),
-            precision=config.get(section, "precision", fallback=cls.precision),
-            decision_valid_rows=config.getint(section, "decision_valid_rows",
-                                              fallback=cls.decision_valid_rows),
-        )
-        settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})
-        settings.validate()
-        return settings
-
-    def validate(self) -> None:
-        """Raise TrailsError naming the first value out of its range."""
-        for name in ("batch_size", "iter_per_epoch", "embedding_dim", "eval_batch_size", "decision_valid_rows"):
-            value = getattr(self, name)
-            if int(value) < 1:
-                raise TrailsError(f"the value of {name} is {value}, but must be {name} >= 1")
-        if not self.learning_rate > 0:
-            raise TrailsError(f"the value of learning_rate is {self.learning_rate}, but must be "
-                              "learning_rate > 0")
-        check_precision(self.precision)
 
 
 def default_device() -> torch.device:

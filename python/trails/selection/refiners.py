@@ -25,9 +25,10 @@ from trails.data.session import Session
 from trails.errors import TrailsError
 from trails.families import DEFAULT_FAMILY
 from trails.model import state_to_bytes
-from trails.refinement.client import RefinementClient, ServiceError, ServiceFailed, ServiceUnavailable
+from trails.refinement.client import RefinementClient, ServiceFailed, ServiceUnavailable
 from trails.refinement.data import SplitTensors, load_split, require_fits
 from trails.refinement.halving import successive_halving
+from trails.refinement.jobs import JobSpec
 from trails.refinement.trainer import TrainingSettings, throttled
 from trails.selection.budget import SERVICE_READ_ROWS_PER_S
 from trails.selection.measure import PROFILE_ROWS
@@ -165,54 +166,31 @@ class ServiceRefiner:
                report: Reporter) -> Refined:
         """Raises ServiceUnavailable / ServiceFailed when the job could not be submitted, failed,
         or the service stopped answering or ran past the deadline."""
-        job = job_spec(session, problem, task)
+        spec = job_spec(session, problem, task)
         patience = None if self.patient or task.deadline is None else min(
             QUEUE_PATIENCE_S, QUEUE_PATIENCE_SHARE * (task.deadline - time.monotonic()))
-        try:
-            job_id = self.client.submit(job)
-        except ServiceError as error:
-            raise ServiceFailed(error.message, hint=error.hint, detail=error.detail) from None
-        report.job_submitted(job_id, len(task.archs), job["u"])
-        reported = [0]
-
-        def on_status(status: dict) -> None:
-            for rung in status.get("rungs", [])[reported[0]:]:
-                report.rung(rung, problem.task.metric)
-            reported[0] = len(status.get("rungs", []))
-
-        status = self.client.wait(job_id, sleep=hooks.sleep, on_status=on_status, deadline=task.deadline,
-                                  queue_patience_s=patience)
-        if status["status"] != "done":
-            error = status.get("error") or {}
-            message = error.get("message") if isinstance(error, dict) else error
-            raise ServiceFailed(f"refinement job {job_id} {status['status']}: {message or status.get('message')}",
-                                detail=error.get("detail") if isinstance(error, dict) else None,
-                                hint=(error.get("hint") if isinstance(error, dict) else None)
-                                or "see the refinement service's log")
-        result = status["result"]
-        try:
-            weights = self.client.model_state(job_id)
-        except (ServiceUnavailable, ServiceError) as error:
-            raise ServiceFailed(f"refinement job {job_id}: its model could not be fetched ({error.message})") from None
-        return Refined("service", parse_arch(result["winner"]), float(result["valid_score"]), weights,
-                       dict(result, rungs=status.get("rungs", []), job_id=job_id))
+        outcome = self.client.run(
+            spec, sleep=hooks.sleep, deadline=task.deadline, queue_patience_s=patience,
+            on_submitted=lambda job_id: report.job_submitted(job_id, len(task.archs), spec.u),
+            on_rung=lambda rung: report.rung(rung, problem.task.metric))
+        return Refined("service", parse_arch(outcome.winner), float(outcome.valid_score), outcome.weights,
+                       outcome.summary)
 
 
-def job_spec(session: Session, problem: Problem, task: RefineTask) -> dict:
+def job_spec(session: Session, problem: Problem, task: RefineTask) -> JobSpec:
     """The service's job for ``task``: the caller's database, role and tables (by OID), the
-    layout, the candidates and the training settings."""
-    context, layout, settings = problem.context, problem.layout, task.settings
+    layout, the candidates and every training setting the model depends on."""
+    context, layout = problem.context, problem.layout
     identity = table_identity(session, context.dataset)
-    return {"dataset": context.name, "label": context.label, "layout_id": layout.layout_id,
-            "database": identity["database"], "role": identity["role"], "tables": identity["tables"],
-            "oids": identity["oids"], "split_bounds": identity["split_bounds"],
-            "layout": layout.to_json(),  # this transaction may have just created it: not visible yet
-            "candidates": [arch_text(arch) for arch in task.archs], "u": max(1, task.plan.u),
-            "eta": task.rules.eta, "max_epochs": task.rung_epochs,
-            "deadline_s": None if task.deadline is None else max(0.1, task.deadline - time.monotonic()),
-            "seed": task.seed, "metric": problem.task.metric, "batch_size": settings.batch_size,
-            "iter_per_epoch": settings.iter_per_epoch, "learning_rate": settings.learning_rate,
-            "finish": task.deadline is not None}
+    return JobSpec(
+        dataset=context.name, label=context.label, layout_id=layout.layout_id,
+        database=identity["database"], role=identity["role"], tables=identity["tables"],
+        oids=identity["oids"], split_bounds=identity["split_bounds"],
+        layout=layout.to_json(),  # this transaction may have just created it: not visible yet
+        candidates=tuple(arch_text(arch) for arch in task.archs), u=max(1, task.plan.u), eta=task.rules.eta,
+        max_epochs=task.rung_epochs,
+        deadline_s=None if task.deadline is None else max(0.1, task.deadline - time.monotonic()),
+        seed=task.seed, metric=problem.task.metric, finish=task.deadline is not None, settings=task.settings)
 
 
 class AutoRefiner:

@@ -1,0 +1,112 @@
+"""How every candidate is trained: :class:`TrainingSettings` (``[refinement]`` of ``config.ini``).
+
+No torch here: the settings travel in a refinement job (:mod:`trails.refinement.jobs`), which
+the database backend builds before it needs torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+
+from trails.config import load_config
+from trails.errors import TrailsError
+
+__all__ = ["PRECISIONS", "TrainingSettings", "check_precision"]
+
+# What training's forward pass may autocast to (see :mod:`trails.refinement.precision`).
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def check_precision(precision: str) -> None:
+    """Raise TrailsError unless ``precision`` is one of :data:`PRECISIONS`."""
+    if precision not in PRECISIONS:
+        raise TrailsError(f"the value of precision is {precision!r}, but must be one of "
+                          + ", ".join(PRECISIONS),
+                          hint="set [refinement] precision in config.ini to auto, fp32 or bf16")
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    """How every candidate is trained (``[refinement]`` in ``config.ini``).
+
+    Attributes:
+        batch_size: rows per training iteration.
+        iter_per_epoch: most iterations in one epoch.
+        learning_rate: Adam's initial learning rate.
+        embedding_dim: numbers per embedded feature id.
+        batch_norm: BatchNorm1d after each hidden Linear.
+        eval_batch_size: rows per forward pass when scoring a split (memory only; no effect on
+            the result).
+        precision: ``auto``, ``fp32`` or ``bf16``: whether training's forward pass autocasts
+            to bfloat16 (see :mod:`trails.refinement.precision`).
+        decision_valid_rows: successive halving's rung decisions evaluate a stratified sample
+            of at most this many valid rows (:meth:`SplitTensors.stratified_sample`).
+    """
+
+    batch_size: int = 512
+    iter_per_epoch: int = 200
+    learning_rate: float = 1e-3
+    embedding_dim: int = 10
+    batch_norm: bool = True
+    eval_batch_size: int = 8192
+    precision: str = "auto"
+    decision_valid_rows: int = 50_000
+
+    @classmethod
+    def from_config(cls, config=None, **overrides) -> "TrainingSettings":
+        """Settings from ``[refinement]`` of ``config`` (``load_config()`` when None); keyword
+        arguments that are not None override them. Raises TrailsError for a bad value."""
+        config = config if config is not None else load_config()
+        section = "refinement"
+        settings = cls(
+            batch_size=config.getint(section, "batch_size"),
+            iter_per_epoch=config.getint(section, "iter_per_epoch"),
+            learning_rate=config.getfloat(section, "learning_rate"),
+            embedding_dim=config.getint(section, "embedding_dim"),
+            batch_norm=config.getboolean(section, "batch_norm"),
+            eval_batch_size=config.getint(section, "eval_batch_size", fallback=cls.eval_batch_size),
+            precision=config.get(section, "precision", fallback=cls.precision),
+            decision_valid_rows=config.getint(section, "decision_valid_rows",
+                                              fallback=cls.decision_valid_rows),
+        )
+        settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+        settings.validate()
+        return settings
+
+    def to_json(self) -> dict:
+        """Every setting by name (JSON-ready); :meth:`from_json` reads it back."""
+        return {item.name: getattr(self, item.name) for item in fields(self)}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "TrainingSettings":
+        """The settings :meth:`to_json` wrote, validated. Every setting must be there and no
+        other: a job carries all the settings its model depends on.
+
+        Raises:
+            TrailsError: for a missing or unknown setting, or a value out of its range.
+        """
+        names = [item.name for item in fields(cls)]
+        missing = [name for name in names if name not in data]
+        unknown = sorted(set(data) - set(names))
+        problems = ([f"lack {', '.join(missing)}"] if missing else []) + (
+            [f"have unknown {', '.join(unknown)}"] if unknown else [])
+        if problems:
+            raise TrailsError("the training settings " + " and ".join(problems),
+                              hint="send every field of TrainingSettings: " + ", ".join(names))
+        settings = cls(batch_size=int(data["batch_size"]), iter_per_epoch=int(data["iter_per_epoch"]),
+                       learning_rate=float(data["learning_rate"]), embedding_dim=int(data["embedding_dim"]),
+                       batch_norm=bool(data["batch_norm"]), eval_batch_size=int(data["eval_batch_size"]),
+                       precision=str(data["precision"]), decision_valid_rows=int(data["decision_valid_rows"]))
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        """Raise TrailsError naming the first value out of its range."""
+        for name in ("batch_size", "iter_per_epoch", "embedding_dim", "eval_batch_size", "decision_valid_rows"):
+            value = getattr(self, name)
+            if int(value) < 1:
+                raise TrailsError(f"the value of {name} is {value}, but must be {name} >= 1")
+        if not self.learning_rate > 0:
+            raise TrailsError(f"the value of learning_rate is {self.learning_rate}, but must be "
+                              "learning_rate > 0")
+        check_precision(self.precision)

@@ -1,0 +1,127 @@
+"""The per-candidate steps of successive halving, wherever a candidate trains.
+
+An executor (:mod:`trails.refinement.executor`, :mod:`trails.refinement.ray_executor`) runs
+these on a :class:`~trails.refinement.trainer.Trial`: in the service's process, or on a Ray
+worker. They decide nothing about rungs or promotion
+(:mod:`trails.refinement.halving` does); they train, evaluate and say what happened
+(:class:`Advance`).
+"""
+
+from __future__ import annotations
+
+import time
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from trails.refinement.data import SplitTensors
+from trails.refinement.trainer import Trial, TrainingSettings, evaluate, train
+from trails.space import arch_text
+from trails.task import Task
+
+__all__ = ["Advance", "HalvingContext", "advance_trial", "candidate_seed", "deadline_passed",
+           "stop_requested", "timed_evaluation"]
+
+
+def candidate_seed(seed: int, arch: Sequence[int]) -> int:
+    """The seed of one candidate: depends on the run's seed and the arch only, so a candidate's
+    initial weights do not depend on its position among the others."""
+    return zlib.crc32(f"{int(seed)}:{arch_text(arch)}".encode()) & 0x7FFFFFFF
+
+
+def deadline_passed(deadline: float | None) -> bool:
+    """Whether ``deadline`` (a ``time.monotonic()`` value of this process, or None: no
+    deadline) has passed."""
+    return deadline is not None and time.monotonic() >= deadline
+
+
+def stop_requested(should_stop: Callable[[], bool] | None) -> bool:
+    """Whether the cancel check ``should_stop`` (or None: never) asks to stop."""
+    return should_stop is not None and bool(should_stop())
+
+
+@dataclass
+class HalvingContext:
+    """What every candidate of one run is trained and evaluated with (built once by
+    :func:`~trails.refinement.halving.successive_halving`, handed to the executor).
+
+    Attributes:
+        train_data: the train split; ``decision_data`` the valid rows every rung decision is
+            taken on (a stratified sample of at most ``settings.decision_valid_rows`` rows).
+        n_ids, n_fields, settings, seed, device, task: as successive halving got them.
+        max_iterations: every candidate's cosine horizon
+            (:data:`~trails.refinement.finishing.CONSTANT_LEARNING_RATE` when a finishing phase
+            anneals the winner).
+        deadline: a ``time.monotonic()`` value of this process, or None.
+        should_stop: the cancel check, or None.
+        final_rows: rows of the whole valid split when the winner is evaluated on it afterwards
+            (0 when the decision sample is the whole split).
+    """
+
+    train_data: SplitTensors
+    decision_data: SplitTensors
+    n_ids: int
+    n_fields: int
+    settings: TrainingSettings
+    seed: int
+    device: torch.device
+    task: Task
+    max_iterations: int
+    deadline: float | None
+    should_stop: Callable[[], bool] | None
+    final_rows: int = 0
+
+    def new_trial(self, arch: tuple) -> Trial:
+        """A fresh trial of ``arch``, seeded by :func:`candidate_seed`."""
+        return Trial(arch, self.n_ids, self.n_fields, self.max_iterations, self.settings,
+                     candidate_seed(self.seed, arch), self.device, self.task)
+
+
+@dataclass
+class Advance:
+    """What one step of a trial did (:func:`advance_trial`,
+    :func:`~trails.refinement.finishing.finish_trial`).
+
+    Attributes:
+        losses: mean loss of each epoch completed in the step.
+        interrupted: the deadline stopped it before its epochs were done.
+        valid_score: the metric on the decision sample, or None when it was not evaluated.
+        evaluation_s: seconds that evaluation took (0 when none).
+        seconds: wall time of the whole step.
+    """
+
+    losses: list
+    interrupted: bool
+    valid_score: float | None
+    evaluation_s: float
+    seconds: float
+
+
+def advance_trial(trial: Trial, total_epochs: int, context: HalvingContext, deadline=None,
+                  evaluate_interrupted: bool = True, on_epoch=None) -> Advance:
+    """Train ``trial`` up to ``total_epochs`` epochs and evaluate it on the decision sample;
+    when ``deadline`` (``time.monotonic()``) stops it first, it is evaluated only if
+    ``evaluate_interrupted``. Runs wherever the trial lives (this process, or a Ray worker).
+
+    Raises:
+        Cancelled: when ``context.should_stop()`` returned true.
+    """
+    started = time.monotonic()
+    settings = context.settings
+    epochs = total_epochs - trial.epochs_trained
+    losses = train(trial, context.train_data, epochs, settings.batch_size, settings.iter_per_epoch,
+                   deadline=deadline, should_stop=context.should_stop, on_epoch=on_epoch)
+    interrupted = len(losses) < epochs
+    score, evaluation_s = None, 0.0
+    if not interrupted or evaluate_interrupted:
+        score, evaluation_s = timed_evaluation(trial, context)
+    return Advance(losses, interrupted, score, evaluation_s, time.monotonic() - started)
+
+
+def timed_evaluation(trial: Trial, context: HalvingContext) -> tuple[float, float]:
+    """(valid score on the decision sample, seconds it took) of ``trial``'s model."""
+    started = time.monotonic()
+    score = evaluate(trial.model, context.decision_data, trial.task, context.settings.eval_batch_size)
+    return score, time.monotonic() - started
