@@ -175,8 +175,7 @@ class RungWorker:
     def _trial(self, context: HalvingContext, arch: tuple, state: dict | None) -> Trial:
         if state is None:
             return context.new_trial(arch)
-        return Trial.from_state(state, context.n_ids, context.n_fields, context.settings, self.device,
-                                context.task)
+        return context.trial_from_state(state, self.device)
 
     @staticmethod
     def _deadline(seconds_left):

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import torch
 
 from trails.refinement.data import SplitTensors
+from trails.families import MLP, ModelFamily
 from trails.refinement.trainer import Trial, TrainingSettings, evaluate, train
 from trails.space import arch_text
 from trails.task import Task
@@ -58,6 +59,8 @@ class HalvingContext:
         should_stop: the cancel check, or None.
         final_rows: rows of the whole valid split when the winner is evaluated on it afterwards
             (0 when the decision sample is the whole split).
+        family: the candidates' model family (:mod:`trails.families`): it makes their
+            trainables.
     """
 
     train_data: SplitTensors
@@ -72,11 +75,17 @@ class HalvingContext:
     deadline: float | None
     should_stop: Callable[[], bool] | None
     final_rows: int = 0
+    family: ModelFamily = MLP
 
     def new_trial(self, arch: tuple) -> Trial:
-        """A fresh trial of ``arch``, seeded by :func:`candidate_seed`."""
-        return Trial(arch, self.n_ids, self.n_fields, self.max_iterations, self.settings,
-                     candidate_seed(self.seed, arch), self.device, self.task)
+        """A fresh trainable of the configuration ``arch``, seeded by :func:`candidate_seed`."""
+        return self.family.new_trial(arch, self.n_ids, self.n_fields, self.max_iterations, self.settings,
+                                     candidate_seed(self.seed, arch), self.device, self.task)
+
+    def trial_from_state(self, state: dict, device) -> Trial:
+        """The trainable whose :meth:`~trails.families.base.Trainable.export_state` is ``state``,
+        on ``device``."""
+        return self.family.trial_from_state(state, self.n_ids, self.n_fields, self.settings, device, self.task)
 
 
 @dataclass
