@@ -230,14 +230,19 @@ def _last_layers(blocks: np.ndarray, parent: np.ndarray, previous_width: np.ndar
     trajectory[:, 0] = np.sqrt(row_squares[parent, previous_width - 1])
     last_squares = np.empty(len(width))
     sources = np.empty((len(width), depth_count + 2))
-    order = np.lexsort((previous_width, parent))
+    order = np.lexsort((width, previous_width, parent))
     node_starts = np.flatnonzero((np.diff(parent[order]) != 0) | (np.diff(previous_width[order]) != 0)) + 1
-    for archs in np.split(order, node_starts):
-        z = blocks[parent[archs[0]], :previous_width[archs[0]]]
-        kept = width[archs]
-        product = weight[:kept.max(), :len(z)] @ z[:, :BATCH_ROWS]
-        last_squares[archs] = np.cumsum(np.einsum("rc,rc->r", product, product))[kept - 1]
-        sources[archs, :depth_count] = weighting[kept - 1, :len(z)] @ z[:, BATCH_ROWS:]
+    for archs, node_parent, node_width in zip(np.split(order, node_starts),
+                                              parent[order[np.r_[0, node_starts]]].tolist(),
+                                              previous_width[order[np.r_[0, node_starts]]].tolist()):
+        kept = width[archs]  # ascending: the last is the widest
+        z = blocks[node_parent, :node_width]
+        product = weight[:kept[-1], :node_width] @ z[:, :BATCH_ROWS]
+        if len(archs) == 1:
+            last_squares[archs] = np.vdot(product, product)
+        else:
+            last_squares[archs] = np.cumsum(np.einsum("rc,rc->r", product, product))[kept - 1]
+        sources[archs, :depth_count] = weighting[kept - 1, :node_width] @ z[:, BATCH_ROWS:]
     trajectory[:, 1] = np.sqrt(last_squares / previous_width)
     sources[:, depth_count] = bias_terms[width - 1]
     sources[:, :depth_count + 1] /= np.sqrt(previous_width)[:, None]
