@@ -82,11 +82,14 @@ def flow_statistics(archs: np.ndarray, shared: SharedWeights) -> tuple[np.ndarra
 
 
 def as_arch_array(archs: Sequence[Sequence[int]]) -> np.ndarray:
-    """``archs`` as an int64 (n, L) array; TrailsError when their depths differ."""
+    """``archs`` as an int64 (n, L) array (returned as is when it is one); TrailsError when
+    their depths differ."""
+    if isinstance(archs, np.ndarray) and archs.dtype == np.int64 and archs.ndim == 2:
+        return archs
     if len(archs) == 0:
         return np.zeros((0, 1), dtype=np.int64)
     try:
-        array = np.asarray([tuple(arch) for arch in archs], dtype=np.int64)
+        array = np.asarray(archs, dtype=np.int64)
     except ValueError:
         raise TrailsError("archs scored together must all have the same number of layers") from None
     if array.ndim != 2:
