@@ -19,17 +19,14 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import threading
 import time
-from pathlib import Path
 
 import torch
+# a sibling script: importable because Python puts a script's own folder first on its path
+from bench_training_precision import FRAPPE_FIELD_SIZES, frappe_shaped, make_rule
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_training_precision import FRAPPE_FIELD_SIZES, frappe_shaped, make_rule  # noqa: E402
-
-from trails.refinement.trainer import Trial, TrainingSettings, train  # noqa: E402
+from trails.refinement.trainer import Trial, TrainingSettings, train
 
 PAIRS = [((64, 64, 64, 64), (64, 64, 64, 64)), ((256, 256, 256, 256), (256, 256, 256, 256)),
          ((512, 512, 512, 512), (128, 128, 128, 128))]

@@ -25,20 +25,43 @@ import argparse
 import os
 import random
 import statistics
-import sys
 import time
-from pathlib import Path
+from dataclasses import dataclass
 
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # the private instance binds 127.0.0.1
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "exps"))
-from common import load_splits  # noqa: E402
 
+import psycopg2  # noqa: E402
 import torch  # noqa: E402
 
+from trails.context import resolve_context  # noqa: E402
+from trails.data.session import PgSession  # noqa: E402
+from trails.refinement.data import load_split  # noqa: E402
 from trails.refinement.halving import successive_halving  # noqa: E402
 from trails.refinement.ray_executor import RayExecutor  # noqa: E402
 from trails.refinement.trainer import TrainingSettings  # noqa: E402
 from trails.space import DEFAULT_LAYERS, DEFAULT_WIDTHS, arch_text  # noqa: E402
+
+
+@dataclass
+class Splits:
+    """A dataset's train and valid splits as CPU tensors, with its layout's sizes."""
+
+    train: object
+    valid: object
+    n_ids: int
+    n_fields: int
+
+
+def load_splits(name: str, label: str = "label") -> Splits:
+    """``name``'s train and valid splits, read once through psycopg2 (the service's path), as
+    ``exps/common.load_splits`` reads them."""
+    connection = psycopg2.connect("")  # from the PG* variables; server-side cursors need a transaction
+    session = PgSession(connection)
+    context = resolve_context(session, name, label, task="binary")
+    train = load_split(session, context.dataset, context.layout, "train")
+    valid = load_split(session, context.dataset, context.layout, "valid")
+    connection.rollback()
+    return Splits(train, valid, context.layout.n_ids, context.layout.n_fields)
 
 
 def refinement_s(splits, candidates, args, executor) -> tuple[float, object]:

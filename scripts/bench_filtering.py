@@ -1,5 +1,24 @@
-"""Filtering-phase benchmark: figures and ratios measured side by side in one run.
+"""Filtering benchmark: the scoring latency of the filtering phase, and (--in-db) the database figures.
 
+Default, no database: what ``SELECT * FROM benchmark_filtering_latency_in_db(5000, 'frappe')``
+spends scoring. The same call as that SQL function — :func:`trails.filtering.filter_archs` with
+ExpressFlow, strategy ``evolution``, the ``[search]`` settings, seed 0 — on frappe's scoring
+inputs built as :func:`trails.context.resolve_context` builds them (in_features = frappe's 10
+fields × ``[refinement] embedding_dim``, 2 outputs, no batch: ExpressFlow is data-agnostic; the
+configured space for frappe's 202,027 train rows), so the only part of the SQL call left out is
+resolving the dataset (reading its layout, milliseconds). Printed:
+
+* 5,000 archs by evolution: median wall seconds of ``--repeats`` runs after a warm-up call (a
+  warm backend, as the SQL benchmark measures it), and the first, cold call of the process
+  (shared weights drawn, prefix memo empty);
+* the whole space (160,000 archs) scored exhaustively in the same process, median of the
+  same repeats, and the ratio evolution(5,000) / whole space.
+
+Threads are fixed: ``--threads`` torch threads and as many BLAS threads (threadpoolctl; the flow
+kernels themselves run BLAS single-threaded, see ``trails.tfmem.vectorised``). The load average
+is printed: on a shared machine, the wall times grow with it.
+
+``--in-db`` (connection from PG* variables; ``scripts/bench_filtering.sh``):
 P1  5,000 frappe archs with ExpressFlow in the database (warm backend, median of repeats),
     against the per-model reference (one fresh nn.Module per arch + autograd, as TRAILS
     scores), run in this process on a subset and extrapolated to 5,000.
@@ -8,12 +27,14 @@ P3  in-DB vs out-of-DB on a data-dependent TFMEM (nas_wot), 5,000 archs: the sam
     code, rows through SPI vs through psycopg2 (scripts/bench_filtering_out_db.py, a separate
     process, timed from its connect to its last score).
 
-Usage: python scripts/bench_filtering.py [--quick]   (connection from PG* variables)
+Usage: python scripts/bench_filtering.py [--repeats 7] [--threads 1] [--in-db [--quick]]
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
+import os
 import statistics
 import subprocess
 import sys
@@ -23,12 +44,61 @@ from pathlib import Path
 import numpy as np
 import psycopg2
 import torch
+from threadpoolctl import threadpool_limits
 
-REPO = Path(__file__).resolve().parents[1]
-
+from trails.config import load_config
+from trails.context import space_for
+from trails.filtering import SearchSettings, filter_archs
 from trails.model import build_mlp
 from trails.space import SearchSpace
+from trails.tfmem import ScoringInputs
 from trails.tfmem.express_flow import express_flow_of_network
+
+REPO = Path(__file__).resolve().parents[1]
+FRAPPE_FIELDS = 10  # frappe's layout: 10 categorical fields (shared/data/README.md)
+FRAPPE_TRAIN_ROWS = 202_027  # chooses the space (the large-width one only from [space] large_rows)
+FILTERED_ARCHS = 5000
+
+
+def frappe_scoring_inputs(config) -> ScoringInputs:
+    """frappe's ScoringInputs for a data-agnostic TFMEM, as resolve_context builds them."""
+    return ScoringInputs(FRAPPE_FIELDS * config.getint("refinement", "embedding_dim"), None, 2)
+
+
+def timed(function) -> float:
+    started = time.perf_counter()
+    function()
+    return time.perf_counter() - started
+
+
+def scoring_latency(repeats: int, threads: int) -> int:
+    """The default benchmark (see the module docstring)."""
+    torch.set_num_threads(threads)
+    threadpool_limits(threads)
+    config = load_config()
+    space, inputs = space_for(FRAPPE_TRAIN_ROWS, config), frappe_scoring_inputs(config)
+    settings = SearchSettings.from_config(config)
+    evolution = functools.partial(filter_archs, space, inputs, FILTERED_ARCHS, "express_flow", "evolution", 0,
+                                  settings=settings)
+    whole = functools.partial(filter_archs, space, inputs, space.size, "express_flow", "exhaustive", 0,
+                              settings=settings)
+    print(f"{threads} torch + BLAS threads; load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs; "
+          f"frappe: in_features {inputs.in_features}, {space}; evolution P={settings.population} "
+          f"S={settings.sample} round={settings.round_size}", flush=True)
+    cold = timed(evolution)
+    evolution_s, whole_s = [], []
+    for _ in range(repeats):  # interleaved, so that both see the same load
+        evolution_s.append(timed(evolution))
+        whole_s.append(timed(whole))
+    evolution_median, whole_median = statistics.median(evolution_s), statistics.median(whole_s)
+    print(f"{FILTERED_ARCHS:,} archs, evolution, ExpressFlow: {evolution_median:.3f} s median of {repeats} "
+          f"(min {min(evolution_s):.3f}, max {max(evolution_s):.3f}; first call of the process {cold:.3f} s; "
+          f"target < 0.5 s)")
+    print(f"whole space, {space.size:,} archs, exhaustive: {whole_median:.3f} s median "
+          f"(min {min(whole_s):.3f}, max {max(whole_s):.3f})")
+    print(f"ratio evolution({FILTERED_ARCHS:,}) / whole space: {evolution_median / whole_median:.3f} "
+          f"({FILTERED_ARCHS / space.size:.3f} of the archs); load average now {os.getloadavg()[0]:.2f}")
+    return 0
 
 
 def in_db(cursor, query: str, *args):
@@ -60,8 +130,18 @@ def reference_ms_per_arch(archs: list, in_features: int) -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="fewer repeats and archs (CI-sized)")
+    parser.add_argument("--repeats", type=int, default=7, help="timed runs of each (default 7)")
+    parser.add_argument("--threads", type=int, default=1, help="torch and BLAS threads (default 1)")
+    parser.add_argument("--in-db", action="store_true", help="the database figures P1-P3 instead")
+    parser.add_argument("--quick", action="store_true", help="with --in-db: fewer repeats and archs (CI-sized)")
     args = parser.parse_args()
+    if not args.in_db:
+        return scoring_latency(args.repeats, args.threads)
+    return in_db_figures(args)
+
+
+def in_db_figures(args) -> int:
+    """P1-P3 in the database (see the module docstring)."""
     repeats = 2 if args.quick else 5
     p3_archs = 500 if args.quick else 5000
     connection = psycopg2.connect("")

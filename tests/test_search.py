@@ -1,10 +1,15 @@
-"""Search strategies: distinct archs, batched scoring, evolution beats random, exhaustive fallback."""
+"""Search strategies: distinct archs, batched scoring, evolution beats random, exhaustive fallback;
+evolution with ExpressFlow ranks as it did before the kernels were rewritten for latency."""
+
+import hashlib
 
 import numpy as np
 import pytest
 
+from trails.filtering import SearchSettings, filter_archs
 from trails.search import STRATEGIES, search
 from trails.space import SearchSpace
+from trails.tfmem import ScoringInputs
 
 SPACE = SearchSpace()
 TINY = SearchSpace(layers=2, widths=(8, 16, 32))
@@ -101,3 +106,43 @@ def test_bad_arguments_are_rejected(kwargs, fragment):
 def test_a_score_function_returning_the_wrong_count_is_an_error():
     with pytest.raises(ValueError, match="returned 1 scores for 5"):
         search(SPACE, 5, lambda archs: [0.0], strategy="random")
+
+
+# --- evolution with ExpressFlow: the same archs and scores as before the latency fix ------------
+
+SMALL = SearchSpace(layers=4, widths=(8, 16, 24, 48, 64, 96))
+# computed at 62763e2 (before the flow kernels were rewritten): SMALL, in_features 30, 2 outputs,
+# 120 archs by evolution (P 10, S 3, rounds of 20), seed 3 — the ten best, with their scores
+PINNED_TOP = [("96-96-96-48", 841672.732386), ("96-64-64-96", 720458.873784), ("96-96-64-48", 669885.110283),
+              ("96-96-96-24", 595375.813599), ("96-64-64-64", 556004.162807), ("48-96-96-96", 527145.592454),
+              ("64-96-96-48", 516881.963529), ("96-64-64-48", 507239.241458), ("64-64-64-96", 436386.143702),
+              ("96-96-24-48", 401023.834285)]
+# and the default space at frappe's width (in_features 100, 2 outputs), 5,000 archs with the
+# default [search] settings, seed 0: sha256 of repr(the ranked list of arch tuples)
+PINNED_FRAPPE_SHA256 = "7b5ff6b4c3dfde66591db7747aaaf0aa3761018d132e5238b6679b2b8eb1c822"
+
+
+def test_evolution_with_express_flow_ranks_the_archs_it_ranked_before():
+    result = filter_archs(SMALL, ScoringInputs(30, None, 2), 120, "express_flow", "evolution", seed=3,
+                          settings=SearchSettings(10, 3, 20))
+    top = [("-".join(map(str, arch)), score) for arch, score in result.ranked[:len(PINNED_TOP)]]
+    assert [arch for arch, _ in top] == [arch for arch, _ in PINNED_TOP]
+    np.testing.assert_allclose([score for _, score in top], [score for _, score in PINNED_TOP], rtol=1e-11)
+
+
+def test_evolution_scores_equal_the_exhaustive_scores_of_the_same_archs():
+    inputs = ScoringInputs(30, None, 2)
+    exhaustive = dict(filter_archs(SMALL, inputs, SMALL.size, "express_flow", seed=5).ranked)  # seeds the TFMEM too
+    for round_size in (1, 20, 100):  # many small calls and a few larger ones
+        result = filter_archs(SMALL, inputs, 300, "express_flow", "evolution", seed=5,
+                              settings=SearchSettings(10, 3, round_size))
+        assert len(result.ranked) == 300
+        np.testing.assert_allclose([score for _, score in result.ranked],
+                                   [exhaustive[arch] for arch, _ in result.ranked], rtol=1e-12)
+
+
+def test_evolution_on_frappe_inputs_ranks_the_same_5000_archs_in_the_same_order():
+    result = filter_archs(SearchSpace(), ScoringInputs(100, None, 2), 5000, "express_flow", "evolution",
+                          settings=SearchSettings(10, 3, 100))
+    ranked = [arch for arch, _ in result.ranked]
+    assert hashlib.sha256(repr(ranked).encode()).hexdigest() == PINNED_FRAPPE_SHA256

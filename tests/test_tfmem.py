@@ -16,6 +16,7 @@ from trails.tfmem.jacob_cov import correlation_score
 from trails.tfmem.nas_wot import binary_code_kernel, integer_determinant, log_determinant
 from trails.tfmem.synflow import synflow_of_network
 from trails.tfmem.flow_reference import reference_scores
+from trails.tfmem.flow_tree import memo_of
 from trails.tfmem.vectorised import SharedWeights, express_flow_scores, synflow_scores
 
 ALL_METRICS = ["express_flow", "fisher", "grad_norm", "grad_plain", "grasp", "jacflow", "jacob_cov",
@@ -418,3 +419,41 @@ def test_shared_weights_follow_the_default_linear_init_in_magnitude():
     assert weight.mean() == pytest.approx(0.5 / 16, rel=0.02)  # |U(−1/√256, 1/√256)| has mean 1/32
     with pytest.raises(ValueError):
         shared.arch_weights((1024, 8))
+
+
+def test_many_small_calls_score_as_one_call_whatever_the_memo_holds():
+    """The kernels keep the prefixes they walked per SharedWeights; scores must not depend on it."""
+    space = SearchSpace()
+    rng = np.random.default_rng(4)
+    archs = [space.sample(rng) for _ in range(600)]
+    fresh = SharedWeights(in_features=40, layers=4, max_width=512, seed=5)
+    rounds = np.concatenate([express_flow_scores(archs[start:start + 30], fresh) for start in range(0, 600, 30)])
+    assert memo_of(fresh).blocks  # the prefixes of length 2 were kept
+    once = express_flow_scores(archs, SharedWeights(in_features=40, layers=4, max_width=512, seed=5))
+    np.testing.assert_allclose(rounds, once, rtol=1e-12)
+    np.testing.assert_allclose(synflow_scores(archs[:50], fresh),
+                               [reference_scores("synflow", arch, fresh) for arch in archs[:50]], rtol=1e-9)
+
+
+def test_a_full_memo_keeps_nothing_more_and_scores_the_same():
+    shared = SharedWeights(in_features=40, layers=4, max_width=512, seed=6)
+    memo = memo_of(shared)
+    memo.max_bytes = 0  # nothing fits
+    archs = [(8, 512, 24, 100), (512, 8, 100, 24), (100, 100, 8, 8)]
+    np.testing.assert_allclose(express_flow_scores(archs, shared),
+                               [reference_scores("express_flow", arch, shared) for arch in archs], rtol=1e-9)
+    assert memo.bytes == 0 and not memo.blocks
+
+
+@pytest.mark.parametrize("depth", [1, 2, 3, 5])
+def test_one_arch_per_node_or_many_agree(depth):
+    """Archs sharing every width but the last (one tree node) and archs sharing nothing."""
+    shared = SharedWeights(in_features=40, layers=5, max_width=512, seed=7)
+    widths = [8, 24, 100, 384, 512]
+    siblings = [tuple([100] * (depth - 1) + [width]) for width in widths]
+    rng = np.random.default_rng(depth)
+    strangers = [tuple(int(w) for w in rng.choice(widths, depth)) for _ in range(10)]
+    for archs in (siblings, strangers):
+        for metric, vectorised in (("synflow", synflow_scores), ("express_flow", express_flow_scores)):
+            reference = [reference_scores(metric, arch, shared) for arch in archs]
+            np.testing.assert_allclose(vectorised(archs, shared), reference, rtol=1e-9, atol=0)

@@ -9,9 +9,11 @@ SELECT * FROM trails.describe('nosuch');
 SELECT * FROM trails.describe(NULL);
 SELECT * FROM trails.describe('');
 SELECT * FROM trails.describe('   ');
--- names are identifiers, not SQL: a schema-qualified name or another case is not found
-SELECT * FROM trails.describe('public.shop');
+-- names are identifiers, not SQL: another case is not found; a schema-qualified name is
+-- looked up in that schema only
 SELECT * FROM trails.describe('SHOP');
+SELECT * FROM trails.describe('public.nosuch');
+SELECT * FROM trails.describe('nosuch_schema.shop');
 -- a sequence is not a table
 CREATE SEQUENCE a_sequence;
 SELECT * FROM trails.describe('a_sequence');

@@ -34,6 +34,8 @@ SELECT layout_id, dataset, train_table, label, train_rows, layout#>>'{task,kind}
 FROM trails.layouts ORDER BY layout_id;
 -- describing again reuses it
 SELECT count(*) AS fields FROM trails.describe('shop') WHERE kind <> 'skipped';
+-- a schema-qualified name is the same dataset, with the same stored layout
+SELECT count(*) AS fields FROM trails.describe('public.shop') WHERE kind <> 'skipped';
 SELECT count(*) AS layouts FROM trails.layouts;
 
 -- rows of each split (the hash split is deterministic: 70/20/10 of the rows, roughly)

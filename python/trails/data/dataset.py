@@ -4,6 +4,13 @@
 three exist; otherwise the name must be one table, split deterministically 70/20/10
 (``[layout] split_percent``) by a hash of each row's contents. Names are identifiers in the
 ``search_path``, always quoted (``quote_ident``): a name is never spliced into SQL raw.
+
+A name may be schema-qualified: ``'public.frappe'`` resolves to ``public.frappe_train``,
+``_valid``, ``_test``, or the single table ``public.frappe``. Each part is taken literally, as a
+one-part name is (case kept); a part may be double-quoted to hold a dot or a quote
+(``'"my.schema".frappe'``, ``'public."a.b"'``; ``""`` is a quote inside). The whole name as one
+identifier is tried first, so a table whose name holds a dot (``'a.b'`` for the table "a.b")
+resolves as it always did.
 """
 
 from __future__ import annotations
@@ -44,51 +51,116 @@ class Dataset:
         return self.tables["train"]
 
 
-def _regclass(session: Session, name: str) -> str | None:
+def _regclass(session: Session, schema: str | None, name: str) -> str | None:
+    """The table ``schema.name`` (``name`` in the search_path when ``schema`` is None) as
+    ``regclass`` text, or None when there is no such table, view or foreign table."""
+    qualified = session.quote_ident(name) if schema is None else \
+        f"{session.quote_ident(schema)}.{session.quote_ident(name)}"
     rows = session.query(
         "SELECT c.oid::regclass::text AS name FROM pg_class c"
         " WHERE c.oid = to_regclass($1) AND c.relkind IN ('r', 'v', 'm', 'p', 'f')",
-        [session.quote_ident(name)], ["text"])
+        [qualified], ["text"])
     return rows[0]["name"] if rows else None
 
 
-def known_datasets(session: Session, limit: int = 20) -> list[str]:
-    """Names a user could pass: split-table families and plain tables in the search_path."""
-    rows = session.query(
-        "SELECT c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
-        " WHERE c.relkind IN ('r', 'v', 'm', 'p', 'f') AND n.nspname = ANY (current_schemas(false))"
-        " AND n.nspname <> 'trails' ORDER BY 1")
+def name_parts(name: str) -> list[str] | None:
+    """The dot-separated parts of ``name``, each literal or double-quoted (``""`` inside quotes
+    is one quote): ``'public.frappe'`` → ``['public', 'frappe']``, ``'"a.b".c'`` → ``['a.b', 'c']``,
+    ``'"x"'`` → ``['x']``. None when ``name`` is not of that form (an empty part, an unclosed
+    or misplaced quote)."""
+    parts, part, quoted, index = [], "", False, 0
+    while index < len(name):
+        char = name[index]
+        if quoted:
+            if char == '"' and name[index + 1:index + 2] == '"':
+                part, index = part + '"', index + 2
+                continue
+            if char == '"':
+                quoted = False
+                if index + 1 < len(name) and name[index + 1] != ".":
+                    return None  # text after a closing quote
+            else:
+                part += char
+        elif char == '"':
+            if part:
+                return None  # a quote inside an unquoted part
+            quoted = True
+        elif char == ".":
+            if not part:
+                return None
+            parts.append(part)
+            part = ""
+        else:
+            part += char
+        index += 1
+    if quoted or not part:
+        return None
+    return parts + [part]
+
+
+def known_datasets(session: Session, limit: int = 20, schema: str | None = None) -> list[str]:
+    """Names a user could pass: split-table families and plain tables in the search_path, or
+    in ``schema`` (then qualified: ``schema.name``)."""
+    if schema is None:
+        rows = session.query(
+            "SELECT c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE c.relkind IN ('r', 'v', 'm', 'p', 'f') AND n.nspname = ANY (current_schemas(false))"
+            " AND n.nspname <> 'trails' ORDER BY 1")
+    else:
+        rows = session.query(
+            "SELECT c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE c.relkind IN ('r', 'v', 'm', 'p', 'f') AND n.nspname = $1 ORDER BY 1", [schema], ["text"])
     names = [row["name"] for row in rows]
     families = {name[:-len("_train")] for name in names if name.endswith("_train")
                 and f"{name[:-6]}_valid" in names and f"{name[:-6]}_test" in names}
     split_tables = {f"{family}_{split}" for family in families for split in SPLITS}
     plain = [name for name in names if name not in split_tables]
-    return sorted(families | set(plain))[:limit]
+    known = sorted(families | set(plain))[:limit]
+    return known if schema is None else [f"{schema}.{name}" for name in known]
 
 
-def resolve_dataset(session: Session, name) -> Dataset:
-    """The :class:`Dataset` called ``name``; raises :class:`TrailsError` if there is none."""
-    if not isinstance(name, str) or not name.strip():
-        raise TrailsError("dataset must be a non-empty table name",
-                          hint="pass a table name, e.g. 'frappe' for frappe_train/_valid/_test")
-    split_tables = {split: _regclass(session, f"{name}_{split}") for split in SPLITS}
+def _find(session: Session, name: str, schema: str | None, table: str) -> Dataset | None:
+    """The dataset ``table`` (in ``schema``, else the search_path) called ``name``, or None."""
+    split_tables = {split: _regclass(session, schema, f"{table}_{split}") for split in SPLITS}
     if all(split_tables.values()):
         return Dataset(name, split_tables)
-    table = _regclass(session, name)
-    if table is None:
-        known = known_datasets(session)
-        raise TrailsError(
-            f"dataset \"{name}\" not found",
-            detail=f"neither a table \"{name}\" nor tables \"{name}_train\", \"{name}_valid\", "
-                   f"\"{name}_test\" exist in the search_path",
-            hint=("known datasets: " + ", ".join(known)) if known else
-                 "load one with scripts/load_dataset.sh frappe, or create a table")
+    single = _regclass(session, schema, table)
+    if single is None:
+        return None
     percents = load_config().get_int_list("layout", "split_percent")
     bounds, start = {}, 0
     for split, percent in zip(SPLITS, percents):
         bounds[split] = (start, start + percent)
         start += percent
-    return Dataset(name, {split: table for split in SPLITS}, bounds)
+    return Dataset(name, {split: single for split in SPLITS}, bounds)
+
+
+def resolve_dataset(session: Session, name) -> Dataset:
+    """The :class:`Dataset` called ``name`` (one identifier in the search_path, or
+    ``schema.name``: see the module docstring); raises :class:`TrailsError` if there is none."""
+    if not isinstance(name, str) or not name.strip():
+        raise TrailsError("dataset must be a non-empty table name",
+                          hint="pass a table name, e.g. 'frappe' for frappe_train/_valid/_test")
+    dataset = _find(session, name, None, name)
+    parts = name_parts(name)
+    qualified = parts is not None and parts != [name] and len(parts) <= 2
+    if dataset is None and qualified:
+        schema, table = (None, parts[0]) if len(parts) == 1 else parts
+        dataset = _find(session, name, schema, table)
+    if dataset is not None:
+        return dataset
+    if qualified and len(parts) == 2:
+        known, where = known_datasets(session, schema=parts[0]), f"in schema \"{parts[0]}\""
+        shown = f"\"{parts[1]}\""
+    else:
+        known, where, shown = known_datasets(session), "in the search_path", f"\"{name}\""
+    table = shown[1:-1]
+    raise TrailsError(
+        f"dataset \"{name}\" not found",
+        detail=f"neither a table {shown} nor tables \"{table}_train\", \"{table}_valid\", "
+               f"\"{table}_test\" exist {where}",
+        hint=("known datasets: " + ", ".join(known)) if known else
+             "load one with scripts/load_dataset.sh frappe, or create a table")
 
 
 def table_identity(session: Session, dataset: Dataset) -> dict:

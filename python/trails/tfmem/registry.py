@@ -17,7 +17,7 @@ import numpy as np
 
 from trails.errors import TrailsError
 from trails.tfmem import METRIC_NAMES
-from trails.tfmem.base import Tfmem
+from trails.tfmem.base import SharedWeightTfmem, Tfmem
 from trails.tfmem.batch import ScoringInputs, TfmemBatch
 from trails.tfmem.express_flow import ExpressFlow
 from trails.tfmem.fisher import Fisher
@@ -32,6 +32,7 @@ from trails.tfmem.ntk_trace import NtkTrace
 from trails.tfmem.ntk_trace_approx import NtkTraceApprox
 from trails.tfmem.snip import Snip
 from trails.tfmem.synflow import SynFlow
+from trails.tfmem.vectorised import as_arch_array
 from trails.tfmem.weight_norm import WeightNorm
 
 __all__ = ["ScoringInputs", "TfmemBatch", "Tfmem", "get_metric", "metric_names", "score_archs"]
@@ -84,6 +85,8 @@ def score_archs(metric_name: str, archs: Sequence[Sequence[int]], in_features: i
     metric = get_metric(metric_name)
     if int(in_features) < 1:
         raise TrailsError(f"in_features must be >= 1, got {in_features}")
+    if isinstance(metric, SharedWeightTfmem):  # vectorised: one int64 array, no per-arch tuples
+        return metric.score_features(as_arch_array(archs), int(in_features), seed, int(n_outputs))
     archs = [tuple(int(width) for width in arch) for arch in archs]
     if metric.data_agnostic:
         return metric.score_features(archs, int(in_features), seed, int(n_outputs))
