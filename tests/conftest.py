@@ -12,13 +12,17 @@ The extension's files must be installed (``make install``; ``make test`` does it
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shutil
 import socket
 import subprocess
+import sys
 import sysconfig
 import tempfile
+import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -171,3 +175,32 @@ def sql(postgresql):
             return cursor.fetchall() if cursor.description else []
 
     return run
+
+
+@contextlib.contextmanager
+def refinement_service_process(pg_dsn: str, config: Path | None = None):
+    """The refinement service (``python -m trails.refinement.service``) as a real process on
+    127.0.0.1 at the tests' service port, reading the database of ``pg_dsn``, with
+    ``config`` as its TRAILS_CONFIG (the tests' own when None); yields its /healthz URL."""
+    info = dict(part.split("=", 1) for part in pg_dsn.split())
+    env = dict(os.environ, PGHOST=info["host"], PGPORT=info["port"], PGUSER=info["user"],
+               PGDATABASE=info["dbname"])
+    if config is not None:
+        env["TRAILS_CONFIG"] = str(config)
+    process = subprocess.Popen([sys.executable, "-m", "trails.refinement.service",
+                                "--host", "127.0.0.1", "--port", str(SERVICE_PORT)],
+                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{SERVICE_PORT}/healthz"
+    try:
+        for _ in range(300):
+            try:
+                urllib.request.urlopen(url, timeout=1).read()
+                break
+            except OSError:
+                if process.poll() is not None:
+                    raise RuntimeError(f"service exited: {process.stderr.read()}")
+                time.sleep(0.2)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

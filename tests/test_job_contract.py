@@ -2,12 +2,6 @@
 caller's trains with the caller's settings (they travel in the job), so the model the backend
 stores is the one the service trained, under the hyper-parameters it records."""
 
-import os
-import subprocess
-import sys
-import time
-import urllib.request
-
 import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
@@ -23,26 +17,10 @@ SERVICE_OVERRIDES = {"refinement": {"embedding_dim": 6, "batch_norm": "false", "
 @pytest.fixture
 def odd_service(pg_dsn, tmp_path):
     """The service on the tests' port, configured unlike the caller."""
-    info = dict(part.split("=", 1) for part in pg_dsn.split())
     config = conftest.write_config(tmp_path / "service.ini", dict(SERVICE_OVERRIDES, service={
         "port": conftest.SERVICE_PORT, "url": ""}))
-    env = dict(os.environ, PGHOST=info["host"], PGPORT=info["port"], PGUSER=info["user"],
-               PGDATABASE=info["dbname"], TRAILS_CONFIG=str(config))
-    process = subprocess.Popen([sys.executable, "-m", "trails.refinement.service",
-                                "--host", "127.0.0.1", "--port", str(conftest.SERVICE_PORT)],
-                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    url = f"http://127.0.0.1:{conftest.SERVICE_PORT}/healthz"
-    for _ in range(300):
-        try:
-            urllib.request.urlopen(url, timeout=1).read()
-            break
-        except OSError:
-            if process.poll() is not None:
-                raise RuntimeError(f"service exited: {process.stderr.read()}")
-            time.sleep(0.2)
-    yield url
-    process.terminate()
-    process.wait(timeout=10)
+    with conftest.refinement_service_process(pg_dsn, config) as url:
+        yield url
 
 
 def test_service_trains_with_the_callers_settings(sql, odd_service):

@@ -1,12 +1,8 @@
 """model_selection end to end, in psql terms: through the service and in the backend,
 cancellation, a missing service, predict, and nothing left behind by a failure."""
 
-import os
-import subprocess
-import sys
 import threading
 import time
-import urllib.request
 
 import numpy as np
 import psycopg2
@@ -28,24 +24,8 @@ def _selection(sql, mode, budget=BUDGET, dataset="frappe"):
 @pytest.fixture
 def refinement_service(pg_dsn):
     """The refinement service as a real process on 127.0.0.1, reading this test's database."""
-    info = dict(part.split("=", 1) for part in pg_dsn.split())
-    env = dict(os.environ, PGHOST=info["host"], PGPORT=info["port"], PGUSER=info["user"],
-               PGDATABASE=info["dbname"])
-    process = subprocess.Popen([sys.executable, "-m", "trails.refinement.service",
-                                "--host", "127.0.0.1", "--port", str(conftest.SERVICE_PORT)],
-                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    url = f"http://127.0.0.1:{conftest.SERVICE_PORT}/healthz"
-    for _ in range(150):
-        try:
-            urllib.request.urlopen(url, timeout=1).read()
-            break
-        except OSError:
-            if process.poll() is not None:
-                raise RuntimeError(f"service exited: {process.stderr.read()}")
-            time.sleep(0.2)
-    yield url
-    process.terminate()
-    process.wait(timeout=10)
+    with conftest.refinement_service_process(pg_dsn) as url:
+        yield url
 
 
 def _check_row(row, seconds, budget=BUDGET):

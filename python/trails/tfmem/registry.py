@@ -1,12 +1,6 @@
-"""The registry of TFMEMs: every metric object by name, and scoring by name.
-
->>> from trails.tfmem import get_metric, score_archs
->>> scores = score_archs("express_flow", [(8, 16, 32, 64), (512, 512, 512, 512)], in_features=100, seed=0)
-
-Every metric object has ``name``, ``data_agnostic``, ``score(arch, batch, seed) -> float`` and
-``score_many(archs, batch, seed) -> np.ndarray``; higher is better for all (see
-:mod:`trails.tfmem.base`). SynFlow and ExpressFlow are vectorised over many archs
-(:mod:`trails.tfmem.vectorised`).
+"""The registry of TFMEMs: every metric object by name (:func:`get_metric`), and scoring by
+name (:func:`score_archs`). Importing it imports torch; :mod:`trails.tfmem` re-exports it
+lazily and describes the metrics' interface.
 """
 
 from __future__ import annotations
