@@ -175,7 +175,7 @@ class Task:
         Raises:
             TrailsError: when the metric is undefined on these labels (e.g. ROC-AUC of one class).
         """
-        from sklearn import metrics  # seconds on a cold start: not before a call's arguments are checked
+        from sklearn import metrics  # not at import: a call's arguments are checked first (trainer imports it)
 
         y = self.decode_targets(np.asarray(labels))
         if not np.isfinite(outputs).all():  # a diverged model: it loses (Task.better), it does not crash

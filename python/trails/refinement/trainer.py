@@ -41,6 +41,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 
+import sklearn.metrics  # noqa: F401  (Task.score's metrics, seconds to import cold: not inside a timed evaluation)
 import torch
 
 from trails.errors import TrailsError
