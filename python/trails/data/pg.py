@@ -6,8 +6,9 @@ scripts and benchmarks: the same resolution, layout and encoding, another sessio
 
 from __future__ import annotations
 
-from trails.context import resolve_context
 from trails.data.batches import EncodedRows, read_encoded
+from trails.data.dataset import resolve_dataset
+from trails.data.layout_store import get_or_create_layout
 from trails.data.session import PgSession
 
 
@@ -23,5 +24,5 @@ def read_batch_pg(connection, dataset: str, n: int | None, split: str = "train",
     """The first ``n`` rows (all when ``None``) of ``dataset``'s ``split``, encoded with its
     stored layout (created when new)."""
     session = PgSession(connection)
-    context = resolve_context(session, dataset, label)
-    return read_encoded(session, context.dataset, context.layout, split, limit=n)
+    resolved = resolve_dataset(session, dataset)
+    return read_encoded(session, resolved, get_or_create_layout(session, resolved, label), split, limit=n)
