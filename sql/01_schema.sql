@@ -42,6 +42,9 @@ CREATE TABLE trails.runs (
     test_auc    float8,
     elapsed_s   float8 NOT NULL,
     seed        int NOT NULL,           -- model_selection's seed argument
+    families    text NOT NULL DEFAULT 'mlp',  -- model_selection's families argument (0.2.0: MLPs only)
+    family      text NOT NULL DEFAULT 'mlp',  -- the winner's model family (best_arch is its candidate)
+    family_scores jsonb,                -- each family's best valid score (the decision sample's)
     status      text NOT NULL DEFAULT 'done',
     started_at  timestamptz NOT NULL,
     finished_at timestamptz NOT NULL DEFAULT clock_timestamp()

@@ -68,13 +68,13 @@ def test_rungs_are_exactly_the_schedule(result):
 def test_the_best_of_each_rung_survive(result):
     for index in range(len(result.schedule) - 1):
         this_rung = sorted((r for r in result.rungs if r.rung == index), key=lambda r: -r.valid_score)
-        survivors = {r.arch for r in result.rungs if r.rung == index + 1}
-        assert survivors == {r.arch for r in this_rung[:len(survivors)]}
+        survivors = {r.candidate for r in result.rungs if r.rung == index + 1}
+        assert survivors == {r.candidate for r in this_rung[:len(survivors)]}
 
 
 def test_winner_is_the_best_evaluation_with_its_weights(result, splits):
     best = max(result.rungs, key=lambda r: r.valid_score)
-    assert (result.winner, result.winner_epochs, result.valid_score) == (best.arch, best.total_epochs,
+    assert (result.winner, result.winner_epochs, result.valid_score) == (best.candidate, best.total_epochs,
                                                                       best.valid_score)
     assert all(t.device.type == "cpu" for t in result.state_dict.values())
     assert evaluate_auc(result.model(), splits[1]) == pytest.approx(result.valid_score, abs=1e-12)
@@ -82,8 +82,8 @@ def test_winner_is_the_best_evaluation_with_its_weights(result, splits):
 
 def test_survivors_continue_where_they_stopped(result):
     """Rung 2 starts at rung 1's loss, far below a fresh model's first epoch (TRAILS retrains)."""
-    for arch in {r.arch for r in result.rungs if r.rung == 1}:
-        first, second = (next(r for r in result.rungs if r.arch == arch and r.rung == rung)
+    for arch in {r.candidate for r in result.rungs if r.rung == 1}:
+        first, second = (next(r for r in result.rungs if r.candidate == arch and r.rung == rung)
                          for rung in (0, 1))
         fresh_first_epoch, end_of_rung_1 = first.train_losses[0], first.train_losses[-1]
         start_of_rung_2 = second.train_losses[0]
@@ -126,7 +126,7 @@ def test_deadline_stops_with_the_best_model_so_far(splits):
     assert result.deadline_hit
     assert elapsed < 0.8 + 0.5  # stops between iterations; at most one evaluation after it
     assert result.trained_epochs < result.planned_epochs
-    assert result.rungs and result.winner in {r.arch for r in result.rungs}
+    assert result.rungs and result.winner in {r.candidate for r in result.rungs}
     assert evaluate_auc(result.model(), splits[1]) == pytest.approx(result.valid_score, abs=1e-12)
 
 

@@ -119,8 +119,8 @@ def test_rungs_on_ray_are_the_schedule_and_continue_across_workers(executor, spl
     assert result.device == "cpu" and not result.deadline_hit
     # promotion: rung i+1's candidates are the best of rung i
     first = sorted((r for r in result.rungs if r.rung == 0), key=lambda r: -r.valid_score)
-    assert {r.arch for r in result.rungs if r.rung == 1} == {r.arch for r in first[:schedule[1].n_models]}
-    assert result.winner in CANDIDATES and result.valid_score > 0.8
+    assert {r.candidate for r in result.rungs if r.rung == 1} == {r.candidate for r in first[:schedule[1].n_models]}
+    assert result.winner.config in CANDIDATES and result.valid_score > 0.8
     # the winner's weights came back from a worker and score as reported
     from trails.refinement.trainer import evaluate
     assert abs(evaluate(result.model(), splits[1], result.task) - result.valid_score) < 1e-6
@@ -137,8 +137,8 @@ def test_a_candidate_continues_on_another_worker_as_it_would_have_here(executor,
         torch.set_num_threads(threads)
     remote = _run(splits, u=1, max_epochs=3, eta=3, executor=executor)
     # the same evaluations (a rung's results arrive in the order the workers finish them)
-    local_scores = {(r.arch, r.rung, r.total_epochs): r.valid_score for r in local.rungs}
-    remote_scores = {(r.arch, r.rung, r.total_epochs): r.valid_score for r in remote.rungs}
+    local_scores = {(r.candidate, r.rung, r.total_epochs): r.valid_score for r in local.rungs}
+    remote_scores = {(r.candidate, r.rung, r.total_epochs): r.valid_score for r in remote.rungs}
     assert local_scores.keys() == remote_scores.keys()
     assert all(abs(local_scores[key] - remote_scores[key]) < 1e-5 for key in local_scores)
     assert remote.winner == local.winner
@@ -150,7 +150,7 @@ def test_deadline_and_finishing_phase_on_ray(executor, splits):
     deadline = time.monotonic() + 4.0
     result = _run(splits, u=1, max_epochs=27, executor=executor, deadline=deadline, finish=True)
     assert time.monotonic() < deadline + 2.0
-    assert result.rungs and result.winner in CANDIDATES
+    assert result.rungs and result.winner.config in CANDIDATES
     assert result.rungs[-1].final or result.deadline_hit
 
 

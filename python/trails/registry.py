@@ -68,11 +68,12 @@ def store_run_and_model(session: Session, run: dict, model: dict) -> tuple[int, 
     """
     run_columns = ["dataset", "label", "layout_id", "budget_s", "tfmem", "refinement", "n_scored",
                    "k_refined", "u", "t1", "t2", "phases", "best_arch", "task", "metric", "valid_score",
-                   "test_score", "valid_auc", "test_auc", "elapsed_s", "seed", "started_at"]
+                   "test_score", "valid_auc", "test_auc", "elapsed_s", "seed", "started_at", "families", "family",
+                   "family_scores"]
     run_types = ["text", "text", "bigint", "float8", "text", "text", "int", "int", "int", "float8",
                  "float8", "jsonb", "text", "text", "text", "float8", "float8", "float8", "float8",
-                 "float8", "int", "timestamptz"]
-    values = [json.dumps(run[c]) if c == "phases" else run[c] for c in run_columns]
+                 "float8", "int", "timestamptz", "text", "text", "jsonb"]
+    values = [json.dumps(run[c]) if c in ("phases", "family_scores") else run[c] for c in run_columns]
     placeholders = ", ".join(f"${i}" for i in range(1, len(run_columns) + 1))
     with session.atomic():
         run_id = session.query(

@@ -223,17 +223,20 @@ def _interruptible(plpy):
 
 @sql_function
 def model_selection(plpy, dataset, budget_s, label, tfmem, refinement, seed, task="auto", metric=None,
-                    max_params=None, max_trials=None):
+                    max_params=None, max_trials=None, families="auto"):
     """One row: the selected model of ``dataset`` within ``budget_s`` seconds. The budget
     counts from here: importing torch and trails in a fresh backend (seconds) is spent of it."""
     called = time.monotonic()
+    import json
+
     from trails.data.session import SpiSession
     from trails.selection import Hooks, SelectionRequest, select
 
     interrupt, sleep = _interruptible(plpy)
     request = SelectionRequest(dataset, budget_s, label, tfmem, refinement, seed, task, metric, max_params,
-                               max_trials)
-    return [select(SpiSession(plpy), request, Hooks(interrupt, sleep, plpy.notice), started=called)]
+                               max_trials, families)
+    row = select(SpiSession(plpy), request, Hooks(interrupt, sleep, plpy.notice), started=called)
+    return [dict(row, family_scores=json.dumps(row["family_scores"]))]
 
 
 @sql_function

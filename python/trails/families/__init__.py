@@ -6,6 +6,7 @@ Adding a family is adding one module with a class that implements
 """
 
 from trails.families.base import (DEFAULT_FAMILY, FAMILY_SEPARATOR, Candidate, ModelFamily, Trainable,
+                                  as_candidate,
                                   family_names, get_family, parse_candidate, register_family)
 from trails.families.hyper import ModelHyper
 from trails.families.mlp import MLP, MlpFamily
@@ -13,4 +14,4 @@ from trails.families.mlp import MLP, MlpFamily
 register_family(MLP)
 
 __all__ = ["DEFAULT_FAMILY", "FAMILY_SEPARATOR", "Candidate", "MLP", "MlpFamily", "ModelFamily", "ModelHyper",
-           "Trainable", "family_names", "get_family", "parse_candidate", "register_family"]
+           "Trainable", "as_candidate", "family_names", "get_family", "parse_candidate", "register_family"]

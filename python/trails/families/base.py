@@ -51,12 +51,19 @@ class Trainable(Protocol):
         seed: the seed it was created with.
     """
 
+    candidate: "Candidate"
     model: Any
     epochs_trained: int
     seed: int
 
     def export_state(self) -> dict:
-        """Everything needed to continue it elsewhere (:meth:`ModelFamily.trial_from_state`)."""
+        """Everything needed to continue it elsewhere (:meth:`ModelFamily.trial_from_state`),
+        picklable; its ``"model"`` entry is :meth:`snapshot`'s value."""
+        ...
+
+    def snapshot(self) -> Any:
+        """An immutable copy of the model as it is now (what the race keeps of its best
+        evaluation; :meth:`ModelFamily.from_snapshot` makes a model of it)."""
         ...
 
 
@@ -128,6 +135,29 @@ class ModelFamily(Protocol):
               on_epoch: Callable[[Trainable, float], None] | None = None) -> list[float]:
         """Train ``trainable`` ``units`` more units on ``data``, continuing its state; returns
         the mean training loss of each complete unit (fewer when ``deadline`` passed)."""
+        ...
+
+    def finish(self, trainable: Trainable, context, deadline: float, evaluation_s: float,
+               on_epoch: Callable[[Trainable, float], None] | None = None):
+        """The finishing phase of the race's winner: train on until ``deadline``
+        (``time.monotonic()``), keeping time for the final evaluation (``evaluation_s``: the
+        longest evaluation so far), then evaluate on ``context.decision_data``; returns an
+        :class:`~trails.refinement.steps.Advance`, or None when nothing fitted."""
+        ...
+
+    def from_snapshot(self, config: Hashable, snapshot: Any, n_ids: int, n_fields: int, settings, task,
+                      device="cpu") -> Any:
+        """The model a trainable's :meth:`Trainable.snapshot` captured, ready to evaluate,
+        predict with and store."""
+        ...
+
+    def snapshot_bytes(self, snapshot: Any) -> bytes:
+        """What ``trails.models.weights`` stores for ``snapshot`` (:meth:`to_bytes` of its model)."""
+        ...
+
+    def model_parameters(self, model: Any) -> int:
+        """The size of a trained ``model`` as the result row reports it (``params``): the MLP's
+        weights beyond the embedding table; a tree ensemble's nodes."""
         ...
 
     def evaluate(self, model: Any, data, task, batch_size: int) -> float:
@@ -202,6 +232,27 @@ def get_family(name: str | None) -> ModelFamily:
     except (KeyError, TypeError):
         raise TrailsError(f"unknown model family {name!r}",
                           hint="known families: " + ", ".join(family_names())) from None
+
+
+def as_candidate(entry) -> Candidate:
+    """``entry`` as a :class:`Candidate`: a Candidate as it is, a sequence of widths as an MLP
+    arch, a text as :func:`parse_candidate` reads it.
+
+    Raises:
+        TrailsError: for an entry that names no candidate (e.g. an arch with a width < 1).
+    """
+    if isinstance(entry, Candidate):
+        return entry
+    if isinstance(entry, str):
+        return parse_candidate(entry)
+    try:
+        widths = tuple(int(width) for width in entry)
+    except (TypeError, ValueError):
+        raise TrailsError(f"the candidate {entry!r} is not a sequence of widths, e.g. (8, 16, 32)") from None
+    if not widths or min(widths) < 1:
+        raise TrailsError(f"the candidate {entry!r} has no hidden layer or a width < 1, but every "
+                          "width must be >= 1")
+    return Candidate(DEFAULT_FAMILY, widths)
 
 
 def parse_candidate(text: str) -> Candidate:

@@ -27,11 +27,13 @@ class ModelHyper:
         embedding_dim, batch_norm: the MLP's embedding width and BatchNorm1d switch.
         epochs: units of the family's training resource the model was trained for (the
             winner's epochs; a refit's epochs), None when unknown.
-        mlp_params: the model's parameter count (:meth:`ModelFamily.parameter_count`).
+        mlp_params: the model's size as the result row reports it (``params``:
+            :meth:`ModelFamily.model_parameters`; a tree ensemble's nodes).
         learning_rate, batch_size, iter_per_epoch: the training settings (None: the
             configuration's, as on rows of 0.1.0).
         seed: the run's seed (the candidate's own seed is :meth:`Candidate.seed` of it).
         family: the model's family (:mod:`trails.families`).
+        rounds_per_unit: boosting rounds per unit of ``epochs`` (trees; None on older rows).
         refit_rows: for a refit model, the train + valid rows it was trained on.
         extra: keys of the stored JSON this class does not know, kept as they were.
     """
@@ -48,6 +50,7 @@ class ModelHyper:
     iter_per_epoch: int | None = None
     seed: int = DEFAULT_SEED
     family: str = DEFAULT_FAMILY
+    rounds_per_unit: int | None = None
     refit_rows: int | None = None
     extra: dict = field(default_factory=dict)
 

@@ -150,6 +150,31 @@ class MlpFamily:
         return train(trainable, data, units, settings.batch_size, settings.iter_per_epoch, deadline=deadline,
                      should_stop=should_stop, on_epoch=on_epoch)
 
+    def finish(self, trainable: Trial, context, deadline: float, evaluation_s: float,
+               on_epoch: Callable[[Trial, float], None] | None = None):
+        """:func:`~trails.refinement.finishing.finish_trial`: the winner trains on to the
+        deadline, its learning rate annealed over the iterations that fit."""
+        from trails.refinement.finishing import finish_trial  # finishing imports the families
+
+        return finish_trial(trainable, context, deadline, evaluation_s, on_epoch)
+
+    def from_snapshot(self, config: Sequence[int], snapshot: dict, n_ids: int, n_fields: int,
+                      settings: TrainingSettings, task: Task, device="cpu") -> TabularMLP:
+        """The network with the weights ``snapshot`` (a ``state_dict``), in eval mode; the
+        caller's global torch RNG is left as it was."""
+        with torch.random.fork_rng(devices=[]):
+            return build_model(tuple(config), n_ids, n_fields, settings.embedding_dim, settings.batch_norm,
+                               state=snapshot, device=device, n_outputs=task.n_outputs)
+
+    def snapshot_bytes(self, snapshot: dict) -> bytes:
+        """The ``state_dict`` ``torch.save``'d (:func:`~trails.model.state_to_bytes`)."""
+        return state_to_bytes(snapshot)
+
+    def model_parameters(self, model: TabularMLP) -> int:
+        """The parameters of the network beyond its embedding table (:meth:`parameter_count`
+        of its arch)."""
+        return sum(p.numel() for p in model.mlp.parameters())
+
     def evaluate(self, model: nn.Module, data: SplitTensors, task: Task, batch_size: int) -> float:
         """:func:`~trails.refinement.trainer.evaluate`."""
         return evaluate(model, data, task, batch_size)

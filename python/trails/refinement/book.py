@@ -14,21 +14,20 @@ from typing import Protocol
 from trails.refinement.results import Progress, RungResult
 from trails.refinement.schedule import Rung
 from trails.refinement.steps import Advance, deadline_passed
-from trails.space import arch_text
 from trails.task import Task
 
 __all__ = ["RungBook", "TrialHandle"]
 
 
 class TrialHandle(Protocol):
-    """An executor's handle of a candidate: a :class:`~trails.refinement.trainer.Trial` (the
-    local executor), or a reference to one trained elsewhere (Ray)."""
+    """An executor's handle of a candidate: its trainable (the local executor; an MLP's
+    :class:`~trails.refinement.trainer.Trial`), or a reference to one trained elsewhere (Ray)."""
 
-    arch: tuple
+    candidate: object  # a trails.families.Candidate
     epochs_trained: int
 
-    def state_dict_cpu(self) -> dict:
-        """The candidate's weights as CPU tensors."""
+    def snapshot(self):
+        """The candidate's model as it is now (:meth:`~trails.families.base.Trainable.snapshot`)."""
 
 
 class RungBook:
@@ -49,7 +48,7 @@ class RungBook:
         self._task = task
         self._results: list[RungResult] = []
         self._best: RungResult | None = None
-        self._best_state: dict | None = None
+        self._best_state = None
         self._best_trial: TrialHandle | None = None
         self._trained_epochs = 0
         self._deadline_hit = False
@@ -81,8 +80,8 @@ class RungBook:
         return self._best
 
     @property
-    def best_state(self) -> dict | None:
-        """The best candidate's weights when it was evaluated."""
+    def best_state(self):
+        """The best candidate's model (a snapshot) when it was evaluated."""
         return self._best_state
 
     @property
@@ -151,12 +150,12 @@ class RungBook:
         finishing phase when ``final``) and report it; ``trial`` becomes the best when it beats
         every earlier evaluation."""
         self._evaluation_s = max(self._evaluation_s, step.evaluation_s)
-        result = RungResult(trial.arch, rung_index, trial.epochs_trained, step.valid_score, step.seconds,
+        result = RungResult(trial.candidate, rung_index, trial.epochs_trained, step.valid_score, step.seconds,
                             step.losses, step.interrupted, final=final)
         self._results.append(result)
         if self._best is None or self._task.better(result.valid_score, self._best.valid_score):
-            self._best, self._best_state, self._best_trial = result, trial.state_dict_cpu(), trial
-        name, metric, n_rungs = arch_text(trial.arch), self._task.metric, self.n_rungs
+            self._best, self._best_state, self._best_trial = result, trial.snapshot(), trial
+        name, metric, n_rungs = trial.candidate.text, self._task.metric, self.n_rungs
         if final:
             message = f"finished {name}: valid {metric} {result.valid_score:.4f} after {result.total_epochs} epochs"
         else:

@@ -15,12 +15,11 @@ from typing import Protocol, runtime_checkable
 
 import torch
 
+from trails.families import Candidate, Trainable, get_family
 from trails.refinement.book import RungBook, TrialHandle
-from trails.refinement.finishing import finish_trial
 from trails.refinement.schedule import Rung
 from trails.refinement.steps import Advance, HalvingContext, advance_trial, stop_requested, timed_evaluation
-from trails.refinement.trainer import Cancelled, Trial
-from trails.space import arch_text
+from trails.refinement.trainer import Cancelled
 
 __all__ = ["Executor", "LocalExecutor", "device_description"]
 
@@ -39,8 +38,8 @@ class Executor(Protocol):
     ``name`` (``"local"``, ``"ray"``) and ``workers`` (candidates it trains at once) describe
     it; a job is ``prepare`` → ``train_rung`` per rung (``finish``, ``evaluate_as_is`` when
     needed) → ``release``, always released; ``close`` ends the executor (the service's
-    shutdown). A survivor is handed to the next rung as the handle its rung returned (an arch
-    tuple before its first rung).
+    shutdown). A survivor is handed to the next rung as the handle its rung returned (its
+    :class:`~trails.families.base.Candidate` before its first rung).
     """
 
     name: str
@@ -55,19 +54,20 @@ class Executor(Protocol):
     def release(self, context: HalvingContext) -> None:
         """Free what :meth:`prepare` made (after success, an error or a cancel)."""
 
-    def fresh(self, arch: tuple, context: HalvingContext) -> TrialHandle:
+    def fresh(self, candidate: Candidate, context: HalvingContext) -> TrialHandle:
         """An untrained candidate's handle."""
 
     def train_rung(self, survivors: list, rung_index: int, rung: Rung, context: HalvingContext,
                    book: RungBook) -> list[tuple[float, int, TrialHandle]]:
-        """Train each survivor (a handle, or an arch tuple) to ``rung.total_epochs`` and
+        """Train each survivor (a handle, or a Candidate) to ``rung.total_epochs`` and
         evaluate it; returns ``(valid score, position among survivors, handle)`` of those
         evaluated, recorded in the book in survivor order. Applies the book's deadline rule
         (:meth:`RungBook.stop_for_deadline`) before each candidate."""
 
     def finish(self, handle: TrialHandle, context: HalvingContext, book: RungBook) -> None:
-        """The finishing phase of ``handle`` (:func:`~trails.refinement.finishing.finish_trial`),
-        recorded with :meth:`RungBook.record_finish`."""
+        """The finishing phase of ``handle`` (its family's
+        :meth:`~trails.families.base.ModelFamily.finish`), recorded with
+        :meth:`RungBook.record_finish`."""
 
     def evaluate_as_is(self, handle: TrialHandle, context: HalvingContext, book: RungBook) -> None:
         """Evaluate ``handle`` without training it further (:meth:`RungBook.record_as_is`)."""
@@ -84,7 +84,7 @@ class Executor(Protocol):
 
 class LocalExecutor:
     """Trains the candidates one after the other in this process, on ``context.device`` (the
-    default executor). Its handle of a candidate is the :class:`Trial` itself."""
+    default executor). Its handle of a candidate is the trainable itself."""
 
     name = "local"
     workers = 1
@@ -98,8 +98,8 @@ class LocalExecutor:
     def close(self) -> None:
         """Nothing to stop."""
 
-    def fresh(self, arch: tuple, context: HalvingContext) -> Trial:
-        return context.new_trial(arch)
+    def fresh(self, candidate: Candidate, context: HalvingContext) -> Trainable:
+        return context.new_trial(candidate)
 
     def device_name(self, device: torch.device) -> str:
         """The device the candidates trained on."""
@@ -109,16 +109,16 @@ class LocalExecutor:
         return {"executor": self.name, "workers": self.workers, "devices": [device_description(device)]}
 
     def train_rung(self, survivors: list, rung_index: int, rung: Rung, context: HalvingContext,
-                   book: RungBook) -> list[tuple[float, int, Trial]]:
+                   book: RungBook) -> list[tuple[float, int, Trainable]]:
         """Train each survivor to the rung's epochs and evaluate it, in order; stops between
         candidates once the deadline has passed and some model was evaluated."""
-        evaluated: list[tuple[float, int, Trial]] = []
+        evaluated: list[tuple[float, int, Trainable]] = []
         for position, entry in enumerate(survivors):
             if stop_requested(context.should_stop):
                 raise Cancelled("successive halving was cancelled")
             if book.stop_for_deadline(context.deadline):
                 break
-            trial = entry if isinstance(entry, Trial) else context.new_trial(entry)
+            trial = context.new_trial(entry) if isinstance(entry, Candidate) else entry
             step = self._advance(trial, rung_index, rung, context, book)
             if step.valid_score is not None:
                 result = book.record_step(trial, rung_index, step)
@@ -128,12 +128,13 @@ class LocalExecutor:
         return evaluated
 
     @staticmethod
-    def _advance(trial: Trial, rung_index: int, rung: Rung, context: HalvingContext, book: RungBook) -> Advance:
-        """Train ``trial`` up to the rung's total epochs (reporting each epoch) and evaluate it,
+    def _advance(trial: Trainable, rung_index: int, rung: Rung, context: HalvingContext,
+                 book: RungBook) -> Advance:
+        """Train ``trial`` up to the rung's total units (reporting each) and evaluate it,
         unless the deadline stopped it and some model was already evaluated."""
-        n_rungs, name = book.n_rungs, arch_text(trial.arch)
+        n_rungs, name = book.n_rungs, trial.candidate.text
 
-        def on_epoch(trial: Trial, loss: float) -> None:
+        def on_epoch(trial: Trainable, loss: float) -> None:
             book.add_epochs(1)
             book.report(f"rung {rung_index + 1}/{n_rungs}: {name} epoch {trial.epochs_trained}/"
                         f"{rung.total_epochs} loss {loss:.4f}", rung_index)
@@ -143,18 +144,19 @@ class LocalExecutor:
         book.account(step, epochs_counted=True)
         return step
 
-    def finish(self, trial: Trial, context: HalvingContext, book: RungBook) -> None:
+    def finish(self, trial: Trainable, context: HalvingContext, book: RungBook) -> None:
         """The finishing phase of the best candidate, here."""
-        name = arch_text(trial.arch)
+        name = trial.candidate.text
 
-        def on_epoch(trial: Trial, loss: float) -> None:
+        def on_epoch(trial: Trainable, loss: float) -> None:
             book.add_epochs(1)
             book.report(f"finishing {name}: epoch {trial.epochs_trained} loss {loss:.4f}", book.n_rungs)
 
-        step = finish_trial(trial, context, context.deadline, book.evaluation_s, on_epoch)
+        step = get_family(trial.candidate.family).finish(trial, context, context.deadline, book.evaluation_s,
+                                                         on_epoch)
         book.record_finish(trial, step, epochs_counted=True)
 
-    def evaluate_as_is(self, trial: Trial, context: HalvingContext, book: RungBook) -> None:
+    def evaluate_as_is(self, trial: Trainable, context: HalvingContext, book: RungBook) -> None:
         """Evaluate ``trial`` without training it further (and record it)."""
         score, seconds = timed_evaluation(trial, context)
         book.record_as_is(trial, Advance([], True, score, seconds, 0.0))

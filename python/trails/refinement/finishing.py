@@ -1,4 +1,5 @@
-"""The finishing phase: the best candidate trains on until the deadline, annealed.
+"""The MLP's finishing phase: the best candidate trains on until the deadline, annealed
+(:meth:`trails.families.mlp.MlpFamily.finish`; every family has its own).
 
 With ``successive_halving(finish=True)`` (what ``model_selection`` runs) the candidates train at
 a constant learning rate during the rungs; the winner then trains on for exactly the iterations
@@ -11,14 +12,11 @@ from __future__ import annotations
 
 import time
 
-from trails.refinement.steps import Advance, HalvingContext, timed_evaluation
+from trails.refinement.steps import CONSTANT_LEARNING_RATE, Advance, HalvingContext, timed_evaluation
 from trails.refinement.trainer import Trial, iterations_per_epoch, train
 
 __all__ = ["CONSTANT_LEARNING_RATE", "FINISH_EVALUATION_MARGIN", "SPEED_PROBE_S", "finish_trial"]
 
-# The learning-rate horizon (iterations) of candidates that a finishing phase will anneal:
-# far beyond any run, so the rate stays at its initial value until then.
-CONSTANT_LEARNING_RATE = 10**12
 # Time kept for the final evaluation: this many times the longest evaluation measured.
 FINISH_EVALUATION_MARGIN = 1.5
 # Seconds a candidate that no rung has trained yet is timed for before its finishing phase.

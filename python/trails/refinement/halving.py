@@ -1,10 +1,14 @@
-"""Successive halving over the candidate archs that filtering kept.
+"""Successive halving over the candidates: the archs that filtering kept, and configurations
+of other model families (:mod:`trails.families`) in the same race.
 
 Successive halving (Jamieson & Talwalkar, "Non-stochastic Best Arm Identification and
 Hyperparameter Optimization", AISTATS 2016, https://arxiv.org/abs/1502.07943; the inner loop of
 Hyperband, Li et al., JMLR 2018, https://arxiv.org/abs/1603.06560) trains every candidate a
 little, keeps the best 1/η, trains those longer, and so on until one is left or the maximum
-resource is reached. The resource here is epochs:
+resource is reached. The resource is counted in *units*: an epoch for an MLP, a block of
+``settings.rounds_per_unit`` boosting rounds for trees (the planner sizes it to cost about an
+MLP epoch, so that a rung's units cost about the same whatever the family); below, "epochs"
+means units:
 
 * rung 0 trains all K candidates to r = U epochs,
 * rung i keeps the best ⌊n_{i-1}/η⌋ (at least 1) of rung i−1 by the valid metric (ROC-AUC for a binary label) and trains them to
@@ -49,7 +53,7 @@ Example::
     result = successive_halving([(8,), (16, 8), (32, 16)], data, data, n_ids=50, n_fields=5,
                                 u=1, eta=3, max_epochs=3,
                                 settings=TrainingSettings(batch_size=128, iter_per_epoch=10))
-    print(result.winner, result.valid_score, result.planned_epochs == result.trained_epochs)
+    print(result.winner.text, result.valid_score, result.planned_epochs == result.trained_epochs)
 """
 
 from __future__ import annotations
@@ -61,17 +65,16 @@ from dataclasses import dataclass
 import torch
 
 from trails.errors import TrailsError
-from trails.model import build_model
+from trails.families import Candidate, as_candidate, get_family
 from trails.refinement.book import RungBook, TrialHandle
 from trails.refinement.data import SplitTensors
 from trails.refinement.executor import Executor, LocalExecutor
-from trails.refinement.finishing import CONSTANT_LEARNING_RATE, finish_trial
+from trails.refinement.finishing import finish_trial
 from trails.refinement.precision import resolve_precision
 from trails.refinement.results import HalvingResult, Progress, RungResult
 from trails.refinement.schedule import Rung, halving_rungs, planned_epochs
 from trails.refinement.steps import Advance, HalvingContext, advance_trial, candidate_seed, timed_evaluation
-from trails.refinement.trainer import Cancelled, TrainingSettings, default_device, evaluate, iterations_per_epoch
-from trails.space import arch_text
+from trails.refinement.trainer import Cancelled, TrainingSettings, default_device
 from trails.task import BINARY_01, Task
 
 __all__ = ["Advance", "Cancelled", "Executor", "HalvingConfig", "HalvingContext", "HalvingResult",
@@ -106,7 +109,7 @@ class HalvingConfig:
 
 
 def successive_halving(
-    candidates: Sequence[Sequence[int]],
+    candidates: Sequence,
     train_data: SplitTensors,
     valid_data: SplitTensors,
     n_ids: int,
@@ -135,14 +138,16 @@ def successive_halving(
                  should_stop=should_stop, progress=progress, executor=executor)
 
 
-def halve(candidates: Sequence[Sequence[int]], train_data: SplitTensors, valid_data: SplitTensors,
+def halve(candidates: Sequence, train_data: SplitTensors, valid_data: SplitTensors,
           n_ids: int, n_fields: int, config: HalvingConfig, *, device=None, deadline: float | None = None,
           should_stop: Callable[[], bool] | None = None, progress: Callable[[Progress], None] | None = None,
           executor: Executor | None = None) -> HalvingResult:
     """Successive halving over ``candidates`` as ``config`` says (see the module docstring).
 
     Args:
-        candidates: the K archs, best-scored first (ties in valid score keep this order).
+        candidates: the K candidates, best-scored first (ties in valid score keep this order):
+            :class:`~trails.families.base.Candidate` values of any family, or MLP archs as
+            sequences of widths.
         train_data, valid_data: the splits (moved to ``device`` when elsewhere).
         n_ids, n_fields: the layout's embedding-table size and fields per row.
         config: :class:`HalvingConfig`.
@@ -165,9 +170,9 @@ def halve(candidates: Sequence[Sequence[int]], train_data: SplitTensors, valid_d
             must be eta >= 2", or a valid split with a single class.
     """
     started = time.monotonic()
-    archs = _validate_candidates(candidates)
+    entries = _validate_candidates(candidates)  # Candidate values, in the caller's order
     finishing = config.finish and deadline is not None
-    schedule = halving_rungs(len(archs), config.u, config.eta, config.max_epochs, finishing)
+    schedule = halving_rungs(len(entries), config.u, config.eta, config.max_epochs, finishing)
     settings, task = config.settings, config.task
     settings.validate()
     device = torch.device(device) if device is not None else default_device()
@@ -176,21 +181,20 @@ def halve(candidates: Sequence[Sequence[int]], train_data: SplitTensors, valid_d
         raise TrailsError(f"successive halving needs rows in both splits, got {len(train_data)} train "
                           f"and {len(valid_data)} valid rows")
     decision_data = valid_data.stratified_sample(settings.decision_valid_rows, config.seed)
-    planned = planned_epochs(len(archs), config.u, config.eta, config.max_epochs, finishing)
-    # The cosine horizon: the most epochs any candidate may train is the last rung's total;
+    planned = planned_epochs(len(entries), config.u, config.eta, config.max_epochs, finishing)
+    # The cosine horizon: the most units any candidate may train is the last rung's total;
     # when finishing, the winner's horizon is set once its final epochs are known (constant
     # learning rate until then).
-    per_epoch = iterations_per_epoch(len(train_data), settings.batch_size, settings.iter_per_epoch)
-    max_iterations = CONSTANT_LEARNING_RATE if finishing else schedule[-1].total_epochs * per_epoch
+    max_units = None if finishing else schedule[-1].total_epochs
 
     book = RungBook(schedule, planned, progress, task)
     final_rows = len(valid_data) if decision_data is not valid_data else 0
     context = HalvingContext(train_data, decision_data, int(n_ids), int(n_fields), settings, int(config.seed),
-                             device, task, max_iterations, deadline, should_stop, final_rows)
+                             device, task, max_units, deadline, should_stop, final_rows)
     executor = executor if executor is not None else LocalExecutor()
     try:
         executor.prepare(context)
-        _run_rungs(archs, schedule, finishing, executor, context, book)
+        _run_rungs(entries, schedule, finishing, executor, context, book)
     finally:
         executor.release(context)
     best = book.best
@@ -200,7 +204,7 @@ def halve(candidates: Sequence[Sequence[int]], train_data: SplitTensors, valid_d
     if final_rows and not book.deadline_hit:
         valid_score, valid_rows = _whole_split_score(book, context, valid_data), len(valid_data)
     return HalvingResult(
-        rungs=book.results, schedule=schedule, winner=best.arch, winner_epochs=best.total_epochs,
+        rungs=book.results, schedule=schedule, winner=best.candidate, winner_epochs=best.total_epochs,
         valid_score=valid_score, valid_rows=valid_rows, decision_score=best.valid_score,
         decision_rows=len(decision_data), state_dict=book.best_state, planned_epochs=planned,
         trained_epochs=book.trained_epochs, deadline_hit=book.deadline_hit,
@@ -217,45 +221,40 @@ def _training_dtype(settings: TrainingSettings, executor: Executor, device: torc
 def _whole_split_score(book: RungBook, context: HalvingContext, valid_data: SplitTensors) -> float:
     """The best model's score on the whole valid split (reported)."""
     best, settings, task = book.best, context.settings, context.task
-    with torch.random.fork_rng(devices=[]):  # leave the caller's global RNG untouched
-        winner = build_model(best.arch, context.n_ids, context.n_fields, settings.embedding_dim,
-                             settings.batch_norm, state=book.best_state, device=context.device,
-                             n_outputs=task.n_outputs)
-    score = evaluate(winner, valid_data, task, settings.eval_batch_size)
-    book.report(f"winner {arch_text(best.arch)}: valid {task.metric} {score:.4f} on the whole valid split "
+    family = get_family(best.candidate.family)
+    winner = family.from_snapshot(best.candidate.config, book.best_state, context.n_ids, context.n_fields, settings,
+                                  task, context.device)
+    score = family.evaluate(winner, valid_data, task, settings.eval_batch_size)
+    book.report(f"winner {best.candidate.text}: valid {task.metric} {score:.4f} on the whole valid split "
                 f"({len(valid_data)} rows; {best.valid_score:.4f} on the {len(context.decision_data)}-row sample)",
                 book.n_rungs)
     return score
 
 
-def _validate_candidates(candidates) -> list[tuple]:
-    archs = []
-    for arch in candidates if candidates is not None else ():
-        try:
-            widths = tuple(int(width) for width in arch)
-        except (TypeError, ValueError):
-            raise TrailsError(f"the candidate {arch!r} is not a sequence of widths, e.g. (8, 16, 32)") from None
-        if not widths or min(widths) < 1:
-            raise TrailsError(f"the candidate {arch!r} has no hidden layer or a width < 1, but every "
-                              "width must be >= 1")
-        archs.append(widths)
-    if not archs:
+def _validate_candidates(candidates) -> list[Candidate]:
+    """Every candidate as a :class:`Candidate` (:func:`~trails.families.base.as_candidate`).
+
+    Raises:
+        TrailsError: for an entry that names no candidate, or none at all.
+    """
+    entries = [as_candidate(entry) for entry in (candidates if candidates is not None else ())]
+    if not entries:
         raise TrailsError("the number of candidates K is 0, but must be K >= 1")
-    return archs
+    return entries
 
 
-def _run_rungs(archs: list[tuple], schedule: list[Rung], finishing: bool, executor: Executor,
+def _run_rungs(entries: list[Candidate], schedule: list[Rung], finishing: bool, executor: Executor,
                context: HalvingContext, book: RungBook) -> None:
     """The rungs, promotion between them and the finishing phase; ``book`` holds the outcome
     (at least one evaluation once it returns)."""
-    survivors: list = list(archs)  # an arch tuple until the candidate is first trained
+    survivors: list = list(entries)  # a Candidate until the candidate is first trained
     for rung_index, rung in enumerate(schedule):
         evaluated = executor.train_rung(survivors, rung_index, rung, context, book)
         if book.deadline_hit or rung_index == len(schedule) - 1:
             break
         survivors = _promote(evaluated, schedule[rung_index + 1].n_models, context.task)
     # finishing with one candidate there is no rung: nothing to choose, it trains to the deadline
-    leader: TrialHandle = book.best_trial if book.best_trial is not None else executor.fresh(archs[0], context)
+    leader: TrialHandle = book.best_trial if book.best_trial is not None else executor.fresh(entries[0], context)
     if finishing and not book.deadline_hit:
         executor.finish(leader, context, book)
     if book.best is None:  # the deadline left no time to train: the untrained candidate

@@ -43,7 +43,8 @@ class JobSpec:
         split_bounds: split → hash-split percent bounds (one table split 70/20/10), or None.
         layout: the layout row's JSON, sent by a caller whose transaction created the row and
             has not committed it yet; None: read ``layout_id`` from the store.
-        candidates: the K archs as text (``"8-16-32"``), best-scored first.
+        candidates: the K candidates as text (an MLP arch ``"8-16-32"``, another family's
+            ``"gbdt:leaves=31,…"``: :attr:`~trails.families.base.Candidate.text`), best first.
         u, eta, max_epochs: successive halving's r (U), η and R.
         deadline_s: seconds from the submission (queueing and reading rows spend them too), or
             None.
@@ -111,7 +112,7 @@ class JobOutcome:
 
     Attributes:
         job_id: the service's id of the job.
-        winner: the selected arch as text (``"8-16-32"``).
+        winner: the selected candidate as text (``"8-16-32"``, ``"gbdt:…"``).
         valid_score: its score on the valid split (the job's metric).
         weights: its ``state_dict`` as ``torch.save`` bytes.
         summary: the job's result (:meth:`HalvingResult.to_json` and the service's additions,

@@ -47,11 +47,10 @@ from trails.errors import TrailsError
 from trails.refinement.data import SplitTensors
 from trails.refinement.book import RungBook
 from trails.refinement.executor import device_description
-from trails.refinement.finishing import finish_trial
 from trails.refinement.schedule import Rung
 from trails.refinement.steps import Advance, HalvingContext, advance_trial, timed_evaluation
-from trails.refinement.trainer import Cancelled, Trial, warm_up_optimizer
-from trails.space import arch_text
+from trails.families import Candidate, Trainable, get_family, parse_candidate
+from trails.refinement.trainer import Cancelled, warm_up_optimizer
 
 # Seconds the workers may take to start (import torch, reserve their CPUs/GPU) before the
 # executor gives up: a cluster without the resources would otherwise leave them pending forever.
@@ -150,7 +149,7 @@ class RungWorker:
         with self.lock:
             self.contexts[job] = HalvingContext(
                 train_data, decision_data, spec["n_ids"], spec["n_fields"], spec["settings"], spec["seed"],
-                self.device, spec["task"], spec["max_iterations"], None, should_stop, spec["final_rows"])
+                self.device, spec["task"], spec["max_units"], None, should_stop, spec["final_rows"])
         return len(train_data)
 
     def release(self, job: str) -> None:
@@ -172,60 +171,64 @@ class RungWorker:
                               hint="resubmit the job: the next one loads its data on every worker")
         return context
 
-    def _trial(self, context: HalvingContext, arch: tuple, state: dict | None) -> Trial:
+    def _trial(self, context: HalvingContext, candidate: str, state: dict | None) -> Trainable:
+        """The trainable of ``candidate`` (its text): fresh when ``state`` is None."""
         if state is None:
-            return context.new_trial(arch)
-        return context.trial_from_state(state, self.device)
+            return context.new_trial(parse_candidate(candidate))
+        return context.trial_from_state(parse_candidate(candidate), state, self.device)
 
     @staticmethod
     def _deadline(seconds_left):
         return None if seconds_left is None else time.monotonic() + seconds_left
 
     @staticmethod
-    def _answer(trial: Trial, step: Advance | None) -> tuple[dict, dict]:
+    def _answer(trial: Trainable, step: Advance | None) -> tuple[dict, dict]:
         info = {"epochs_trained": trial.epochs_trained, "step": step}
         return info, trial.export_state()
 
-    def advance(self, job: str, arch: tuple, state: dict | None, total_epochs: int, seconds_left,
+    def advance(self, job: str, candidate: str, state: dict | None, total_epochs: int, seconds_left,
                 evaluate_interrupted: bool) -> tuple[dict, dict]:
-        """:func:`advance_trial` of the candidate (fresh when ``state`` is None)."""
+        """:func:`advance_trial` of the candidate (its text; fresh when ``state`` is None)."""
         context = self._context(job)
-        trial = self._trial(context, arch, state)
+        trial = self._trial(context, candidate, state)
         step = advance_trial(trial, total_epochs, context, self._deadline(seconds_left), evaluate_interrupted)
         return self._answer(trial, step)
 
-    def finish(self, job: str, arch: tuple, state: dict | None, seconds_left: float,
+    def finish(self, job: str, candidate: str, state: dict | None, seconds_left: float,
                evaluation_s: float) -> tuple[dict, dict]:
-        """:func:`finish_trial` of the candidate (``step`` None when nothing fitted)."""
+        """The finishing phase of the candidate (its family's ``finish``; ``step`` None when
+        nothing fitted)."""
         context = self._context(job)
-        trial = self._trial(context, arch, state)
-        return self._answer(trial, finish_trial(trial, context, self._deadline(seconds_left), evaluation_s))
+        trial = self._trial(context, candidate, state)
+        step = get_family(trial.candidate.family).finish(trial, context, self._deadline(seconds_left), evaluation_s)
+        return self._answer(trial, step)
 
-    def evaluate(self, job: str, arch: tuple, state: dict | None) -> tuple[dict, dict]:
+    def evaluate(self, job: str, candidate: str, state: dict | None) -> tuple[dict, dict]:
         """The candidate evaluated as it is."""
         context = self._context(job)
-        trial = self._trial(context, arch, state)
+        trial = self._trial(context, candidate, state)
         score, seconds = timed_evaluation(trial, context)
         return self._answer(trial, Advance([], True, score, seconds, 0.0))
 
 
 class RemoteTrial:
-    """The driver's handle of a candidate trained on Ray: its arch, epochs, and the object
-    reference of its state (None before its first rung)."""
+    """The driver's handle of a candidate trained on Ray: its candidate, units trained, and the
+    object reference of its state (None before its first rung)."""
 
-    def __init__(self, arch: tuple, state_ref=None, epochs_trained: int = 0):
-        self.arch = tuple(arch)
+    def __init__(self, candidate: Candidate, state_ref=None, epochs_trained: int = 0):
+        self.candidate = candidate
         self.state_ref = state_ref
         self.epochs_trained = epochs_trained
 
-    def state_dict_cpu(self) -> dict:
-        """The candidate's weights (fetched from the object store)."""
+    def snapshot(self):
+        """The candidate's model (the ``"model"`` of its exported state, fetched from the object
+        store)."""
         import ray
 
         return ray.get(self.state_ref)["model"]
 
     def __repr__(self) -> str:
-        return f"RemoteTrial({arch_text(self.arch)}, epochs_trained={self.epochs_trained})"
+        return f"RemoteTrial({self.candidate.text}, epochs_trained={self.epochs_trained})"
 
 
 class RayExecutor:
@@ -306,7 +309,7 @@ class RayExecutor:
         train_ref = ray.put(_split_arrays(context.train_data.complete()))  # a streamed split: all of it
         decision_ref = ray.put(_split_arrays(context.decision_data))
         spec = {"n_ids": context.n_ids, "n_fields": context.n_fields, "settings": context.settings,
-                "seed": context.seed, "task": context.task, "max_iterations": context.max_iterations,
+                "seed": context.seed, "task": context.task, "max_units": context.max_units,
                 "final_rows": context.final_rows}
         self._wait([a.load.remote(self._job, train_ref, decision_ref, spec) for a in self.actors], context)
 
@@ -321,8 +324,8 @@ class RayExecutor:
                     actor.release.remote(self._job)
             self._job = None
 
-    def fresh(self, arch: tuple, context: HalvingContext) -> RemoteTrial:
-        return RemoteTrial(arch)
+    def fresh(self, candidate: Candidate, context: HalvingContext) -> RemoteTrial:
+        return RemoteTrial(candidate)
 
     def train_rung(self, survivors: list, rung_index: int, rung: Rung, context: HalvingContext,
                    book: RungBook) -> list[tuple[float, int, RemoteTrial]]:
@@ -353,10 +356,10 @@ class RayExecutor:
                 if book.stop_for_deadline(context.deadline, any_evaluated):
                     break
                 position, entry = waiting.pop(0)
-                handle = entry if isinstance(entry, RemoteTrial) else RemoteTrial(entry)
+                handle = RemoteTrial(entry) if isinstance(entry, Candidate) else entry
                 actor = idle.pop(0)
                 info_ref, state_ref = actor.advance.options(num_returns=2).remote(
-                    self._job, handle.arch, handle.state_ref, rung.total_epochs,
+                    self._job, handle.candidate.text, handle.state_ref, rung.total_epochs,
                     _seconds_left(context.deadline), not any_evaluated)
                 running[info_ref] = (position, handle, state_ref, actor)
             if book.deadline_hit and not running:
@@ -392,7 +395,7 @@ class RayExecutor:
         import ray
 
         info_ref, state_ref = getattr(self.actors[0], method).options(num_returns=2).remote(
-            self._job, handle.arch, handle.state_ref, *args)
+            self._job, handle.candidate.text, handle.state_ref, *args)
         self._wait([info_ref], context)
         return ray.get(info_ref), state_ref
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-import torch
+from typing import Any
 
-from trails.model import build_model
+from trails.families import Candidate, get_family
 from trails.refinement.trainer import TrainingSettings
-from trails.space import arch_text
 from trails.task import BINARY_01, Task
 
 __all__ = ["HalvingResult", "Progress", "RungResult", "finite_or_none"]
@@ -20,9 +19,11 @@ class RungResult:
     """One candidate evaluated at the end of its share of one rung.
 
     Attributes:
-        arch: the candidate's hidden widths.
+        candidate: the candidate (:class:`~trails.families.base.Candidate`: its family and
+            configuration; an MLP's configuration is its hidden widths).
         rung: rung number, 0 first.
-        total_epochs: complete epochs the model had trained when evaluated (the rung's
+        total_epochs: complete units of its family's resource (epochs; for trees, units of
+            ``settings.rounds_per_unit`` boosting rounds) the model had trained when evaluated (the rung's
             ``total_epochs`` unless ``interrupted``).
         valid_score: the task's metric on the decision sample of the valid split (the whole split when it
             holds at most ``decision_valid_rows`` rows).
@@ -32,7 +33,7 @@ class RungResult:
         final: the finishing phase's evaluation (the winner trained on to the deadline).
     """
 
-    arch: tuple
+    candidate: Candidate
     rung: int
     total_epochs: int
     valid_score: float
@@ -42,9 +43,10 @@ class RungResult:
     final: bool = False
 
     def to_json(self) -> dict:
-        data = asdict(self)
-        data["arch"] = arch_text(self.arch)
-        data["valid_score"] = finite_or_none(self.valid_score)
+        """JSON-ready: the candidate as ``arch`` (its text) and ``family``."""
+        data = {key: value for key, value in asdict(self).items() if key != "candidate"}
+        data.update(arch=self.candidate.text, family=self.candidate.family,
+                    valid_score=finite_or_none(self.valid_score))
         return data
 
 
@@ -55,13 +57,14 @@ class HalvingResult:
     Attributes:
         rungs: every evaluation, in the order they happened.
         schedule: the planned rungs (:func:`~trails.refinement.schedule.halving_rungs`).
-        winner: the arch with the best valid score; ``winner_epochs`` the epochs it had trained then.
+        winner: the candidate with the best valid score; ``winner_epochs`` the units it had trained then.
         valid_score: its valid score on ``valid_rows`` rows: the whole valid split, or the decision
             sample when the deadline was hit before the winner could be re-evaluated.
         decision_score: its valid score on the decision sample (what chose it; = ``valid_score`` when
             the sample is the whole split); ``decision_rows``: the sample's rows.
-        state_dict: its weights (CPU tensors) as they were when evaluated; rebuild the model
-            with :meth:`model`.
+        state_dict: its model as it was when evaluated (its trainable's snapshot: an MLP's
+            weights as CPU tensors); rebuild the model with :meth:`model`, store it as
+            :meth:`weights`.
         planned_epochs: epochs the schedule plans; ``trained_epochs``: complete epochs trained
             (equal unless the deadline was hit).
         deadline_hit: the deadline stopped the run early.
@@ -76,10 +79,10 @@ class HalvingResult:
 
     rungs: list
     schedule: list
-    winner: tuple
+    winner: Candidate
     winner_epochs: int
     valid_score: float
-    state_dict: dict
+    state_dict: Any
     planned_epochs: int
     trained_epochs: int
     deadline_hit: bool
@@ -96,16 +99,32 @@ class HalvingResult:
     task: Task = BINARY_01
     training_dtype: str = "torch.float32"
 
-    def model(self, device="cpu") -> torch.nn.Module:
-        """The winner as a :class:`~trails.model.TabularMLP` in eval mode."""
-        return build_model(self.winner, self.n_ids, self.n_fields, self.settings.embedding_dim,
-                           self.settings.batch_norm, state=self.state_dict, device=device,
-                           n_outputs=self.task.n_outputs)
+    def model(self, device="cpu"):
+        """The winner's model, ready to predict (an MLP: a :class:`~trails.model.TabularMLP` in
+        eval mode)."""
+        return get_family(self.winner.family).from_snapshot(self.winner.config, self.state_dict, self.n_ids,
+                                                            self.n_fields, self.settings, self.task, device)
+
+    def weights(self) -> bytes:
+        """The winner's model as ``trails.models.weights`` stores it."""
+        return get_family(self.winner.family).snapshot_bytes(self.state_dict)
+
+    def best_by_family(self) -> dict:
+        """Each family's best decision score over every evaluation: ``{family: score}``."""
+        best: dict = {}
+        for result in self.rungs:
+            family = result.candidate.family
+            if result.valid_score == result.valid_score and (
+                    family not in best or self.task.better(result.valid_score, best[family])):
+                best[family] = result.valid_score
+        return best
 
     def to_json(self) -> dict:
-        """Everything but the weights, JSON-ready (archs as ``"8-16-32"`` text)."""
+        """Everything but the weights, JSON-ready (candidates as text: ``"8-16-32"``,
+        ``"gbdt:leaves=31,…"``)."""
         return {
-            "winner": arch_text(self.winner), "winner_epochs": self.winner_epochs,
+            "winner": self.winner.text, "family": self.winner.family, "winner_epochs": self.winner_epochs,
+            "best_by_family": self.best_by_family(),
             "valid_score": finite_or_none(self.valid_score), "metric": self.task.metric,
             "deadline_hit": self.deadline_hit,
             "planned_epochs": self.planned_epochs, "trained_epochs": self.trained_epochs,

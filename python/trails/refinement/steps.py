@@ -1,8 +1,9 @@
 """The per-candidate steps of successive halving, wherever a candidate trains.
 
 An executor (:mod:`trails.refinement.executor`, :mod:`trails.refinement.ray_executor`) runs
-these on a :class:`~trails.refinement.trainer.Trial`: in the service's process, or on a Ray
-worker. They decide nothing about rungs or promotion
+these on a trainable of any family (:class:`~trails.families.base.Trainable`: an MLP's
+:class:`~trails.refinement.trainer.Trial`, a tree ensemble being boosted): in the service's
+process, or on a Ray worker. They decide nothing about rungs or promotion
 (:mod:`trails.refinement.halving` does); they train, evaluate and say what happened
 (:class:`Advance`).
 """
@@ -16,14 +17,18 @@ from dataclasses import dataclass
 
 import torch
 
+from trails.families import Candidate, Trainable, get_family
 from trails.refinement.data import SplitTensors
-from trails.families import MLP, ModelFamily
-from trails.refinement.trainer import Trial, TrainingSettings, evaluate, train
+from trails.refinement.trainer import TrainingSettings
 from trails.space import arch_text
 from trails.task import Task
 
-__all__ = ["Advance", "HalvingContext", "advance_trial", "candidate_seed", "deadline_passed",
-           "stop_requested", "timed_evaluation"]
+__all__ = ["Advance", "CONSTANT_LEARNING_RATE", "HalvingContext", "advance_trial", "candidate_seed",
+           "deadline_passed", "stop_requested", "timed_evaluation"]
+
+# The learning-rate horizon (iterations) of candidates that a finishing phase will anneal:
+# far beyond any run, so the rate stays at its initial value until then.
+CONSTANT_LEARNING_RATE = 10**12
 
 
 def candidate_seed(seed: int, arch: Sequence[int]) -> int:
@@ -52,15 +57,14 @@ class HalvingContext:
         train_data: the train split; ``decision_data`` the valid rows every rung decision is
             taken on (a stratified sample of at most ``settings.decision_valid_rows`` rows).
         n_ids, n_fields, settings, seed, device, task: as successive halving got them.
-        max_iterations: every candidate's cosine horizon
-            (:data:`~trails.refinement.finishing.CONSTANT_LEARNING_RATE` when a finishing phase
-            anneals the winner).
+        max_units: the most units of its resource any candidate trains in the rungs (its
+            family's :meth:`~trails.families.base.ModelFamily.max_iterations` of them is an MLP's
+            cosine horizon), or None when a finishing phase anneals the winner
+            (:data:`CONSTANT_LEARNING_RATE`).
         deadline: a ``time.monotonic()`` value of this process, or None.
         should_stop: the cancel check, or None.
         final_rows: rows of the whole valid split when the winner is evaluated on it afterwards
             (0 when the decision sample is the whole split).
-        family: the candidates' model family (:mod:`trails.families`): it makes their
-            trainables.
     """
 
     train_data: SplitTensors
@@ -71,21 +75,24 @@ class HalvingContext:
     seed: int
     device: torch.device
     task: Task
-    max_iterations: int
+    max_units: int | None
     deadline: float | None
     should_stop: Callable[[], bool] | None
     final_rows: int = 0
-    family: ModelFamily = MLP
 
-    def new_trial(self, arch: tuple) -> Trial:
-        """A fresh trainable of the configuration ``arch``, seeded by :func:`candidate_seed`."""
-        return self.family.new_trial(arch, self.n_ids, self.n_fields, self.max_iterations, self.settings,
-                                     candidate_seed(self.seed, arch), self.device, self.task)
+    def new_trial(self, candidate: Candidate) -> Trainable:
+        """A fresh trainable of ``candidate``, seeded by :meth:`Candidate.seed` of the run's seed."""
+        family = get_family(candidate.family)
+        horizon = (CONSTANT_LEARNING_RATE if self.max_units is None
+                   else family.max_iterations(self.max_units, len(self.train_data), self.settings))
+        return family.new_trial(candidate.config, self.n_ids, self.n_fields, horizon, self.settings,
+                                candidate.seed(self.seed), self.device, self.task)
 
-    def trial_from_state(self, state: dict, device) -> Trial:
-        """The trainable whose :meth:`~trails.families.base.Trainable.export_state` is ``state``,
-        on ``device``."""
-        return self.family.trial_from_state(state, self.n_ids, self.n_fields, self.settings, device, self.task)
+    def trial_from_state(self, candidate: Candidate, state: dict, device) -> Trainable:
+        """The trainable of ``candidate`` whose :meth:`~trails.families.base.Trainable.export_state`
+        is ``state``, on ``device``."""
+        return get_family(candidate.family).trial_from_state(state, self.n_ids, self.n_fields, self.settings,
+                                                             device, self.task)
 
 
 @dataclass
@@ -108,9 +115,10 @@ class Advance:
     seconds: float
 
 
-def advance_trial(trial: Trial, total_epochs: int, context: HalvingContext, deadline=None,
+def advance_trial(trial: Trainable, total_epochs: int, context: HalvingContext, deadline=None,
                   evaluate_interrupted: bool = True, on_epoch=None) -> Advance:
-    """Train ``trial`` up to ``total_epochs`` epochs and evaluate it on the decision sample;
+    """Train ``trial`` up to ``total_epochs`` units of its family's resource (epochs, rounds of
+    boosting) and evaluate it on the decision sample;
     when ``deadline`` (``time.monotonic()``) stops it first, it is evaluated only if
     ``evaluate_interrupted``. Runs wherever the trial lives (this process, or a Ray worker).
 
@@ -118,10 +126,10 @@ def advance_trial(trial: Trial, total_epochs: int, context: HalvingContext, dead
         Cancelled: when ``context.should_stop()`` returned true.
     """
     started = time.monotonic()
-    settings = context.settings
     epochs = total_epochs - trial.epochs_trained
-    losses = train(trial, context.train_data, epochs, settings.batch_size, settings.iter_per_epoch,
-                   deadline=deadline, should_stop=context.should_stop, on_epoch=on_epoch)
+    losses = get_family(trial.candidate.family).train(trial, context.train_data, epochs, context.settings,
+                                                      deadline=deadline, should_stop=context.should_stop,
+                                                      on_epoch=on_epoch)
     interrupted = len(losses) < epochs
     score, evaluation_s = None, 0.0
     if not interrupted or evaluate_interrupted:
@@ -129,8 +137,9 @@ def advance_trial(trial: Trial, total_epochs: int, context: HalvingContext, dead
     return Advance(losses, interrupted, score, evaluation_s, time.monotonic() - started)
 
 
-def timed_evaluation(trial: Trial, context: HalvingContext) -> tuple[float, float]:
+def timed_evaluation(trial: Trainable, context: HalvingContext) -> tuple[float, float]:
     """(valid score on the decision sample, seconds it took) of ``trial``'s model."""
     started = time.monotonic()
-    score = evaluate(trial.model, context.decision_data, trial.task, context.settings.eval_batch_size)
+    score = get_family(trial.candidate.family).evaluate(trial.model, context.decision_data, context.task,
+                                                        context.settings.eval_batch_size)
     return score, time.monotonic() - started

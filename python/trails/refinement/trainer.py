@@ -177,6 +177,17 @@ class Trial:
         """Measured training seconds per iteration so far (None before any)."""
         return self.train_seconds / self.iterations if self.iterations else None
 
+    @property
+    def candidate(self):
+        """This trial's :class:`~trails.families.base.Candidate` (the MLP family, its arch)."""
+        from trails.families.base import DEFAULT_FAMILY, Candidate  # families import this module
+
+        return Candidate(DEFAULT_FAMILY, self.arch)
+
+    def snapshot(self) -> dict:
+        """The model's weights now, as CPU tensors (:meth:`state_dict_cpu`)."""
+        return self.state_dict_cpu()
+
     def state_dict_cpu(self) -> dict:
         """A copy of the model's weights as CPU tensors (for storing or shipping)."""
         return {name: tensor.detach().to("cpu", copy=True)

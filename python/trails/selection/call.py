@@ -1,7 +1,8 @@
 """``model_selection`` and ``model_selection_plan``: the phases of one call, in order.
 
     request → budget → prepare (dataset, layout, label: no torch yet) → preload → measure
-    → plan → filter → choose candidates → revise the plan → refine → evaluate → store → row
+    → plan → filter → choose candidates → revise the plan → enter the families (the race)
+    → refine → evaluate → store → row
 
 Each phase is a function of named inputs returning one object (:mod:`trails.selection`'s
 modules); where training runs is the :class:`~trails.selection.refiners.Refiner`'s business
@@ -75,14 +76,18 @@ def select(session: Session, request: SelectionRequest, hooks: Hooks = Hooks(),
     with budget.phase("replan_s"):
         revision = phases.revise(problem, plan, candidates, sample, settings, rules, budget)
         report.revision(revision, budget.in_trials, request.max_trials, request.max_params)
+        race = phases.race(problem, request.family_names, revision, sample, settings, rules, measured, budget,
+                           request.seed)
+        report.race(race)
     with budget.phase("refinement_s"):
         refined = refiner.refine(session, problem, phases.RefineTask(
-            revision.candidates.archs, revision.plan, revision.rung_epochs, budget.deadline, request.seed,
-            settings, rules), hooks, report)
+            list(race.candidates), race.plan, race.rung_epochs, budget.deadline, request.seed, race.settings, rules),
+            hooks, report)
     with budget.phase("test_s"):
-        outcome = phases.evaluate_winner(session, problem, refined, settings, request.seed)
-    report.winner(refined.winner, outcome.params, problem.task.metric, refined.valid_score, outcome.test_score)
-    return phases.store_selection(session, request, problem, budget, measured, scored, revision, refined, outcome)
+        outcome = phases.evaluate_winner(session, problem, refined, race.settings, request.seed)
+    report.winner(refined, outcome.params, problem.task.metric, outcome.test_score)
+    return phases.store_selection(session, request, problem, budget, measured, scored, revision, race, refined,
+                                  outcome)
 
 
 def explain(session: Session, request: SelectionRequest) -> dict:
@@ -123,11 +128,12 @@ def run_model_selection(session: Session, dataset: str, budget_s: float | None, 
                         tfmem: str = "express_flow", refinement: str = "auto", seed: int = 0,
                         interrupt=Hooks.interrupt, sleep=Hooks.sleep, notice=Hooks.notice,
                         started: float | None = None, task: str = "auto", metric: str | None = None,
-                        max_params: int | None = None, max_trials: int | None = None) -> dict:
+                        max_params: int | None = None, max_trials: int | None = None,
+                        families: str = "auto") -> dict:
     """:func:`select` with the SQL function's arguments (``interrupt``, ``sleep``, ``notice``:
     see :class:`Hooks`)."""
     request = SelectionRequest(dataset, budget_s, label, tfmem, refinement, seed, task, metric, max_params,
-                               max_trials)
+                               max_trials, families)
     return select(session, request, Hooks(interrupt, sleep, notice), started)
 
 

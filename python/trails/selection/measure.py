@@ -4,11 +4,13 @@ t1 is the seconds to score one arch (:func:`trails.filtering.profile_scoring`); 
 of one training epoch plus one evaluation of the arch the TFMEM ranks first among a quick
 random probe; the :class:`~trails.cost_model.CostModel` is fitted on that arch and the space's
 narrowest. Once the candidates are known, :func:`time_candidates` measures the costliest of
-them for the plan's revision.
+them for the plan's revision, and :func:`time_boosting` a round of the trees that enter the race.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import time
 from dataclasses import dataclass
 
 from trails.cost_model import CostModel
@@ -28,6 +30,8 @@ T1_ARCHS_DATA = 5
 # seconds of scoring the probe that picks the arch t2 is measured on, and its bounds in archs
 PROBE_SCORING_S = 0.5
 PROBE_ARCHS = (10, 500)
+# boosting rounds timed (after as many that bin the sample) to cost a round of trees
+PROBE_ROUNDS = 5
 
 
 @dataclass(frozen=True)
@@ -78,3 +82,23 @@ def time_candidates(problem: Problem, archs: list, sample: SplitTensors,
                     settings: TrainingSettings) -> tuple[float, float]:
     """:func:`time_arch` of the costliest of ``archs``: what the plan's revision costs them at."""
     return time_arch(problem, costliest(archs, problem.context.scoring.in_features), sample, settings)
+
+
+def time_boosting(problem: Problem, candidate, sample: SplitTensors, settings: TrainingSettings,
+                  seed: int = 0) -> float:
+    """Seconds of one boosting round of ``candidate`` (a trees :class:`~trails.families.Candidate`)
+    on the whole train split, estimated: :data:`PROBE_ROUNDS` rounds timed on ``sample`` after as
+    many that bin it, scaled by the train split's rows over the sample's (a round's histograms
+    cost about linearly in rows; the fixed cost of a round makes this an over-estimate on a
+    large table, so the trees get fewer rounds per unit rather than more)."""
+    from trails.families import get_family
+
+    family, layout = get_family(candidate.family), problem.layout
+    probe = dataclasses.replace(settings, rounds_per_unit=PROBE_ROUNDS)
+    trial = family.new_trial(candidate.config, layout.n_ids, layout.n_fields, 2 * PROBE_ROUNDS, probe,
+                             candidate.seed(seed), task=layout.task)
+    family.train(trial, sample, 1, probe)
+    started = time.perf_counter()
+    family.train(trial, sample, 1, probe)
+    per_round = (time.perf_counter() - started) / PROBE_ROUNDS
+    return per_round * max(1.0, problem.rows["train"] / max(1, len(sample)))

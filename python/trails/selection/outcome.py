@@ -19,12 +19,12 @@ from trails.refinement.data import SplitTensors, load_split
 from trails.refinement.trainer import TrainingSettings
 from trails.registry import store_run_and_model
 from trails.selection.budget import Budget
+from trails.selection.entrants import Race
 from trails.selection.measure import Measurements
 from trails.selection.planning import Revision
 from trails.selection.prepare import Problem
 from trails.selection.refiners import Refined
 from trails.selection.request import SelectionRequest
-from trails.space import arch_text
 from trails.task import Task
 
 AUC = "roc_auc"
@@ -58,28 +58,30 @@ def auc_of(family: ModelFamily, model, data: SplitTensors | None, task: Task, sc
 def evaluate_winner(session: Session, problem: Problem, refined: Refined, settings: TrainingSettings,
                     seed: int) -> Outcome:
     """Read the test split and score the winner on it (see the module docstring)."""
-    layout, task, family = problem.layout, problem.task, get_family(refined.family)
+    layout, task, family = problem.layout, problem.task, get_family(refined.winner.family)
     test_data = load_split(session, problem.context.dataset, layout, "test", ordered=False)
     hyper = ModelHyper(n_ids=layout.n_ids, n_fields=layout.n_fields, n_outputs=task.n_outputs,
                        embedding_dim=settings.embedding_dim, batch_norm=settings.batch_norm,
                        epochs=refined.summary.get("winner_epochs"), learning_rate=settings.learning_rate,
                        batch_size=settings.batch_size, iter_per_epoch=settings.iter_per_epoch, seed=seed,
                        family=family.name)
-    params = family.parameter_count(refined.winner, hyper, task.n_outputs)
-    hyper = dataclasses.replace(hyper, mlp_params=params)
-    network = family.from_bytes(refined.winner, hyper, task.n_outputs, refined.weights)
+    network = family.from_bytes(refined.winner.config, hyper, task.n_outputs, refined.weights)
+    params = family.model_parameters(network)
+    hyper = dataclasses.replace(hyper, mlp_params=params, rounds_per_unit=settings.rounds_per_unit)
     test_score = family.evaluate(network, test_data, task, settings.eval_batch_size)
     return Outcome(test_score,
                    auc_of(family, network, refined.valid, task, refined.valid_score, settings.eval_batch_size),
                    auc_of(family, network, test_data, task, test_score, settings.eval_batch_size), params, hyper)
 
 
-def plan_record(plan: Plan, revision: Revision, budget: Budget, measured: Measurements,
+def plan_record(plan: Plan, revision: Revision, race: Race, budget: Budget, measured: Measurements,
                 request: SelectionRequest) -> dict:
     """``trails.runs.phases.plan``: the plan successive halving ran, the first plan's N, K, U,
-    and what both were based on."""
+    the race's families and what they were based on."""
     first = revision.previous or plan
-    return {"n": plan.n, "k": plan.k, "u": plan.u, "planned_filtering_s": plan.filtering_s,
+    families = {"families": request.families, "entrants": {name: race.count(name) for name in request.family_names},
+                "unit_s": race.unit_s, "round_s": race.round_s, "rounds_per_unit": race.settings.rounds_per_unit}
+    return {"n": plan.n, "k": plan.k, "u": plan.u, "race": families, "planned_filtering_s": plan.filtering_s,
             "planned_refinement_s": plan.refinement_s, "available_s": budget.available_s,
             "epoch_cap_s": revision.candidates.epoch_cap_s, "cost_model": measured.cost.to_json(),
             "max_params": request.max_params, "max_trials": request.max_trials,
@@ -87,22 +89,25 @@ def plan_record(plan: Plan, revision: Revision, budget: Budget, measured: Measur
 
 
 def store_selection(session: Session, request: SelectionRequest, problem: Problem, budget: Budget,
-                    measured: Measurements, scored: FilteringResult, revision: Revision, refined: Refined,
-                    outcome: Outcome) -> dict:
+                    measured: Measurements, scored: FilteringResult, revision: Revision, race: Race,
+                    refined: Refined, outcome: Outcome) -> dict:
     """Insert the run and its model (atomically); returns the row ``model_selection`` returns."""
-    plan, task, k = revision.plan, problem.task, len(revision.candidates.archs)
-    phases = dict(budget.clock.phases, plan=plan_record(plan, revision, budget, measured, request),
+    plan, task, k = race.plan, problem.task, len(race.candidates)
+    phases = dict(budget.clock.phases, plan=plan_record(plan, revision, race, budget, measured, request),
                   refinement=refined.summary, rows=problem.rows)
     if refined.service_failed is not None:
         phases["service_failed"] = refined.service_failed
-    best_arch = arch_text(refined.winner)
+    best_arch = refined.winner.text
     scores = {"task": task.kind, "metric": task.metric, "valid_score": refined.valid_score,
-              "test_score": outcome.test_score, "valid_auc": outcome.valid_auc, "test_auc": outcome.test_auc}
+              "test_score": outcome.test_score, "valid_auc": outcome.valid_auc, "test_auc": outcome.test_auc,
+              "family": refined.winner.family}
+    family_scores = refined.summary.get("best_by_family") or {refined.winner.family: refined.valid_score}
     run = dict(scores, dataset=request.dataset, label=request.label, layout_id=problem.layout.layout_id,
                budget_s=request.budget_s, tfmem=request.tfmem, refinement=refined.mode, n_scored=scored.n_scored,
                k_refined=k, u=plan.u, t1=measured.t1, t2=measured.t2, phases=phases, best_arch=best_arch,
-               elapsed_s=budget.clock.elapsed(), seed=request.seed, started_at=budget.clock.started_at.isoformat())
+               elapsed_s=budget.clock.elapsed(), seed=request.seed, started_at=budget.clock.started_at.isoformat(),
+               families=request.families, family_scores=family_scores)
     run_id, model_id = store_run_and_model(session, run, dict(
         scores, arch=best_arch, hyper=outcome.hyper, weights=refined.weights, params=outcome.params))
-    return dict(scores, run_id=run_id, best_arch=best_arch, n_scored=scored.n_scored, k_refined=k, u=plan.u,
+    return dict(scores, run_id=run_id, family_scores=family_scores, best_arch=best_arch, n_scored=scored.n_scored, k_refined=k, u=plan.u,
                 elapsed_s=budget.clock.elapsed(), model_id=model_id, params=outcome.params)

@@ -10,9 +10,10 @@ import numpy as np
 from trails.coordinator import Plan
 from trails.refinement.data import SplitTensors
 from trails.refinement.trainer import TrainingSettings
-from trails.selection import planning
+from trails.families import Candidate
+from trails.selection import entrants, planning
 from trails.selection.budget import Budget
-from trails.selection.measure import Measurements, decision_rows, measure, time_candidates
+from trails.selection.measure import Measurements, decision_rows, measure, time_boosting, time_candidates
 from trails.selection.outcome import evaluate_winner, store_selection
 from trails.selection.prepare import Problem
 from trails.selection.refiners import RefineTask, ServiceRefiner, choose_refiner
@@ -20,7 +21,10 @@ from trails.selection.scoring import params_filter, score_candidates, vectorised
 from trails.space import arch_text
 
 __all__ = ["RefineTask", "ServiceRefiner", "TrainingSettings", "choose_refiner", "evaluate_winner", "measure",
-           "params_filter", "plan_summary", "revise", "score_candidates", "store_selection", "vectorised"]
+           "params_filter", "plan_summary", "race", "revise", "score_candidates", "store_selection", "vectorised"]
+
+PORTFOLIO_SIZE = 8
+"""Trees configurations the race may take (:func:`trails.families.gbdt.portfolio`), cheapest first."""
 
 
 def revise(problem: Problem, plan: Plan, candidates: planning.Candidates, sample: SplitTensors,
@@ -32,6 +36,28 @@ def revise(problem: Problem, plan: Plan, candidates: planning.Candidates, sample
     epoch_s, evaluation_s = time_candidates(problem, candidates.archs, sample, settings)
     return planning.revise_plan(rules, plan, candidates, in_trials=False, epoch_s=epoch_s,
                                 evaluation_s=evaluation_s, seconds_left=budget.seconds_left())
+
+
+def race(problem: Problem, families: tuple[str, ...], revision: planning.Revision, sample: SplitTensors,
+         settings: TrainingSettings, rules: planning.Rules, measured: Measurements, budget: Budget,
+         seed: int) -> entrants.Race:
+    """:func:`entrants.enter` for ``revision``: a unit costs an epoch of the costliest MLP
+    candidate (as timed by the revision, else the cost model's estimate), and when trees enter,
+    a round of the costliest of them is timed on ``sample`` to size theirs."""
+    from trails.families.gbdt import portfolio
+
+    configs = portfolio(PORTFOLIO_SIZE) if entrants.TREES in families else []
+    archs = revision.candidates.archs
+    n_mlp, n_trees = entrants.shares(max(1, revision.plan.k), families, len(archs), len(configs), budget.in_trials)
+    unit_s = revision.epoch_s
+    if unit_s is None and archs:
+        widest = planning.costliest(archs[:max(1, n_mlp)], problem.context.scoring.in_features)
+        unit_s = float(measured.cost.epoch_seconds(np.array([widest]))[0])
+    round_s = None
+    if n_trees:
+        round_s = time_boosting(problem, Candidate(entrants.TREES, configs[n_trees - 1]), sample, settings, seed)
+    return entrants.enter(revision, families, rules, settings, configs, in_trials=budget.in_trials, unit_s=unit_s,
+                          round_s=round_s)
 
 
 def plan_summary(problem: Problem, budget: Budget, measured: Measurements, first: Plan,

@@ -23,8 +23,7 @@ from trails.coordinator import Plan
 from trails.data.dataset import table_identity
 from trails.data.session import Session
 from trails.errors import TrailsError
-from trails.families import DEFAULT_FAMILY
-from trails.model import state_to_bytes
+from trails.families import Candidate, parse_candidate
 from trails.refinement.client import RefinementClient, ServiceFailed, ServiceUnavailable
 from trails.refinement.data import SplitTensors, load_split, require_fits
 from trails.refinement.halving import successive_halving
@@ -36,7 +35,6 @@ from trails.selection.planning import Rules
 from trails.selection.prepare import Problem
 from trails.selection.report import Reporter
 from trails.selection.request import Hooks
-from trails.space import arch_text, parse_arch
 
 # With refinement => 'auto', a job still queued on the service (behind other callers' jobs)
 # after this many seconds, or this share of the time left, is given up: the backend trains.
@@ -48,11 +46,12 @@ CANCEL_CHECK_S = 0.2
 
 @dataclass(frozen=True)
 class RefineTask:
-    """What successive halving is asked: the candidates (best-scored first), the plan (U and
-    the rungs), the most epochs a candidate trains in the rungs, the deadline
-    (``time.monotonic()``, None without one), the seed, the training settings and η."""
+    """What successive halving is asked: the candidates (:class:`~trails.families.base.Candidate`
+    values of every family in the race, best first), the plan (U and the rungs), the most units
+    a candidate trains in the rungs, the deadline (``time.monotonic()``, None without one), the
+    seed, the training settings (a trees unit's rounds included) and η."""
 
-    archs: list
+    candidates: list
     plan: Plan
     rung_epochs: int
     deadline: float | None
@@ -67,8 +66,9 @@ class Refined:
 
     Attributes:
         mode: ``"service"`` or ``"backend"``.
-        winner: the winning configuration (an arch) of ``family``; ``valid_score`` its valid score (the task's metric).
-        weights: its state_dict as bytes (:func:`trails.model.state_to_bytes`).
+        winner: the winning :class:`~trails.families.base.Candidate`; ``valid_score`` its valid
+            score (the task's metric).
+        weights: its model as ``trails.models.weights`` stores it (its family's ``to_bytes``).
         summary: the run as JSON (:meth:`HalvingResult.to_json`, plus the job's rungs and id
             on the service).
         valid: the valid split when this process holds it (the backend read it), else None.
@@ -76,13 +76,12 @@ class Refined:
     """
 
     mode: str
-    winner: tuple
+    winner: Candidate
     valid_score: float
     weights: bytes
     summary: dict
     valid: SplitTensors | None = None
     service_failed: str | None = None
-    family: str = DEFAULT_FAMILY
 
 
 class Refiner(Protocol):
@@ -131,13 +130,13 @@ class BackendRefiner:
                 report.rung(event.result.to_json(), metric)
 
         result = successive_halving(
-            task.archs, self.train, self.valid, problem.layout.n_ids, problem.layout.n_fields,
+            task.candidates, self.train, self.valid, problem.layout.n_ids, problem.layout.n_fields,
             u=max(1, task.plan.u), eta=task.rules.eta, max_epochs=task.rung_epochs, settings=task.settings,
             seed=task.seed, device="cpu", deadline=task.deadline,
             should_stop=throttled(lambda: hooks.interrupt() and False, CANCEL_CHECK_S), progress=progress,
             finish=task.deadline is not None, task=problem.task)
-        return Refined("backend", tuple(result.winner), result.valid_score, state_to_bytes(result.state_dict),
-                       result.to_json(), valid=self.valid)
+        return Refined("backend", result.winner, result.valid_score, result.weights(), result.to_json(),
+                       valid=self.valid)
 
 
 class ServiceRefiner:
@@ -171,9 +170,9 @@ class ServiceRefiner:
             QUEUE_PATIENCE_S, QUEUE_PATIENCE_SHARE * (task.deadline - time.monotonic()))
         outcome = self.client.run(
             spec, sleep=hooks.sleep, deadline=task.deadline, queue_patience_s=patience,
-            on_submitted=lambda job_id: report.job_submitted(job_id, len(task.archs), spec.u),
+            on_submitted=lambda job_id: report.job_submitted(job_id, len(task.candidates), spec.u),
             on_rung=lambda rung: report.rung(rung, problem.task.metric))
-        return Refined("service", parse_arch(outcome.winner), float(outcome.valid_score), outcome.weights,
+        return Refined("service", parse_candidate(outcome.winner), float(outcome.valid_score), outcome.weights,
                        outcome.summary)
 
 
@@ -187,7 +186,7 @@ def job_spec(session: Session, problem: Problem, task: RefineTask) -> JobSpec:
         database=identity["database"], role=identity["role"], tables=identity["tables"],
         oids=identity["oids"], split_bounds=identity["split_bounds"],
         layout=layout.to_json(),  # this transaction may have just created it: not visible yet
-        candidates=tuple(arch_text(arch) for arch in task.archs), u=max(1, task.plan.u), eta=task.rules.eta,
+        candidates=tuple(candidate.text for candidate in task.candidates), u=max(1, task.plan.u), eta=task.rules.eta,
         max_epochs=task.rung_epochs,
         deadline_s=None if task.deadline is None else max(0.1, task.deadline - time.monotonic()),
         seed=task.seed, metric=problem.task.metric, finish=task.deadline is not None, settings=task.settings)

@@ -102,6 +102,25 @@ class Reporter:
         left = "" if seconds_left is None else f" with the {seconds_left:.1f} s left"
         self.notice(f"the refinement service failed ({message}): refining inside the database{left}")
 
-    def winner(self, arch: tuple, params: int, metric: str, valid_score: float, test_score: float) -> None:
-        self.notice(f"winner {arch_text(arch)} ({params} parameters): valid {metric} "
-                    f"{valid_score:.4f}, test {metric} {test_score:.4f}")
+    def race(self, race) -> None:
+        """Who races (a :class:`~trails.selection.entrants.Race`): the families' candidates
+        and, with trees, what a unit of theirs is."""
+        counts = {}
+        for candidate in race.candidates:
+            counts[candidate.family] = counts.get(candidate.family, 0) + 1
+        entrants = " and ".join(f"{n} {family}" for family, n in counts.items())
+        unit = ""
+        if race.round_s is not None:
+            unit = (f"; a gbdt unit is {race.settings.rounds_per_unit} boosting rounds ({1e3 * race.round_s:.1f} ms "
+                    f"each" + (f", about one MLP epoch of {race.unit_s:.2f} s" if race.unit_s else "") + ")")
+        self.notice(f"race: {entrants} candidates, K = {race.plan.k}, U = {race.plan.u}{unit}")
+
+    def winner(self, refined, params: int, metric: str, test_score: float) -> None:
+        """The winner (a :class:`~trails.selection.refiners.Refined`) and each family's best
+        valid score on the decision sample."""
+        best = refined.summary.get("best_by_family") or {}
+        per_family = "; best valid per family: " + ", ".join(
+            f"{family} {score:.4f}" for family, score in best.items()) if len(best) > 1 else ""
+        size = "nodes" if refined.winner.family == "gbdt" else "parameters"
+        self.notice(f"winner {refined.winner.text} ({refined.winner.family}, {params} {size}): valid {metric} "
+                    f"{refined.valid_score:.4f}, test {metric} {test_score:.4f}{per_family}")

@@ -19,6 +19,10 @@ from trails.tfmem import metric_names
 
 REFINEMENT_MODES = ("auto", "service", "backend")
 
+FAMILY_CHOICES = {"auto": ("mlp", "gbdt"), "mlp": ("mlp",), "gbdt": ("gbdt",)}
+"""``model_selection``'s ``families`` argument → the model families that enter the race:
+``auto`` all of them, ``mlp`` TRAILS' MLPs only (the paper's behaviour), ``gbdt`` trees only."""
+
 
 def _no_op() -> None:
     return None
@@ -57,6 +61,7 @@ class SelectionRequest:
         label, tfmem, refinement, seed, task, metric: as the SQL function documents them.
         max_params: the largest MLP (parameters) filtering may keep, or None.
         max_trials: the most candidates refined, or None; without ``budget_s`` exactly that many.
+        families: which model families race (:data:`FAMILY_CHOICES`).
     """
 
     dataset: str
@@ -69,6 +74,12 @@ class SelectionRequest:
     metric: str | None = None
     max_params: int | None = None
     max_trials: int | None = None
+    families: str = "auto"
+
+    @property
+    def family_names(self) -> tuple[str, ...]:
+        """The families in the race (:data:`FAMILY_CHOICES` of ``families``)."""
+        return FAMILY_CHOICES[self.families]
 
     @property
     def in_trials(self) -> bool:
@@ -97,6 +108,10 @@ class SelectionRequest:
             raise TrailsError(f"unknown refinement mode {sql_text(self.refinement)}",
                               hint="valid: auto (the service when it answers, else in the backend), "
                                    "service, backend")
+        if self.families not in FAMILY_CHOICES:
+            raise TrailsError(f"unknown model families {sql_text(self.families)}",
+                              hint="valid: auto (MLPs and gradient-boosted trees in one race), mlp (MLPs only, "
+                                   "as TRAILS), gbdt (gradient-boosted trees only)")
         if not self.label:
             raise TrailsError("label must name a column", hint="e.g. label => 'label'")
         require_seed(self.seed)

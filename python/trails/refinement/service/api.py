@@ -23,7 +23,7 @@ from trails.refinement.service.jobs import JobManager, UnknownJob
 from trails.refinement.service.settings import ServiceSettings
 from trails.refinement.settings import PRECISIONS
 from trails.refinement.trainer import default_device
-from trails.space import arch_text, parse_arch
+from trails.families import parse_candidate
 
 __all__ = ["JobRequest", "SettingsRequest", "create_app"]
 
@@ -44,6 +44,7 @@ class SettingsRequest(BaseModel):
     eval_batch_size: int = Field(ge=1)
     precision: Literal[PRECISIONS]
     decision_valid_rows: int = Field(ge=1)
+    rounds_per_unit: int = Field(ge=1)
 
 
 class JobRequest(BaseModel):
@@ -80,8 +81,13 @@ class JobRequest(BaseModel):
 
     @field_validator("candidates")
     @classmethod
-    def _archs_parse(cls, candidates: list[str]) -> list[str]:
-        return [arch_text(parse_arch(text)) for text in candidates]
+    def _candidates_parse(cls, candidates: list[str]) -> list[str]:
+        """Each candidate's text as :attr:`Candidate.text` writes it (an MLP arch, or
+        ``family:configuration``); a text no family reads is a 422."""
+        try:
+            return [parse_candidate(text).text for text in candidates]
+        except TrailsError as error:
+            raise ValueError(error.message) from None
 
     @model_validator(mode="after")
     def _u_within_max_epochs(self) -> "JobRequest":

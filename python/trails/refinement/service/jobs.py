@@ -18,7 +18,6 @@ import uuid
 import torch
 
 from trails.errors import TrailsError
-from trails.model import state_to_bytes
 from trails.refinement.data import SplitTensors
 from trails.refinement.executor import Executor
 from trails.refinement.halving import HalvingConfig, HalvingResult, Progress, halve
@@ -29,7 +28,7 @@ from trails.refinement.service.reading import Loaded, SplitLoader
 from trails.refinement.service.settings import ServiceSettings
 from trails.refinement.settings import TrainingSettings
 from trails.refinement.trainer import Cancelled, warm_up_optimizer
-from trails.space import parse_arch
+from trails.families import parse_candidate
 
 __all__ = ["Job", "JobManager", "UnknownJob", "refusal"]
 
@@ -249,7 +248,7 @@ class JobManager:
             job.update(status="running", message=f"training {len(job.spec.candidates)} candidates")
             result = self._train(job, loaded)
             summary = self._summary(result, loaded, training_starts_s, started)
-            job.update(status="done", progress=1.0, result=summary, model_bytes=state_to_bytes(result.state_dict),
+            job.update(status="done", progress=1.0, result=summary, model_bytes=result.weights(),
                        finished_at=time.time(),
                        message=f"done: {summary['winner']} valid {summary['metric']} {result.valid_score:.4f}"
                                + (" (deadline hit)" if result.deadline_hit else ""))
@@ -275,7 +274,7 @@ class JobManager:
         spec, layout = job.spec, loaded.layout
         config = HalvingConfig(u=spec.u, settings=spec.settings, eta=spec.eta, max_epochs=spec.max_epochs,
                                seed=spec.seed, finish=spec.finish, task=layout.task.with_metric(spec.metric))
-        return halve([parse_arch(text) for text in spec.candidates], loaded.train, loaded.valid,
+        return halve([parse_candidate(text) for text in spec.candidates], loaded.train, loaded.valid,
                      layout.n_ids, layout.n_fields, config, device=self.device, deadline=job.deadline,
                      should_stop=job.cancel_event.is_set, progress=job.on_progress, executor=self.executor)
 

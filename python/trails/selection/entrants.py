@@ -1,0 +1,110 @@
+"""Who enters the race: how many candidates of each model family, and what a unit of the trees'
+resource is. Pure: no database, no clock.
+
+The planner (:mod:`trails.selection.planning`) sizes successive halving in *slots*: K candidates
+trained for the rungs' units, a unit costing about one epoch of the costliest MLP candidate (what
+:func:`~trails.selection.phases.revise` timed, or the cost model's estimate). The families share
+those slots:
+
+* **A trees unit costs what an MLP epoch costs.** Its boosting rounds are the unit's seconds over
+  the measured seconds of one round on the train split (:func:`rounds_per_unit`, clamped to
+  ``[MIN_ROUNDS_PER_UNIT, MAX_ROUNDS_PER_UNIT]``), so a rung costs what the planner planned
+  whichever family fills its slots.
+* **Both families enter, by halves** (``families => 'auto'``): the MLPs get ⌊K/2⌋ slots (at least
+  one), the trees the rest (at most their portfolio), and K is at least 2 when budgeted in seconds,
+  so a bad first estimate of either family's cost cannot leave it out. From the second rung on,
+  slots are won on the decision metric only: successive halving promotes across families, so the
+  family that fits the table keeps the budget, and the winner's finishing phase trains it on to
+  the deadline.
+* Budgeted in trials (``max_trials``), K is exactly ``max_trials`` (one candidate: an MLP).
+
+``families => 'mlp'`` keeps TRAILS' race untouched; ``'gbdt'`` fills every slot with trees.
+The candidates alternate between families, each family's best first, so that ties in valid
+score (which keep the candidates' order) do not favour one family.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from itertools import zip_longest
+
+from trails.coordinator import Plan
+from trails.families import DEFAULT_FAMILY, Candidate
+from trails.refinement.settings import TrainingSettings
+from trails.selection.planning import Revision, Rules
+
+MIN_ROUNDS_PER_UNIT = 10
+"""The fewest boosting rounds in a unit: a rung of fewer rounds says little about a configuration."""
+
+MAX_ROUNDS_PER_UNIT = 1000
+"""The most boosting rounds in a unit (a tiny table makes rounds nearly free)."""
+
+TREES = "gbdt"
+"""The trees family's name."""
+
+
+@dataclass(frozen=True)
+class Race:
+    """What successive halving runs: the candidates of every family, best first and
+    alternating; the plan for them (K, U, rungs); the most units a candidate trains in the
+    rungs; the training settings (``rounds_per_unit`` sized here); and what sized it.
+
+    Attributes:
+        unit_s: seconds one unit costs (an epoch of the costliest MLP candidate), None when
+            nothing measured it.
+        round_s: measured seconds of one boosting round on the train split, None without trees.
+    """
+
+    candidates: tuple
+    plan: Plan
+    rung_epochs: int
+    settings: TrainingSettings
+    unit_s: float | None = None
+    round_s: float | None = None
+
+    def count(self, family: str) -> int:
+        """Candidates of ``family`` in the race."""
+        return sum(candidate.family == family for candidate in self.candidates)
+
+
+def rounds_per_unit(unit_s: float | None, round_s: float | None, default: int) -> int:
+    """Boosting rounds that cost about ``unit_s`` seconds at ``round_s`` seconds a round,
+    within ``[MIN_ROUNDS_PER_UNIT, MAX_ROUNDS_PER_UNIT]``; ``default`` when either is unknown."""
+    if not unit_s or not round_s or unit_s <= 0 or round_s <= 0:
+        return default
+    return int(min(MAX_ROUNDS_PER_UNIT, max(MIN_ROUNDS_PER_UNIT, round(unit_s / round_s))))
+
+
+def shares(k: int, families: tuple[str, ...], mlp_available: int, trees_available: int,
+           in_trials: bool) -> tuple[int, int]:
+    """(MLP candidates, trees candidates) of a race of ``k`` planned slots among ``families``
+    (see the module docstring), given how many of each there are to choose from."""
+    if TREES not in families:
+        return min(k, mlp_available), 0
+    if DEFAULT_FAMILY not in families:
+        return 0, max(1, min(k, trees_available))
+    total = k if in_trials else max(k, 2)
+    mlp = max(1, min(total // 2, mlp_available))
+    return mlp, max(0, min(total - mlp, trees_available))
+
+
+def enter(revision: Revision, families: tuple[str, ...], rules: Rules, settings: TrainingSettings,
+          portfolio: list, *, in_trials: bool, unit_s: float | None = None,
+          round_s: float | None = None) -> Race:
+    """The race for ``revision``'s plan: its MLP candidates (best-scored first) and the trees'
+    ``portfolio`` (cheapest first) shared as the module docstring says; the plan's rungs are
+    those of the race's K (U unchanged), with a finishing phase unless ``in_trials``."""
+    plan, archs = revision.plan, list(revision.candidates.archs)
+    n_mlp, n_trees = shares(max(1, plan.k), families, len(archs), len(portfolio), in_trials)
+    mlps = [Candidate(DEFAULT_FAMILY, tuple(arch)) for arch in archs[:n_mlp]]
+    trees = [Candidate(TREES, config) for config in portfolio[:n_trees]]
+    candidates = tuple(c for pair in zip_longest(mlps, trees) for c in pair if c is not None)
+    rung_epochs = revision.rung_epochs
+    if len(candidates) != plan.k:
+        rungs = rules.rungs(len(candidates), max(1, plan.u), finish=not in_trials) if plan.rungs else ()
+        plan = dataclasses.replace(plan, k=len(candidates), rungs=rungs)
+    if n_trees:
+        settings = dataclasses.replace(settings, rounds_per_unit=rounds_per_unit(unit_s, round_s,
+                                                                                 settings.rounds_per_unit))
+    return Race(candidates, plan, rung_epochs, settings, unit_s, round_s if n_trees else None)
