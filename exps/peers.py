@@ -33,6 +33,10 @@ TIE = 0.002  # |difference| within which two medians are a tie (AUC; R² uses th
 ADHERENCE = (1.05, 2.0)  # a trails call is flagged when wall_s > budget × 1.05 + 2 s
 
 
+def _fmt(value) -> str:
+    return f"{value:.4f}" if isinstance(value, (int, float)) else str(value)
+
+
 def over_budget(budget: float, seconds: float) -> bool:
     return seconds > budget * ADHERENCE[0] + ADHERENCE[1]
 
@@ -194,7 +198,7 @@ def main() -> int:
                                over_budget=over_budget(budget, result["wall_s"]))
                     rows.append(row)
                     log(f"{dataset} {system:<11} {budget:>5g} s seed {seed}: test {spec.metric} "
-                        f"{row['test_score']:.4f} (valid {row['valid_score']})"
+                        f"{row['test_score']:.4f} (valid {_fmt(row['valid_score'])})"
                         f" elapsed {row['elapsed_s']:.1f} s wall {row['wall_s']:.1f} s — {row['winner']}")
                     if system in TRAILS_SYSTEMS and row["over_budget"]:
                         log(f"  WARNING: over budget × {ADHERENCE[0]} + {ADHERENCE[1]:g} s ({row['wall_s']:.1f} s)")

@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import time
 
@@ -92,10 +93,11 @@ def flaml_run(connection, spec: DatasetSpec, budget_s: float, seed: int, threads
         predicted = automl.predict(Xt)
         test_score = float(metrics.r2_score(yt, predicted))
         test_rmse = float(math.sqrt(metrics.mean_squared_error(yt, predicted)))
-    config = {k: (round(v, 5) if isinstance(v, float) else v) for k, v in (automl.best_config or {}).items()}
+    config = {k: (v.item() if hasattr(v, "item") else v) for k, v in (automl.best_config or {}).items()}
+    config = {k: (round(v, 5) if isinstance(v, float) else v) for k, v in config.items()}
     return {"test_score": test_score, "valid_score": 1.0 - automl.best_loss, "test_rmse": test_rmse,
             "elapsed_s": elapsed_s, "wall_s": elapsed_s, "read_s": read_s,
-            "winner": f"{automl.best_estimator}: {config}",
+            "winner": f"{automl.best_estimator}: {json.dumps(config, default=str)}",
             "detail": f"time_budget {budget_s - read_s:.1f} s, read {read_s:.2f} s"}
 
 
