@@ -8,9 +8,11 @@ Adding a family is adding one module with a class that implements
 from trails.families.base import (DEFAULT_FAMILY, FAMILY_SEPARATOR, Candidate, ModelFamily, Trainable,
                                   family_names, get_family, parse_candidate, register_family)
 from trails.families.hyper import ModelHyper
+from trails.families.gbdt import GBDT, GbdtFamily
 from trails.families.mlp import MLP, MlpFamily
 
 register_family(MLP)
+register_family(GBDT)
 
-__all__ = ["DEFAULT_FAMILY", "FAMILY_SEPARATOR", "Candidate", "MLP", "MlpFamily", "ModelFamily", "ModelHyper",
+__all__ = ["DEFAULT_FAMILY", "FAMILY_SEPARATOR", "Candidate", "GBDT", "GbdtFamily", "MLP", "MlpFamily", "ModelFamily", "ModelHyper",
            "Trainable", "family_names", "get_family", "parse_candidate", "register_family"]
