@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from trails.errors import TrailsError
-from trails.families import GBDT, Candidate, ModelHyper, get_family, parse_candidate
+from trails.families import GBDT, Candidate, ModelFamily, ModelHyper, Trainable, get_family, parse_candidate
 from trails.families.gbdt_config import PORTFOLIO, GbdtConfig, parse_config, portfolio
 from trails.families.gbdt_features import FeatureMap, feature_map_of, feature_matrix
 from trails.refinement.data import SplitTensors
@@ -126,6 +126,8 @@ def test_portfolio_is_fixed_and_cheap_first():
 
 def test_family_is_registered_and_counts_nodes(trained):
     assert get_family("gbdt") is GBDT and GBDT.resource == "boosting rounds" and GBDT.export_formats == ("onnx",)
+    assert isinstance(GBDT, ModelFamily) and isinstance(trained["binary"], Trainable)
+    assert trained["binary"].candidate == Candidate("gbdt", CONFIG)
     assert GBDT.parameter_count(CONFIG, HYPER, 2) == 2 * CONFIG.num_leaves - 1
     assert GBDT.parameter_count(CONFIG, HYPER, 1) == 2 * CONFIG.num_leaves - 1
     assert GBDT.parameter_count(CONFIG, HYPER, 3) == 3 * (2 * CONFIG.num_leaves - 1)

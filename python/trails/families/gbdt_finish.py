@@ -25,7 +25,7 @@ from scipy.special import logsumexp
 
 from trails.families.gbdt_features import feature_matrix
 from trails.families.gbdt_model import evaluate
-from trails.families.gbdt_training import GbdtTrainable, _close_unit, run_round
+from trails.families.gbdt_training import GbdtTrainable, close_unit, run_round
 from trails.refinement.finishing import FINISH_EVALUATION_MARGIN
 from trails.refinement.steps import Advance, HalvingContext
 from trails.refinement.trainer import Cancelled
@@ -118,7 +118,7 @@ def finish_trainable(trainable: GbdtTrainable, context: HalvingContext, deadline
         run_round(trainable, context.train_data)
         rounds, timed_rounds = rounds + 1, timed_rounds + 1
         if rounds % trainable.settings.rounds_per_unit == 0:
-            losses.append(_close_unit(trainable, on_epoch))
+            losses.append(close_unit(trainable, on_epoch))
         loss = scores.update()
         if loss < best_loss:
             best_loss, best_iteration = loss, scores.iterations

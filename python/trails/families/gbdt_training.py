@@ -156,11 +156,6 @@ class GbdtTrainable:
         trainable.exhausted = bool(state["exhausted"])
         return trainable
 
-    def drop_to_model_string(self, model_string: str) -> None:
-        """Replace the model by ``model_string`` (e.g. the best iteration of the finishing
-        phase); the next training resumes from it."""
-        self.booster, self.model_string, self._loaded = None, model_string, None
-
     def __repr__(self) -> str:
         return f"GbdtTrainable({self.candidate.text}, epochs_trained={self.epochs_trained}, rounds={self.rounds})"
 
@@ -230,7 +225,7 @@ def train_units(trainable: GbdtTrainable, data, units: int, deadline: float | No
             if deadline is not None and time.monotonic() >= deadline:
                 return losses
             run_round(trainable, data)
-        losses.append(_close_unit(trainable, on_epoch))
+        losses.append(close_unit(trainable, on_epoch))
     return losses
 
 
@@ -255,7 +250,7 @@ def run_round(trainable: GbdtTrainable, data) -> None:
     trainable.train_seconds += time.monotonic() - started
 
 
-def _close_unit(trainable: GbdtTrainable, on_epoch) -> float:
+def close_unit(trainable: GbdtTrainable, on_epoch) -> float:
     """Count one complete unit of ``trainable``; returns its training loss."""
     loss = training_loss(trainable.booster)
     trainable.epoch_losses.append(loss)
