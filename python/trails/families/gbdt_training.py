@@ -32,7 +32,7 @@ import lightgbm
 import torch
 
 from trails.errors import TrailsError
-from trails.families.base import Candidate
+from trails.families.base import CANDIDATE_SEED_MASK, Candidate
 from trails.families.gbdt_config import GbdtConfig, parse_config
 from trails.families.gbdt_features import FeatureMap, new_dataset, train_dataset
 from trails.families.gbdt_model import GbdtModel, GbdtSnapshot
@@ -172,7 +172,8 @@ def _start_booster(trainable: GbdtTrainable, data, num_threads: int) -> lightgbm
     if trainable.model_string is None:
         params = booster_params(trainable.config, trainable.task, trainable.seed, num_threads)
         return lightgbm.Booster(params, shared)
-    params = booster_params(trainable.config, trainable.task, trainable.seed + trainable.rounds, num_threads)
+    params = booster_params(trainable.config, trainable.task, (trainable.seed + trainable.rounds) & CANDIDATE_SEED_MASK,
+                            num_threads)  # a 31-bit seed, as every candidate's
     own = new_dataset(data.complete(), feature_map, num_threads, reference=shared)  # lightgbm.train sets its init scores
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # LightGBM's notes on parameters taken from the init model
