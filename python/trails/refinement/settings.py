@@ -41,6 +41,9 @@ class TrainingSettings:
             to bfloat16 (see :mod:`trails.refinement.precision`).
         decision_valid_rows: successive halving's rung decisions evaluate a stratified sample
             of at most this many valid rows (:meth:`SplitTensors.stratified_sample`).
+        rounds_per_unit: boosting rounds in one unit of the gradient-boosted trees' resource
+            (:mod:`trails.families.gbdt`): what a rung of ``u`` units trains a tree candidate
+            for is ``u × rounds_per_unit`` rounds, as it is ``u`` epochs for an MLP.
     """
 
     batch_size: int = 512
@@ -51,6 +54,7 @@ class TrainingSettings:
     eval_batch_size: int = 8192
     precision: str = "auto"
     decision_valid_rows: int = 50_000
+    rounds_per_unit: int = 50
 
     @classmethod
     def from_config(cls, config=None, **overrides) -> "TrainingSettings":
@@ -68,6 +72,7 @@ class TrainingSettings:
             precision=config.get(section, "precision", fallback=cls.precision),
             decision_valid_rows=config.getint(section, "decision_valid_rows",
                                               fallback=cls.decision_valid_rows),
+            rounds_per_unit=config.getint(section, "rounds_per_unit", fallback=cls.rounds_per_unit),
         )
         settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})
         settings.validate()
@@ -96,13 +101,15 @@ class TrainingSettings:
         settings = cls(batch_size=int(data["batch_size"]), iter_per_epoch=int(data["iter_per_epoch"]),
                        learning_rate=float(data["learning_rate"]), embedding_dim=int(data["embedding_dim"]),
                        batch_norm=bool(data["batch_norm"]), eval_batch_size=int(data["eval_batch_size"]),
-                       precision=str(data["precision"]), decision_valid_rows=int(data["decision_valid_rows"]))
+                       precision=str(data["precision"]), decision_valid_rows=int(data["decision_valid_rows"]),
+                       rounds_per_unit=int(data["rounds_per_unit"]))
         settings.validate()
         return settings
 
     def validate(self) -> None:
         """Raise TrailsError naming the first value out of its range."""
-        for name in ("batch_size", "iter_per_epoch", "embedding_dim", "eval_batch_size", "decision_valid_rows"):
+        for name in ("batch_size", "iter_per_epoch", "embedding_dim", "eval_batch_size", "decision_valid_rows",
+                     "rounds_per_unit"):
             value = getattr(self, name)
             if int(value) < 1:
                 raise TrailsError(f"the value of {name} is {value}, but must be {name} >= 1")

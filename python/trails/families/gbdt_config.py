@@ -1,0 +1,160 @@
+"""A gradient-boosted trees configuration (:class:`GbdtConfig`), its text, and the portfolio.
+
+A configuration is six LightGBM knobs; its text lists them as ``key=value`` pairs, every key
+once, in any order (:data:`TEXT_KEYS` names them)::
+
+    leaves=31,lr=0.1,min_child=20,ff=0.8,bf=0.8,l2=1
+
+A candidate's text adds the family's prefix (``gbdt:leaves=31,...``,
+:class:`~trails.families.base.Candidate`).
+
+The :func:`portfolio` is a small fixed list in the spirit of FLAML's low-cost start and of
+zero-shot portfolios: its first entry is cheap and reliable (small trees at LightGBM's default
+rate), the next are LightGBM's defaults, then it spreads out (larger trees with slower rates,
+regularised and column-subsampled ones, a fast one for small tables), so that whatever ``k`` a
+run affords, it gets the most reliable ``k`` first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+from trails.errors import TrailsError
+
+TEXT_KEYS = {"num_leaves": "leaves", "learning_rate": "lr", "min_child_samples": "min_child",
+             "feature_fraction": "ff", "bagging_fraction": "bf", "lambda_l2": "l2"}
+"""Field of :class:`GbdtConfig` → its key in the text form."""
+
+PAIR_SEPARATOR = ","
+KEY_VALUE_SEPARATOR = "="
+MIN_LEAVES = 2
+"""A tree with fewer leaves than this does not split."""
+
+EXAMPLE_TEXT = "leaves=31,lr=0.1,min_child=20,ff=0.8,bf=0.8,l2=1"
+
+
+@dataclass(frozen=True)
+class GbdtConfig:
+    """One gradient-boosted trees configuration (frozen: hashable, a candidate's config).
+
+    Attributes:
+        num_leaves: most leaves of one tree (LightGBM ``num_leaves``), ≥ 2.
+        learning_rate: shrinkage of each tree (``learning_rate``), > 0.
+        min_child_samples: fewest train rows in a leaf (``min_data_in_leaf``), ≥ 1.
+        feature_fraction: share of the fields each tree may split on (``feature_fraction``,
+            column subsampling), in (0, 1].
+        bagging_fraction: share of the rows each round trains on (``bagging_fraction``, row
+            subsampling, redrawn every round when < 1), in (0, 1].
+        lambda_l2: L2 penalty on the leaf values (``lambda_l2``), ≥ 0.
+
+    Raises:
+        TrailsError: for a value out of its range (the message names it and the range).
+    """
+
+    num_leaves: int = 31
+    learning_rate: float = 0.1
+    min_child_samples: int = 20
+    feature_fraction: float = 1.0
+    bagging_fraction: float = 1.0
+    lambda_l2: float = 0.0
+
+    def __post_init__(self):
+        for item in fields(self):  # normalise the types: GbdtConfig(l2=1) is the parsed "l2=1"
+            kind = int if item.type in (int, "int") else float
+            object.__setattr__(self, item.name, kind(getattr(self, item.name)))
+        checks = [("num_leaves", self.num_leaves >= MIN_LEAVES, f">= {MIN_LEAVES}"),
+                  ("learning_rate", self.learning_rate > 0, "> 0"),
+                  ("min_child_samples", self.min_child_samples >= 1, ">= 1"),
+                  ("feature_fraction", 0 < self.feature_fraction <= 1, "in (0, 1]"),
+                  ("bagging_fraction", 0 < self.bagging_fraction <= 1, "in (0, 1]"),
+                  ("lambda_l2", self.lambda_l2 >= 0, ">= 0")]
+        for name, valid, expected in checks:
+            if not valid:
+                raise TrailsError(f"the value of {TEXT_KEYS[name]} ({name}) is {getattr(self, name)}, "
+                                  f"but must be {expected}", hint=f"e.g. gbdt:{EXAMPLE_TEXT}")
+
+    @property
+    def text(self) -> str:
+        """``"leaves=31,lr=0.1,min_child=20,ff=0.8,bf=0.8,l2=1"``: whole numbers without a
+        fraction, others as Python's shortest round-trip repr (:func:`parse_config` reads it
+        back to an equal config)."""
+        return PAIR_SEPARATOR.join(f"{key}{KEY_VALUE_SEPARATOR}{_number_text(getattr(self, name))}"
+                                   for name, key in TEXT_KEYS.items())
+
+    def lightgbm_params(self) -> dict:
+        """These knobs as LightGBM parameters (row bagging redrawn every round when
+        ``bagging_fraction`` < 1, off otherwise)."""
+        return {"num_leaves": self.num_leaves, "learning_rate": self.learning_rate,
+                "min_data_in_leaf": self.min_child_samples, "feature_fraction": self.feature_fraction,
+                "bagging_fraction": self.bagging_fraction, "bagging_freq": 1 if self.bagging_fraction < 1 else 0,
+                "lambda_l2": self.lambda_l2}
+
+
+def _number_text(value) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return repr(value)
+
+
+def parse_config(text: str) -> GbdtConfig:
+    """The configuration ``text`` names (see the module docstring; no ``gbdt:`` prefix).
+
+    Raises:
+        TrailsError: for a pair without ``=``, an unknown or repeated key, a missing key, a
+            value that is not a number, or one out of its range; the HINT shows a valid text.
+    """
+    by_key = {key: name for name, key in TEXT_KEYS.items()}
+    hint = f"a gbdt configuration lists {', '.join(TEXT_KEYS.values())}, e.g. gbdt:{EXAMPLE_TEXT}"
+    values: dict = {}
+    for pair in str(text).split(PAIR_SEPARATOR):
+        key, separator, value = (part.strip() for part in pair.partition(KEY_VALUE_SEPARATOR))
+        if not separator or key not in by_key or by_key[key] in values:
+            problem = ("no key=value pair" if not separator else "an unknown key" if key not in by_key
+                       else "a repeated key")
+            raise TrailsError(f"bad gbdt configuration {text!r}: {pair.strip()!r} is {problem}", hint=hint)
+        try:
+            values[by_key[key]] = float(value)
+        except ValueError:
+            raise TrailsError(f"bad gbdt configuration {text!r}: {key} is not a number ({value!r})",
+                              hint=hint) from None
+    missing = [key for name, key in TEXT_KEYS.items() if name not in values]
+    if missing:
+        raise TrailsError(f"bad gbdt configuration {text!r}: it lacks {', '.join(missing)}", hint=hint)
+    for name in ("num_leaves", "min_child_samples"):
+        if not values[name].is_integer():
+            raise TrailsError(f"bad gbdt configuration {text!r}: {TEXT_KEYS[name]} must be a whole number",
+                              hint=hint)
+    return GbdtConfig(**values)
+
+
+PORTFOLIO = (
+    # cheap start: small trees at LightGBM's default rate, no subsampling (FLAML's low-cost init)
+    GbdtConfig(num_leaves=15, learning_rate=0.1, min_child_samples=20),
+    # LightGBM's defaults, mild row and column subsampling and a little L2
+    GbdtConfig(31, 0.1, 20, 0.8, 0.8, 1.0),
+    # larger trees, slower rate: more interactions, needs more rounds
+    GbdtConfig(63, 0.05, 20, 0.8, 0.8, 1.0),
+    # regularised: small trees, many rows per leaf, strong L2, 60 % of the fields per tree
+    GbdtConfig(15, 0.05, 50, 0.6, 0.8, 10.0),
+    # large capacity for big tables
+    GbdtConfig(127, 0.05, 10, 0.7, 0.7, 3.0),
+    # heavily regularised, for noisy labels: half the fields per tree, 100 rows per leaf
+    GbdtConfig(31, 0.03, 100, 0.5, 0.7, 10.0),
+    # very large trees at a slow rate, for very large tables
+    GbdtConfig(255, 0.03, 20, 0.8, 0.8, 1.0),
+    # small tables: fast rate, few rows per leaf
+    GbdtConfig(15, 0.2, 5),
+)
+"""The fixed portfolio, most reliable first (see the module docstring)."""
+
+
+def portfolio(k: int) -> list[GbdtConfig]:
+    """The first ``k`` configurations of :data:`PORTFOLIO` (all of them when ``k`` exceeds
+    its length); the same list at every call.
+
+    Raises:
+        TrailsError: for ``k`` < 0.
+    """
+    if int(k) < 0:
+        raise TrailsError(f"the value of k is {k}, but must be k >= 0")
+    return list(PORTFOLIO[:int(k)])

@@ -1,0 +1,153 @@
+"""Encoded rows as a feature matrix for trees, and the train set LightGBM bins once per split.
+
+Rows arrive as every family gets them (:mod:`trails.data.layout`): ``ids`` int64 ``[N, F]``
+and ``values`` float32 ``[N, F]``. Trees split on one number per field instead
+(:func:`feature_matrix`): a numeric field's standardised value, a categorical field's global id
+as a category code (a LightGBM categorical feature), and NaN where the id is a *missing* or an
+*unknown* id — the layout puts all of those last, at ids ≥ ``n_ids − 2·F``.
+
+Which fields are numeric is decided once, from the train split of the first training
+(:func:`feature_map_of`: a field is numeric iff some train value is not 1.0; a categorical
+field's value is always 1.0), and kept with the model (:class:`FeatureMap`), so predict and
+export read rows as training did.
+
+Binning the train rows (LightGBM's ``Dataset.construct``) is the costly part of starting a
+tree candidate; :func:`train_dataset` does it once per train split object and every candidate
+of a run shares it (``feature_pre_filter=False`` lets their ``min_data_in_leaf`` differ).
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass
+
+import lightgbm
+import numpy as np
+import torch
+
+NUMERIC_SENTINEL = 1.0
+"""The value of every categorical field; a field holding any other value is numeric."""
+
+MAX_BIN = 255
+"""Histogram bins of a numeric field (LightGBM's default; a dataset parameter, so one value for
+every candidate that shares the binned train set)."""
+
+DATA_RANDOM_SEED = 1
+"""Seed of LightGBM's row sample for bin boundaries: fixed, so that candidates of different
+seeds share one binned train set (and the same data bins alike in every run)."""
+
+
+@dataclass(frozen=True)
+class FeatureMap:
+    """How a model's rows become its feature matrix.
+
+    Attributes:
+        n_ids: the layout's id count (missing and unknown ids are ≥ ``n_ids − 2·n_fields``).
+        numeric: per field, whether it is numeric (its value is the feature) or categorical
+            (its id is the feature).
+    """
+
+    n_ids: int
+    numeric: tuple[bool, ...]
+
+    @property
+    def n_fields(self) -> int:
+        return len(self.numeric)
+
+    @property
+    def first_missing_id(self) -> int:
+        """The smallest missing or unknown id: ``n_ids − 2·n_fields``."""
+        return self.n_ids - 2 * self.n_fields
+
+    @property
+    def categorical_fields(self) -> list[int]:
+        """Indexes of the categorical fields (LightGBM's ``categorical_feature``)."""
+        return [i for i, numeric in enumerate(self.numeric) if not numeric]
+
+    def to_json(self) -> dict:
+        return {"n_ids": self.n_ids, "numeric": list(self.numeric)}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "FeatureMap":
+        return cls(int(data["n_ids"]), tuple(bool(flag) for flag in data["numeric"]))
+
+
+def _numpy(tensor) -> np.ndarray:
+    """A tensor (any device) or an array as a numpy array."""
+    return tensor.detach().cpu().numpy() if isinstance(tensor, torch.Tensor) else np.asarray(tensor)
+
+
+def feature_map_of(values, n_ids: int) -> FeatureMap:
+    """The feature map of a train split's ``values`` (float32 ``[N, F]``): field i is numeric
+    iff some value in column i is not :data:`NUMERIC_SENTINEL` (1.0)."""
+    values = _numpy(values)
+    numeric = (values != NUMERIC_SENTINEL).any(axis=0) if len(values) else np.zeros(values.shape[1], bool)
+    return FeatureMap(int(n_ids), tuple(bool(flag) for flag in numeric))
+
+
+def feature_matrix(ids, values, feature_map: FeatureMap) -> np.ndarray:
+    """The trees' input for encoded rows: float32 ``[N, F]``.
+
+    Column i is ``values[:, i]`` for a numeric field, ``float(ids[:, i])`` (the global id as a
+    category code, exact below 2**24) for a categorical one, and NaN wherever
+    ``ids[:, i] >= feature_map.first_missing_id`` (a missing or unknown value).
+
+    Args:
+        ids: int64 ``[N, F]``; values: float32 ``[N, F]`` (tensors on any device, or arrays).
+        feature_map: the model's (:func:`feature_map_of` of its train split).
+
+    Raises:
+        ValueError: when ``ids`` or ``values`` is not ``[N, feature_map.n_fields]``.
+    """
+    ids, values = _numpy(ids), _numpy(values)
+    shape = (ids.shape[0] if ids.ndim else 0, feature_map.n_fields)
+    if ids.shape != shape or values.shape != shape:
+        raise ValueError(f"ids and values must both be (N, {feature_map.n_fields}), got {ids.shape} and {values.shape}")
+    numeric = np.asarray(feature_map.numeric, dtype=bool)
+    matrix = np.where(numeric, values.astype(np.float32), ids.astype(np.float32))
+    matrix[ids >= feature_map.first_missing_id] = np.nan
+    return matrix
+
+
+def lightgbm_labels(labels) -> np.ndarray:
+    """A split's labels as LightGBM takes them: float64 class indices or standardised targets."""
+    return _numpy(labels).astype(np.float64)
+
+
+def dataset_params(num_threads: int) -> dict:
+    """The LightGBM dataset parameters every candidate's train set is binned with."""
+    return {"max_bin": MAX_BIN, "feature_pre_filter": False, "data_random_seed": DATA_RANDOM_SEED,
+            "verbosity": -1, "num_threads": int(num_threads)}
+
+
+def new_dataset(data, feature_map: FeatureMap, num_threads: int, reference=None) -> lightgbm.Dataset:
+    """A LightGBM dataset of the split ``data`` (:class:`~trails.refinement.data.SplitTensors`),
+    not binned yet; with ``reference``, it will be binned with that dataset's bin boundaries
+    (a validation set, or a resumed candidate's own train set)."""
+    return lightgbm.Dataset(feature_matrix(data.ids, data.values, feature_map), lightgbm_labels(data.labels),
+                            categorical_feature=feature_map.categorical_fields, reference=reference,
+                            params=dataset_params(num_threads), free_raw_data=True)
+
+
+def build_dataset(data, feature_map: FeatureMap, num_threads: int, reference=None) -> lightgbm.Dataset:
+    """:func:`new_dataset`, binned (``Dataset.construct``)."""
+    return new_dataset(data, feature_map, num_threads, reference).construct()
+
+
+_DATASETS: dict[int, tuple[FeatureMap, lightgbm.Dataset]] = {}
+"""id(train split) → its feature map and binned dataset (an entry goes with its split)."""
+
+
+def train_dataset(split, n_ids: int, num_threads: int) -> tuple[FeatureMap, lightgbm.Dataset]:
+    """The feature map and the binned LightGBM train set of ``split`` (a
+    :class:`~trails.refinement.data.SplitTensors`, or a split still being read: its complete
+    rows are waited for), built at the first call for that split object and shared by every
+    later one while it lives (a finaliser drops the entry with the split). Nothing may change
+    the returned dataset (no ``init_score``, no parameters beyond the boosters' own)."""
+    key = id(split)
+    if key not in _DATASETS:
+        rows = split.complete()
+        feature_map = feature_map_of(rows.values, n_ids)
+        _DATASETS[key] = (feature_map, build_dataset(rows, feature_map, num_threads))
+        weakref.finalize(split, _DATASETS.pop, key, None)
+    return _DATASETS[key]

@@ -1,0 +1,261 @@
+"""Training one gradient-boosted trees candidate, resumably: :class:`GbdtTrainable` and
+:func:`train_units`.
+
+A trainable keeps its LightGBM training booster alive between calls, so a survivor of a rung
+continues with more rounds exactly where it stopped (the same model as one call of all its
+rounds). Rounds are run one at a time (``Booster.update``), so the deadline and the cancel
+check are looked at between rounds. One unit of the resource is
+``settings.rounds_per_unit`` rounds.
+
+Objectives: ``binary`` (log loss), ``multiclass`` with ``num_class`` (multiclass log loss), and
+``regression`` (L2) on the standardised target — the losses the MLP trains with. The training
+loss reported for a unit is LightGBM's training metric for that loss after the unit's last
+round (one pass over LightGBM's running train scores: no prediction).
+
+Determinism: ``seed``, ``deterministic=True`` and column-wise histograms, with
+``torch.get_num_threads()`` threads: the same seed and data give the same model on one machine.
+
+A trainable rebuilt from :meth:`GbdtTrainable.export_state` (another process, a Ray worker)
+holds the model string only; its next round starts a booster from it (``init_model``) on its own
+copy of the train set, binned with the shared one's boundaries. Its row and column subsampling
+then draw from ``seed + rounds trained``: deterministic, but not the draws the original
+booster would have made.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Callable
+
+import lightgbm
+import torch
+
+from trails.errors import TrailsError
+from trails.families.base import CANDIDATE_SEED_MASK, Candidate
+from trails.families.gbdt_config import GbdtConfig, parse_config
+from trails.families.gbdt_features import FeatureMap, new_dataset, train_dataset
+from trails.families.gbdt_model import GbdtModel, GbdtSnapshot
+from trails.refinement.settings import TrainingSettings
+from trails.refinement.trainer import Cancelled
+from trails.task import BINARY_01, Task
+
+FAMILY_NAME = "gbdt"
+
+OBJECTIVES = {"binary": ("binary", "binary_logloss"), "multiclass": ("multiclass", "multi_logloss"),
+              "regression": ("regression", "l2")}
+"""Task kind → LightGBM objective and the metric that is its loss."""
+
+
+def booster_params(config: GbdtConfig, task: Task, seed: int, num_threads: int) -> dict:
+    """The LightGBM parameters of one candidate (the dataset's own are added by LightGBM)."""
+    objective, metric = OBJECTIVES[task.kind]
+    params = {**config.lightgbm_params(), "objective": objective, "metric": metric, "seed": int(seed),
+              "deterministic": True, "force_col_wise": True, "num_threads": int(num_threads), "verbosity": -1}
+    if task.kind == "multiclass":
+        params["num_class"] = task.n_outputs
+    return params
+
+
+class GbdtTrainable:
+    """One tree candidate being trained (see the module docstring).
+
+    Args:
+        config: the candidate's configuration.
+        n_ids, n_fields: the layout's id count and fields per row.
+        settings: :class:`TrainingSettings` (``rounds_per_unit``).
+        seed: seeds LightGBM's row and column subsampling.
+        task: the objective and the outputs.
+
+    Attributes:
+        candidate: ``Candidate("gbdt", config)``.
+        epochs_trained: complete units trained (``rounds_per_unit`` rounds each).
+        rounds: boosting rounds run so far (a deadline may stop one mid-unit; rounds that could
+            not add a tree count too: they were spent).
+        train_seconds: wall time of those rounds (binning the shared train set not included).
+        epoch_losses: the training loss after each complete unit, first first.
+        feature_map: how rows become features, fixed by the first training (None before).
+    """
+
+    def __init__(self, config: GbdtConfig, n_ids: int, n_fields: int, settings: TrainingSettings,
+                 seed: int = 0, task: Task = BINARY_01):
+        self.candidate = Candidate(FAMILY_NAME, config)
+        self.config, self.n_ids, self.n_fields = config, int(n_ids), int(n_fields)
+        self.settings, self.seed, self.task = settings, int(seed), task
+        self.feature_map: FeatureMap | None = None
+        self.booster: lightgbm.Booster | None = None  # the live training booster
+        self.model_string: str | None = None  # what to resume from when no booster is live
+        self._loaded: GbdtModel | None = None  # model_string loaded for prediction
+        self.epochs_trained, self.rounds, self.train_seconds = 0, 0, 0.0
+        self.epoch_losses: list[float] = []
+        self.exhausted = False  # the booster can split no further (update() said so)
+
+    @property
+    def model(self) -> GbdtModel:
+        """The model as it is now (its booster keeps training; :meth:`snapshot` freezes it); a
+        model of no trees before any training."""
+        if self.booster is not None:
+            return GbdtModel(self.booster, self.feature_map)
+        if self.model_string is not None:
+            if self._loaded is None:
+                self._loaded = GbdtSnapshot(self.model_string, self.feature_map).model()
+            return self._loaded
+        return GbdtModel(None, self.feature_map or FeatureMap(self.n_ids, (False,) * self.n_fields))
+
+    @property
+    def seconds_per_unit(self) -> float | None:
+        """Measured training seconds per unit (None before any round)."""
+        if not self.rounds:
+            return None
+        return self.train_seconds / self.rounds * self.settings.rounds_per_unit
+
+    @property
+    def seconds_per_round(self) -> float | None:
+        """Measured training seconds per round (None before any)."""
+        return self.train_seconds / self.rounds if self.rounds else None
+
+    def snapshot(self) -> GbdtSnapshot:
+        """An immutable copy of the current model (its model string): what is kept for the
+        best evaluation. Further training does not change it.
+
+        Raises:
+            TrailsError: before any training (there is no model to keep).
+        """
+        if self.booster is None and self.model_string is None:
+            raise TrailsError(f"{self.candidate.text} has not been trained: no model to keep")
+        if self.booster is None:
+            return GbdtSnapshot(self.model_string, self.feature_map)
+        return self.model.snapshot()
+
+    def state_dict_cpu(self) -> GbdtSnapshot:
+        """:meth:`snapshot` (the name the race has used for an MLP's weights)."""
+        return self.snapshot()
+
+    def export_state(self) -> dict:
+        """Everything needed to continue this trainable elsewhere, as plain picklable values:
+        configuration text, seed, model string (None before training), feature map, counters
+        and losses. :meth:`from_state` rebuilds it."""
+        model_string = None if self.booster is None and self.model_string is None else self.snapshot().model_string
+        return {"family": FAMILY_NAME, "config": self.config.text, "seed": self.seed, "model": model_string,
+                "feature_map": None if self.feature_map is None else self.feature_map.to_json(),
+                "epochs_trained": self.epochs_trained, "rounds": self.rounds,
+                "train_seconds": self.train_seconds, "epoch_losses": list(self.epoch_losses),
+                "exhausted": self.exhausted}
+
+    @classmethod
+    def from_state(cls, state: dict, n_ids: int, n_fields: int, settings: TrainingSettings,
+                   task: Task = BINARY_01) -> "GbdtTrainable":
+        """The trainable :meth:`export_state` returned ``state`` of (``n_ids``, ``n_fields``,
+        ``settings`` and ``task`` must be those it was created with)."""
+        trainable = cls(parse_config(state["config"]), n_ids, n_fields, settings, state["seed"], task)
+        trainable.model_string = state["model"]
+        if state["feature_map"] is not None:
+            trainable.feature_map = FeatureMap.from_json(state["feature_map"])
+        trainable.epochs_trained, trainable.rounds = int(state["epochs_trained"]), int(state["rounds"])
+        trainable.train_seconds, trainable.epoch_losses = float(state["train_seconds"]), list(state["epoch_losses"])
+        trainable.exhausted = bool(state["exhausted"])
+        return trainable
+
+    def __repr__(self) -> str:
+        return f"GbdtTrainable({self.candidate.text}, epochs_trained={self.epochs_trained}, rounds={self.rounds})"
+
+
+def _start_booster(trainable: GbdtTrainable, data, num_threads: int) -> lightgbm.Booster:
+    """The training booster of ``trainable``: a fresh one on the shared train set, or one
+    resumed from its model string (after one round: ``lightgbm.train`` merges an init model
+    only while training, so the caller counts that round)."""
+    feature_map, shared = train_dataset(data, trainable.n_ids, num_threads)
+    if trainable.feature_map is not None and trainable.feature_map != feature_map:
+        raise TrailsError(f"{trainable.candidate.text} was trained on rows of another layout",
+                          hint="train a candidate on the train split it started on")
+    trainable.feature_map = feature_map
+    if trainable.model_string is None:
+        params = booster_params(trainable.config, trainable.task, trainable.seed, num_threads)
+        return lightgbm.Booster(params, shared)
+    params = booster_params(trainable.config, trainable.task, (trainable.seed + trainable.rounds) & CANDIDATE_SEED_MASK,
+                            num_threads)  # a 31-bit seed, as every candidate's
+    own = new_dataset(data.complete(), feature_map, num_threads, reference=shared)  # lightgbm.train sets its init scores
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # LightGBM's notes on parameters taken from the init model
+        booster = lightgbm.train(params, own, num_boost_round=1, keep_training_booster=True,
+                                 init_model=lightgbm.Booster(model_str=trainable.model_string))
+    trainable.model_string, trainable._loaded = None, None
+    return booster
+
+
+def training_loss(booster: lightgbm.Booster) -> float:
+    """LightGBM's training metric (the objective's loss, :data:`OBJECTIVES`) of the booster now."""
+    return float(booster.eval_train()[0][2])
+
+
+def train_units(trainable: GbdtTrainable, data, units: int, deadline: float | None = None,
+                should_stop: Callable[[], bool] | None = None,
+                on_epoch: Callable[[GbdtTrainable, float], None] | None = None) -> list[float]:
+    """Train ``trainable`` ``units`` more units on the train split ``data``, continuing its
+    booster.
+
+    Args:
+        trainable: the candidate; its booster and counters advance.
+        data: the train split (:class:`~trails.refinement.data.SplitTensors`, or a split still
+            being read, whose complete rows are waited for); always the same object for one
+            trainable: its binned set is shared by every candidate (:func:`train_dataset`).
+        units: units to add, ≥ 0 (``settings.rounds_per_unit`` rounds each).
+        deadline: a ``time.monotonic()`` value checked before every round; once passed, the
+            losses of the complete units are returned (the rounds of the interrupted unit stay
+            in the model but the unit is not counted).
+        should_stop: checked before every round; when it returns true :class:`Cancelled` is
+            raised.
+        on_epoch: called as ``on_epoch(trainable, loss)`` after each complete unit.
+
+    Returns:
+        The training loss after each complete unit, in order.
+
+    Raises:
+        Cancelled: when ``should_stop()`` returned true.
+        TrailsError: for an empty split or a negative ``units``.
+    """
+    if len(data.complete()) == 0:
+        raise TrailsError("the train split holds no rows", hint="check the dataset's train table")
+    if int(units) < 0:
+        raise TrailsError(f"the value of units is {units}, but must be units >= 0")
+    rounds_per_unit, losses = trainable.settings.rounds_per_unit, []
+    for _ in range(int(units)):
+        for _ in range(rounds_per_unit):
+            if should_stop is not None and should_stop():
+                raise Cancelled(f"training of {trainable.candidate.text} was cancelled")
+            if deadline is not None and time.monotonic() >= deadline:
+                return losses
+            run_round(trainable, data)
+        losses.append(close_unit(trainable, on_epoch))
+    return losses
+
+
+def run_round(trainable: GbdtTrainable, data) -> None:
+    """One boosting round of ``trainable`` (its booster started or resumed first when needed),
+    timed into its counters."""
+    if trainable.booster is None:
+        threads = torch.get_num_threads()
+        train_dataset(data, trainable.n_ids, threads)  # binning the shared set is not the candidate's time
+        started = time.monotonic()
+        resumed = trainable.model_string is not None
+        trainable.booster = _start_booster(trainable, data, threads)
+        if resumed:  # lightgbm.train ran this round
+            trainable.rounds += 1
+            trainable.train_seconds += time.monotonic() - started
+            return
+        trainable.train_seconds += time.monotonic() - started
+    started = time.monotonic()
+    if not trainable.exhausted:
+        trainable.exhausted = bool(trainable.booster.update())
+    trainable.rounds += 1
+    trainable.train_seconds += time.monotonic() - started
+
+
+def close_unit(trainable: GbdtTrainable, on_epoch) -> float:
+    """Count one complete unit of ``trainable``; returns its training loss."""
+    loss = training_loss(trainable.booster)
+    trainable.epoch_losses.append(loss)
+    trainable.epochs_trained += 1
+    if on_epoch is not None:
+        on_epoch(trainable, loss)
+    return loss
