@@ -83,8 +83,8 @@ def trained(splits):
 
 
 def context(train, valid, task, deadline=None, should_stop=None) -> HalvingContext:
-    return HalvingContext(train, valid, N_IDS, N_FIELDS, SETTINGS, 0, torch.device("cpu"), task,
-                          GBDT.max_iterations(3, len(train), SETTINGS), deadline, should_stop, family=GBDT)
+    return HalvingContext(train, valid, N_IDS, N_FIELDS, SETTINGS, 0, torch.device("cpu"), task, 3, deadline,
+                          should_stop)
 
 
 # -- configurations

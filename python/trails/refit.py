@@ -32,10 +32,11 @@ INTERRUPT_CHECK_S = 0.2
 
 def training_settings(hyper: ModelHyper) -> TrainingSettings:
     """The settings ``hyper`` was trained with: the stored batch size, iterations per epoch,
-    learning rate, embedding width and BatchNorm switch; the configuration's for the rest
+    learning rate, embedding width, BatchNorm switch and boosting rounds per unit (trees); the
+    configuration's for the rest
     (and for those an old row does not hold)."""
     settings = TrainingSettings.from_config(batch_size=hyper.batch_size, iter_per_epoch=hyper.iter_per_epoch,
-                                            learning_rate=hyper.learning_rate)
+                                            learning_rate=hyper.learning_rate, rounds_per_unit=hyper.rounds_per_unit)
     return dataclasses.replace(settings, embedding_dim=hyper.embedding_dim, batch_norm=hyper.batch_norm)
 
 

@@ -170,6 +170,8 @@ SELECT * FROM model_selection('shop', 30, label => '');
 SELECT * FROM model_selection('shop', 30, label => NULL);
 SELECT * FROM model_selection('shop', 30, seed => -1);
 SELECT * FROM model_selection('shop', 30, seed => NULL);
+SELECT * FROM model_selection('shop', 30, families => 'forest');
+SELECT * FROM model_selection('shop', 30, families => NULL);
 -- then the dataset, before reading it
 SELECT * FROM model_selection('nosuch', 30);
 SELECT * FROM model_selection(NULL, 30);

@@ -77,7 +77,7 @@ def select(session: Session, request: SelectionRequest, hooks: Hooks = Hooks(),
         revision = phases.revise(problem, plan, candidates, sample, settings, rules, budget)
         report.revision(revision, budget.in_trials, request.max_trials, request.max_params)
         race = phases.race(problem, request.family_names, revision, sample, settings, rules, measured, budget,
-                           request.seed)
+                           request.seed, request.max_params)
         report.race(race)
     with budget.phase("refinement_s"):
         refined = refiner.refine(session, problem, phases.RefineTask(

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from itertools import zip_longest
 
 from trails.coordinator import Plan
+from trails.errors import TrailsError
 from trails.families import DEFAULT_FAMILY, Candidate
 from trails.refinement.settings import TrainingSettings
 from trails.selection.planning import Revision, Rules
@@ -83,7 +84,7 @@ def shares(k: int, families: tuple[str, ...], mlp_available: int, trees_availabl
     if TREES not in families:
         return min(k, mlp_available), 0
     if DEFAULT_FAMILY not in families:
-        return 0, max(1, min(k, trees_available))
+        return 0, min(max(1, k), trees_available)
     total = k if in_trials else max(k, 2)
     mlp = max(1, min(total // 2, mlp_available))
     return mlp, max(0, min(total - mlp, trees_available))
@@ -97,13 +98,17 @@ def enter(revision: Revision, families: tuple[str, ...], rules: Rules, settings:
     those of the race's K (U unchanged), with a finishing phase unless ``in_trials``."""
     plan, archs = revision.plan, list(revision.candidates.archs)
     n_mlp, n_trees = shares(max(1, plan.k), families, len(archs), len(portfolio), in_trials)
+    if n_mlp + n_trees == 0:
+        raise TrailsError("no candidate of the families asked for can race: every trees configuration has more "
+                          "nodes in one boosting round than max_params",
+                          hint="raise max_params, or use families => 'auto' or 'mlp'")
     mlps = [Candidate(DEFAULT_FAMILY, tuple(arch)) for arch in archs[:n_mlp]]
     trees = [Candidate(TREES, config) for config in portfolio[:n_trees]]
     candidates = tuple(c for pair in zip_longest(mlps, trees) for c in pair if c is not None)
     rung_epochs = revision.rung_epochs
     if len(candidates) != plan.k:
-        rungs = rules.rungs(len(candidates), max(1, plan.u), finish=not in_trials) if plan.rungs else ()
-        plan = dataclasses.replace(plan, k=len(candidates), rungs=rungs)
+        plan = dataclasses.replace(plan, k=len(candidates),
+                                   rungs=rules.rungs(len(candidates), max(1, plan.u), finish=not in_trials))
     if n_trees:
         settings = dataclasses.replace(settings, rounds_per_unit=rounds_per_unit(unit_s, round_s,
                                                                                  settings.rounds_per_unit))

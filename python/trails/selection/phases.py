@@ -40,13 +40,18 @@ def revise(problem: Problem, plan: Plan, candidates: planning.Candidates, sample
 
 def race(problem: Problem, families: tuple[str, ...], revision: planning.Revision, sample: SplitTensors,
          settings: TrainingSettings, rules: planning.Rules, measured: Measurements, budget: Budget,
-         seed: int) -> entrants.Race:
+         seed: int, max_params: int | None = None) -> entrants.Race:
     """:func:`entrants.enter` for ``revision``: a unit costs an epoch of the costliest MLP
     candidate (as timed by the revision, else the cost model's estimate), and when trees enter,
-    a round of the costliest of them is timed on ``sample`` to size theirs."""
+    a round of the costliest of them is timed on ``sample`` to size theirs. Trees
+    configurations whose boosting round has more than ``max_params`` nodes are left out."""
+    from trails.families import get_family
     from trails.families.gbdt import portfolio
 
     configs = portfolio(PORTFOLIO_SIZE) if entrants.TREES in families else []
+    if max_params is not None:
+        trees, n_outputs = get_family(entrants.TREES), problem.task.n_outputs
+        configs = [c for c in configs if trees.parameter_count(c, None, n_outputs) <= max_params]
     archs = revision.candidates.archs
     n_mlp, n_trees = entrants.shares(max(1, revision.plan.k), families, len(archs), len(configs), budget.in_trials)
     unit_s = revision.epoch_s

@@ -1,0 +1,67 @@
+"""Who enters the race (trails.selection.entrants): pure, no database, no clock."""
+
+from __future__ import annotations
+
+import pytest
+
+from trails.coordinator import Plan
+from trails.refinement.settings import TrainingSettings
+from trails.selection import entrants
+from trails.selection.entrants import MAX_ROUNDS_PER_UNIT, MIN_ROUNDS_PER_UNIT, TREES
+from trails.selection.planning import Candidates, Revision, Rules
+
+RULES = Rules(eta=3, ratio=100, max_epochs=27)
+ARCHS = [(64, 64), (32, 32), (16, 16), (8, 8)]
+PORTFOLIO = ["cheap", "wider", "slower", "regularised"]  # stand-ins: enter() only passes them on
+BOTH = ("mlp", "gbdt")
+
+
+def revision(k: int, u: int = 1) -> Revision:
+    plan = Plan(n=100 * k, k=k, u=u, filtering_s=0.1, refinement_s=10.0, rungs=RULES.rungs(k, u, finish=True))
+    return Revision(plan, Candidates(list(ARCHS[:k])), RULES.max_epochs if k > 1 else 1, epoch_s=0.5,
+                    evaluation_s=0.1, seconds_left=30.0, previous=plan)
+
+
+@pytest.mark.parametrize("k, expected", [(1, (1, 1)), (2, (1, 1)), (3, (1, 2)), (4, (2, 2)), (9, (4, 4))])
+def test_auto_shares_slots_by_halves_and_both_families_always_enter(k, expected):
+    assert entrants.shares(k, BOTH, mlp_available=len(ARCHS), trees_available=len(PORTFOLIO),
+                           in_trials=False) == expected
+
+
+def test_single_family_and_trials_budgets():
+    assert entrants.shares(3, ("mlp",), 4, 4, in_trials=False) == (3, 0)
+    assert entrants.shares(3, ("gbdt",), 4, 4, in_trials=False) == (0, 3)
+    assert entrants.shares(9, ("gbdt",), 4, 4, in_trials=False) == (0, 4)  # the portfolio is the limit
+    assert entrants.shares(1, BOTH, 4, 4, in_trials=True) == (1, 0)  # exactly max_trials = 1: an MLP
+    assert entrants.shares(3, BOTH, 4, 4, in_trials=True) == (1, 2)
+
+
+def test_a_trees_unit_costs_an_mlp_epoch_within_bounds():
+    assert entrants.rounds_per_unit(1.0, 0.01, 50) == 100
+    assert entrants.rounds_per_unit(1.0, 10.0, 50) == MIN_ROUNDS_PER_UNIT
+    assert entrants.rounds_per_unit(100.0, 1e-6, 50) == MAX_ROUNDS_PER_UNIT
+    assert entrants.rounds_per_unit(None, 0.01, 50) == 50 and entrants.rounds_per_unit(1.0, None, 50) == 50
+
+
+def test_enter_alternates_families_and_replans_the_rungs():
+    race = entrants.enter(revision(3), BOTH, RULES, TrainingSettings(), PORTFOLIO, in_trials=False, unit_s=0.5,
+                          round_s=0.005)
+    assert [c.family for c in race.candidates] == ["mlp", TREES, TREES]
+    assert race.candidates[0].config == ARCHS[0] and [c.config for c in race.candidates[1:]] == PORTFOLIO[:2]
+    assert race.plan.k == 3 and race.plan.rungs == RULES.rungs(3, 1, finish=True)
+    assert race.settings.rounds_per_unit == 100 and race.count(TREES) == 2
+
+
+def test_one_planned_slot_still_races_both_families():
+    race = entrants.enter(revision(1), BOTH, RULES, TrainingSettings(), PORTFOLIO, in_trials=False, unit_s=0.5,
+                          round_s=0.01)
+    assert [c.family for c in race.candidates] == ["mlp", TREES]
+    assert race.plan.k == 2 and race.rung_epochs == 1 and race.plan.rungs[0].n_models == 2
+
+
+def test_mlp_only_is_the_trails_race_unchanged():
+    before = revision(3)
+    race = entrants.enter(before, ("mlp",), RULES, TrainingSettings(), PORTFOLIO, in_trials=False, unit_s=0.5,
+                          round_s=0.01)
+    assert race.plan == before.plan and [c.config for c in race.candidates] == ARCHS[:3]
+    assert race.settings == TrainingSettings() and race.round_s is None

@@ -1,0 +1,66 @@
+"""One race across families: successive halving over MLP archs and trees configurations at once
+(no database; synthetic data)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from trails.families import Candidate, ModelHyper, get_family, parse_candidate
+from trails.families.gbdt import portfolio
+from trails.refinement.data import SplitTensors
+from trails.refinement.halving import successive_halving
+from trails.refinement.trainer import TrainingSettings
+
+N_FIELDS, CARDINALITY = 4, 20
+N_IDS = N_FIELDS * CARDINALITY + 2 * N_FIELDS
+SETTINGS = TrainingSettings(batch_size=128, iter_per_epoch=10, rounds_per_unit=5)
+
+
+def split(rows: int, seed: int) -> SplitTensors:
+    """Rows whose label is an interaction trees find at once (field 0 below half)."""
+    g = torch.Generator().manual_seed(seed)
+    local = torch.randint(0, CARDINALITY, (rows, N_FIELDS), generator=g)
+    ids = local + torch.arange(N_FIELDS) * CARDINALITY
+    labels = ((local[:, 0] < CARDINALITY // 2) ^ (local[:, 1] < 3)).long()
+    return SplitTensors(ids, torch.ones(rows, N_FIELDS), labels)
+
+
+@pytest.fixture(scope="module")
+def race():
+    candidates = [Candidate("mlp", (16, 8)), Candidate("gbdt", portfolio(1)[0]), Candidate("mlp", (8,)),
+                  Candidate("gbdt", portfolio(2)[1])]
+    train, valid = split(3000, 0), split(1000, 1)
+    result = successive_halving(candidates, train, valid, N_IDS, N_FIELDS, u=1, eta=2, max_epochs=4,
+                                settings=SETTINGS, seed=0, device="cpu")
+    return candidates, valid, result
+
+
+def test_every_family_enters_the_first_rung_and_promotion_crosses_families(race):
+    candidates, _, result = race
+    first = [r.candidate for r in result.rungs if r.rung == 0]
+    assert first == candidates  # recorded in the candidates' order
+    ranked = sorted((r for r in result.rungs if r.rung == 0), key=lambda r: -r.valid_score)
+    second = {r.candidate for r in result.rungs if r.rung == 1}
+    assert second == {r.candidate for r in ranked[:len(second)]}  # the best two, whatever their family
+    assert set(result.best_by_family()) == {"mlp", "gbdt"}
+
+
+def test_the_winner_is_the_best_evaluation_and_rebuilds_from_its_snapshot(race):
+    _, valid, result = race
+    best = max(result.rungs, key=lambda r: r.valid_score)
+    assert (result.winner, result.winner_epochs) == (best.candidate, best.total_epochs)
+    family = get_family(result.winner.family)
+    assert family.evaluate(result.model(), valid, result.task, 1024) == pytest.approx(result.valid_score, abs=1e-9)
+    hyper = ModelHyper(n_ids=N_IDS, n_fields=N_FIELDS, n_outputs=2, embedding_dim=SETTINGS.embedding_dim,
+                       batch_norm=SETTINGS.batch_norm, family=result.winner.family)
+    stored = family.from_bytes(result.winner.config, hyper, 2, result.weights())
+    assert family.evaluate(stored, valid, result.task, 1024) == pytest.approx(result.valid_score, abs=1e-9)
+
+
+def test_the_summary_names_families_and_candidates_as_text(race):
+    _, _, result = race
+    summary = result.to_json()
+    assert parse_candidate(summary["winner"]) == result.winner and summary["family"] == result.winner.family
+    assert {rung["family"] for rung in summary["rungs"]} == {"mlp", "gbdt"}
+    assert all(parse_candidate(rung["arch"]).family == rung["family"] for rung in summary["rungs"])
