@@ -11,6 +11,7 @@ if [ "$($PSQL -tAc "SELECT to_regclass('frappe_test') IS NOT NULL")" != "t" ]; t
   bash "$REPO/scripts/load_dataset.sh" frappe
 fi
 $PSQL -q -c "CREATE EXTENSION IF NOT EXISTS trails CASCADE"
+$PSQL -q -c "ALTER EXTENSION trails UPDATE"   # a database made by an earlier version
 bash "$REPO/scripts/start_refinement_service.sh" --background
 set -x
 $PSQL -c "SELECT * FROM model_selection('frappe', $BUDGET)"

@@ -159,7 +159,17 @@ def test_feature_map_rule_and_matrix():
 
 
 def test_trainable_keeps_the_train_splits_feature_map(trained):
-    assert trained["binary"].feature_map == FeatureMap(N_IDS, (False, True, False))
+    """Numeric fields by their values; categorical codes from 0 (offset: the field's first id)."""
+    first_ids = tuple(sum(CARDINALITIES[:i]) for i in range(N_FIELDS))
+    assert trained["binary"].feature_map == FeatureMap(N_IDS, (False, True, False), (0, 0, first_ids[2]))
+
+
+def test_categorical_codes_start_at_zero_and_ids_below_train_are_missing():
+    ids = np.array([[4, 7], [5, 9], [6, 8]])
+    feature_map = feature_map_of(np.ones((3, 2), dtype=np.float32), 14, ids)  # missing/unknown ids >= 10
+    assert feature_map.offsets == (4, 7)
+    matrix = feature_matrix(np.array([[4, 9], [3, 10], [6, 6]]), np.ones((3, 2), dtype=np.float32), feature_map)
+    np.testing.assert_array_equal(matrix, np.array([[0, 2], [np.nan, np.nan], [2, np.nan]], dtype=np.float32))
 
 
 # -- learning

@@ -2,9 +2,11 @@
 
 Rows arrive as every family gets them (:mod:`trails.data.layout`): ``ids`` int64 ``[N, F]``
 and ``values`` float32 ``[N, F]``. Trees split on one number per field instead
-(:func:`feature_matrix`): a numeric field's standardised value, a categorical field's global id
-as a category code (a LightGBM categorical feature), and NaN where the id is a *missing* or an
-*unknown* id — the layout puts all of those last, at ids ≥ ``n_ids − 2·F``.
+(:func:`feature_matrix`): a numeric field's standardised value, a categorical field's id less
+the field's smallest train id as a category code (a LightGBM categorical feature: small, dense
+codes from 0, as LightGBM wants them), and NaN where the id is a *missing* or an *unknown* id —
+the layout puts all of those last, at ids ≥ ``n_ids − 2·F`` — or below the field's smallest
+train id (a category train never held).
 
 Which fields are numeric is decided once, from the train split of the first training
 (:func:`feature_map_of`: a field is numeric iff some train value is not 1.0; a categorical
@@ -44,11 +46,18 @@ class FeatureMap:
     Attributes:
         n_ids: the layout's id count (missing and unknown ids are ≥ ``n_ids − 2·n_fields``).
         numeric: per field, whether it is numeric (its value is the feature) or categorical
-            (its id is the feature).
+            (its id less its offset is the feature).
+        offsets: per field, the smallest id of a categorical field in train (0 for a numeric
+            one, and for every field of a model stored before offsets existed).
     """
 
     n_ids: int
     numeric: tuple[bool, ...]
+    offsets: tuple[int, ...] = ()
+
+    def __post_init__(self):
+        if not self.offsets:
+            object.__setattr__(self, "offsets", (0,) * len(self.numeric))
 
     @property
     def n_fields(self) -> int:
@@ -65,11 +74,12 @@ class FeatureMap:
         return [i for i, numeric in enumerate(self.numeric) if not numeric]
 
     def to_json(self) -> dict:
-        return {"n_ids": self.n_ids, "numeric": list(self.numeric)}
+        return {"n_ids": self.n_ids, "numeric": list(self.numeric), "offsets": list(self.offsets)}
 
     @classmethod
     def from_json(cls, data: dict) -> "FeatureMap":
-        return cls(int(data["n_ids"]), tuple(bool(flag) for flag in data["numeric"]))
+        return cls(int(data["n_ids"]), tuple(bool(flag) for flag in data["numeric"]),
+                   tuple(int(offset) for offset in data.get("offsets", ())))
 
 
 def _numpy(tensor) -> np.ndarray:
@@ -77,12 +87,20 @@ def _numpy(tensor) -> np.ndarray:
     return tensor.detach().cpu().numpy() if isinstance(tensor, torch.Tensor) else np.asarray(tensor)
 
 
-def feature_map_of(values, n_ids: int) -> FeatureMap:
-    """The feature map of a train split's ``values`` (float32 ``[N, F]``): field i is numeric
-    iff some value in column i is not :data:`NUMERIC_SENTINEL` (1.0)."""
+def feature_map_of(values, n_ids: int, ids=None) -> FeatureMap:
+    """The feature map of a train split's ``values`` (float32 ``[N, F]``) and ``ids`` (int64
+    ``[N, F]``; None: every offset 0): field i is numeric iff some value in column i is not
+    :data:`NUMERIC_SENTINEL` (1.0); a categorical field's offset is its smallest id that is
+    not a missing or unknown one."""
     values = _numpy(values)
     numeric = (values != NUMERIC_SENTINEL).any(axis=0) if len(values) else np.zeros(values.shape[1], bool)
-    return FeatureMap(int(n_ids), tuple(bool(flag) for flag in numeric))
+    offsets = [0] * values.shape[1]
+    if ids is not None and len(values):
+        ids = _numpy(ids)
+        first_missing = int(n_ids) - 2 * values.shape[1]
+        known = np.where(ids < first_missing, ids, np.iinfo(np.int64).max).min(axis=0)
+        offsets = [0 if numeric[i] or known[i] >= first_missing else int(known[i]) for i in range(len(offsets))]
+    return FeatureMap(int(n_ids), tuple(bool(flag) for flag in numeric), tuple(offsets))
 
 
 def feature_matrix(ids, values, feature_map: FeatureMap) -> np.ndarray:
@@ -104,8 +122,9 @@ def feature_matrix(ids, values, feature_map: FeatureMap) -> np.ndarray:
     if ids.shape != shape or values.shape != shape:
         raise ValueError(f"ids and values must both be (N, {feature_map.n_fields}), got {ids.shape} and {values.shape}")
     numeric = np.asarray(feature_map.numeric, dtype=bool)
-    matrix = np.where(numeric, values.astype(np.float32), ids.astype(np.float32))
-    matrix[ids >= feature_map.first_missing_id] = np.nan
+    codes = ids - np.asarray(feature_map.offsets, dtype=np.int64)
+    matrix = np.where(numeric, values.astype(np.float32), codes.astype(np.float32))
+    matrix[(ids >= feature_map.first_missing_id) | (codes < 0)] = np.nan
     return matrix
 
 
@@ -147,7 +166,7 @@ def train_dataset(split, n_ids: int, num_threads: int) -> tuple[FeatureMap, ligh
     key = id(split)
     if key not in _DATASETS:
         rows = split.complete()
-        feature_map = feature_map_of(rows.values, n_ids)
+        feature_map = feature_map_of(rows.values, n_ids, rows.ids)
         _DATASETS[key] = (feature_map, build_dataset(rows, feature_map, num_threads))
         weakref.finalize(split, _DATASETS.pop, key, None)
     return _DATASETS[key]

@@ -6,7 +6,8 @@ The graph takes ``ids`` int64 ``[batch, F]`` and ``values`` float32 ``[batch, F]
 ``trails.predict`` gives, in float32. It is three parts:
 
 1. the feature matrix of :func:`~trails.families.gbdt_features.feature_matrix`, as ONNX nodes:
-   ``Where(numeric mask, values, Cast(ids))``, then NaN where ``ids >= n_ids − 2·F``;
+   ``Where(numeric mask, values, Cast(ids − offsets))``, then NaN where ``ids >= n_ids − 2·F``
+   or ``ids < offsets``;
 2. the booster, converted by ``onnxmltools.convert_lightgbm`` (a ``TreeEnsembleClassifier`` or
    ``TreeEnsembleRegressor`` of the ``ai.onnx.ml`` domain). Categorical splits are supported:
    the converter unfolds LightGBM's ``a||b||c`` category sets into chains of ``BRANCH_EQ``
@@ -88,12 +89,17 @@ def _feature_nodes(model: GbdtModel) -> tuple[list, list]:
     initializers = [
         numpy_helper.from_array(np.asarray(feature_map.numeric, dtype=bool), "numeric_mask"),
         numpy_helper.from_array(np.asarray(feature_map.first_missing_id, dtype=np.int64), "first_missing_id"),
+        numpy_helper.from_array(np.asarray(feature_map.offsets, dtype=np.int64), "id_offsets"),
+        numpy_helper.from_array(np.asarray(0, dtype=np.int64), "zero_code"),
         numpy_helper.from_array(np.asarray(np.nan, dtype=np.float32), "nan"),
     ]
     nodes = [
-        helper.make_node("Cast", ["ids"], ["id_codes"], to=TensorProto.FLOAT),
+        helper.make_node("Sub", ["ids", "id_offsets"], ["local_ids"]),
+        helper.make_node("Cast", ["local_ids"], ["id_codes"], to=TensorProto.FLOAT),
         helper.make_node("Where", ["numeric_mask", "values", "id_codes"], ["known_features"]),
-        helper.make_node("GreaterOrEqual", ["ids", "first_missing_id"], ["is_missing"]),
+        helper.make_node("GreaterOrEqual", ["ids", "first_missing_id"], ["missing_or_unknown"]),
+        helper.make_node("Less", ["local_ids", "zero_code"], ["below_train_ids"]),
+        helper.make_node("Or", ["missing_or_unknown", "below_train_ids"], ["is_missing"]),
         helper.make_node("Where", ["is_missing", "nan", "known_features"], [FEATURES]),
     ]
     return nodes, initializers
