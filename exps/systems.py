@@ -184,7 +184,7 @@ def training_based(splits: Splits, budget_s: float, seed: int) -> dict:
                                 u=u, eta=3, max_epochs=27, settings=splits.settings, seed=seed,
                                 device="cpu", deadline=deadline)
     test_auc = evaluate_auc(result.model(), splits.test, splits.settings.eval_batch_size)
-    return {"best_arch": arch_text(result.winner), "valid_auc": result.valid_score,
+    return {"best_arch": result.winner.text, "valid_auc": result.valid_score,
             "test_auc": test_auc, "epochs": result.winner_epochs, "k": k, "u": u, "n_scored": 0,
             "deadline_hit": result.deadline_hit, "elapsed_s": time.monotonic() - started}
 
@@ -207,10 +207,10 @@ def fixed_plan(splits: Splits, budget_s: float, n: int, k: int, u: int, seed: in
                                 settings=splits.settings, seed=seed, device="cpu",
                                 deadline=deadline)
     test_auc = evaluate_auc(result.model(), splits.test, splits.settings.eval_batch_size)
-    log(f"  N={n} K={k} U={u}: {arch_text(result.winner)} valid {result.valid_score:.4f} "
+    log(f"  N={n} K={k} U={u}: {result.winner.text} valid {result.valid_score:.4f} "
         f"test {test_auc:.4f} ({result.trained_epochs}/{result.planned_epochs} epochs"
         f"{', deadline hit' if result.deadline_hit else ''})")
-    return {"best_arch": arch_text(result.winner), "valid_auc": result.valid_score,
+    return {"best_arch": result.winner.text, "valid_auc": result.valid_score,
             "test_auc": test_auc, "filtering_s": filtering_s, "trained_epochs": result.trained_epochs,
             "planned_epochs": result.planned_epochs, "deadline_hit": result.deadline_hit,
             "elapsed_s": time.monotonic() - started}

@@ -8,6 +8,7 @@ an unknown id per field (10..15); some rows hold missing and unknown ids.
 from __future__ import annotations
 
 import configparser
+import dataclasses
 import math
 import pickle
 import time
@@ -19,7 +20,7 @@ import torch
 
 from trails.errors import TrailsError
 from trails.families import GBDT, Candidate, ModelFamily, ModelHyper, Trainable, get_family, parse_candidate
-from trails.families.gbdt_config import PORTFOLIO, GbdtConfig, parse_config, portfolio
+from trails.families.gbdt_config import PORTFOLIO, GbdtConfig, parse_config, portfolio, round_nodes
 from trails.families.gbdt_features import FeatureMap, feature_map_of, feature_matrix
 from trails.refinement.data import SplitTensors
 from trails.refinement.settings import TrainingSettings
@@ -357,3 +358,14 @@ def test_rounds_per_unit_setting():
                                   "embedding_dim": "10", "batch_norm": "true"}})
     assert TrainingSettings.from_config(old).rounds_per_unit == TrainingSettings.rounds_per_unit
     assert TrainingSettings.from_config(old, rounds_per_unit=20).rounds_per_unit == 20
+
+
+def test_max_nodes_stops_the_rounds_before_the_bound(splits):
+    """max_params for trees: boosting stops before a round could take the model past it."""
+    bound = 10 * round_nodes(CONFIG, 2) + 3
+    capped = dataclasses.replace(SETTINGS, max_nodes=bound)
+    trainable = GBDT.new_trial(CONFIG, N_IDS, N_FIELDS, 0, capped, seed=7, task=TASKS["binary"])
+    GBDT.train(trainable, splits["binary"][0], 3, capped)
+    assert trainable.epochs_trained == 3  # the units complete; the model stops growing
+    assert 0 < GBDT.model_parameters(trainable.model) <= bound
+    assert trainable.booster.current_iteration() <= 10

@@ -24,7 +24,7 @@ def odd_service(pg_dsn, tmp_path):
 
 
 def test_service_trains_with_the_callers_settings(sql, odd_service):
-    run_id, model_id = sql("SELECT run_id, model_id FROM model_selection('frappe', 40, refinement => 'service')")[0]
+    run_id, model_id = sql("SELECT run_id, model_id FROM model_selection('frappe', 40, refinement => 'service', families => 'mlp')")[0]
     hyper, summary, valid_score, refinement = sql(
         "SELECT m.hyper, r.phases->'refinement', r.valid_score, r.refinement FROM trails.models m"
         " JOIN trails.runs r USING (run_id) WHERE m.model_id = %s", model_id)[0]

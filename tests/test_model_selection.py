@@ -10,6 +10,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 import conftest
+from trails.families import parse_candidate
 
 BUDGET = 20.0
 
@@ -30,7 +31,8 @@ def refinement_service(pg_dsn):
 
 def _check_row(row, seconds, budget=BUDGET):
     run_id, best_arch, valid_auc, test_auc, n_scored, k_refined, u, elapsed_s, model_id = row
-    assert len(best_arch.split("-")) == 4
+    candidate = parse_candidate(best_arch)  # an MLP of the space's 4 layers, or trees (families => 'auto')
+    assert candidate.family == "gbdt" or len(candidate.config) == 4
     assert 0.8 < valid_auc <= 1 and 0.8 < test_auc <= 1  # frappe is learnable in seconds
     assert n_scored >= k_refined >= 1
     assert elapsed_s <= budget * 1.05 + 2 and seconds <= budget * 1.05 + 3

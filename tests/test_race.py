@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from trails.families import Candidate, ModelHyper, get_family, parse_candidate
+from trails.families import Candidate, MlpFamily, ModelHyper, get_family, parse_candidate, register_family
 from trails.families.gbdt import portfolio
 from trails.refinement.data import SplitTensors
 from trails.refinement.halving import successive_halving
@@ -64,3 +64,26 @@ def test_the_summary_names_families_and_candidates_as_text(race):
     assert parse_candidate(summary["winner"]) == result.winner and summary["family"] == result.winner.family
     assert {rung["family"] for rung in summary["rungs"]} == {"mlp", "gbdt"}
     assert all(parse_candidate(rung["arch"]).family == rung["family"] for rung in summary["rungs"])
+
+
+class BrokenFamily(MlpFamily):
+    """An MLP family whose candidates cannot start training (as an estimator that raises)."""
+
+    name = "broken"
+
+    def new_trial(self, *args, **kwargs):
+        raise RuntimeError("no split can be made")
+
+
+def test_a_candidate_that_cannot_train_loses_and_the_race_goes_on():
+    register_family(BrokenFamily())
+    train, valid = split(1500, 0), split(500, 1)
+    result = successive_halving([Candidate("broken", (8,)), Candidate("mlp", (16, 8))], train, valid, N_IDS,
+                                N_FIELDS, u=1, eta=2, max_epochs=2, settings=SETTINGS, seed=0, device="cpu")
+    assert result.winner == Candidate("mlp", (16, 8))
+    assert result.failures == [{"arch": "broken:8", "family": "broken", "rung": 0,
+                                "error": "RuntimeError: no split can be made"}]
+    assert result.to_json()["failures"] == result.failures
+    with pytest.raises(RuntimeError, match="no split can be made"):  # no candidate of any family trained
+        successive_halving([Candidate("broken", (8,)), Candidate("broken", (4,))], train, valid, N_IDS, N_FIELDS,
+                           u=1, eta=2, max_epochs=2, settings=SETTINGS, seed=0, device="cpu")

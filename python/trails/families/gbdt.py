@@ -22,7 +22,7 @@ from collections.abc import Callable
 import numpy as np
 
 from trails.errors import TrailsError
-from trails.families.gbdt_config import GbdtConfig, parse_config, portfolio
+from trails.families.gbdt_config import GbdtConfig, parse_config, portfolio, round_nodes
 from trails.families.gbdt_model import (GbdtModel, GbdtSnapshot, evaluate, model_to_bytes, predict_outputs,
                                         snapshot_from_bytes, tree_nodes)
 from trails.families.gbdt_training import FAMILY_NAME, GbdtTrainable, train_units
@@ -31,15 +31,6 @@ from trails.refinement.settings import TrainingSettings
 from trails.task import BINARY_01, Task
 
 __all__ = ["GBDT", "GbdtConfig", "GbdtFamily", "GbdtModel", "GbdtSnapshot", "GbdtTrainable", "portfolio"]
-
-BINARY_OUTPUTS = 2
-"""A binary task's outputs: two, but one tree per round (the log-odds of the positive class)."""
-
-
-def trees_per_round(n_outputs: int) -> int:
-    """Trees one boosting round adds: one per class for a multiclass task, else one."""
-    return int(n_outputs) if int(n_outputs) > BINARY_OUTPUTS else 1
-
 
 class GbdtFamily:
     """The gradient-boosted trees family (see the module docstring)."""
@@ -103,10 +94,10 @@ class GbdtFamily:
         return snapshot.to_bytes()
 
     def parameter_count(self, config: GbdtConfig, hyper: ModelHyper, n_outputs: int) -> int:
-        """Nodes of ONE boosting round of ``config``: ``trees per round × (2·num_leaves − 1)``
-        (splits + leaves of full trees): what ``max_params`` bounds per round, since a trees
-        model's size is set by how long it trains, not by its configuration."""
-        return trees_per_round(n_outputs) * (2 * config.num_leaves - 1)
+        """Nodes of ONE boosting round of ``config`` at most: :func:`round_nodes`. A trees
+        model's size is set by how long it trains: ``settings.max_nodes`` (``max_params``)
+        stops its rounds before its nodes could pass it."""
+        return round_nodes(config, n_outputs)
 
     def model_parameters(self, model: GbdtModel) -> int:
         """The trained model's size: every tree's nodes (splits + leaves); 0 for no trees."""

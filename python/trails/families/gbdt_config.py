@@ -158,3 +158,18 @@ def portfolio(k: int) -> list[GbdtConfig]:
     if int(k) < 0:
         raise TrailsError(f"the value of k is {k}, but must be k >= 0")
     return list(PORTFOLIO[:int(k)])
+
+
+BINARY_OUTPUTS = 2
+"""A binary task's outputs: two, but one tree per round (the log-odds of the positive class)."""
+
+
+def trees_per_round(n_outputs: int) -> int:
+    """Trees one boosting round adds: one per class for a multiclass task, else one."""
+    return int(n_outputs) if int(n_outputs) > BINARY_OUTPUTS else 1
+
+
+def round_nodes(config: GbdtConfig, n_outputs: int) -> int:
+    """The most nodes one boosting round of ``config`` adds: ``trees per round ×
+    (2·num_leaves − 1)`` (splits and leaves of full trees)."""
+    return trees_per_round(n_outputs) * (2 * config.num_leaves - 1)

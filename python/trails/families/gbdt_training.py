@@ -33,7 +33,7 @@ import torch
 
 from trails.errors import TrailsError
 from trails.families.base import CANDIDATE_SEED_MASK, Candidate
-from trails.families.gbdt_config import GbdtConfig, parse_config
+from trails.families.gbdt_config import GbdtConfig, parse_config, round_nodes
 from trails.families.gbdt_features import FeatureMap, new_dataset, train_dataset
 from trails.families.gbdt_model import GbdtModel, GbdtSnapshot
 from trails.refinement.settings import TrainingSettings
@@ -246,9 +246,19 @@ def run_round(trainable: GbdtTrainable, data) -> None:
         trainable.train_seconds += time.monotonic() - started
     started = time.monotonic()
     if not trainable.exhausted:
-        trainable.exhausted = bool(trainable.booster.update())
+        trainable.exhausted = at_node_bound(trainable) or bool(trainable.booster.update())
     trainable.rounds += 1
     trainable.train_seconds += time.monotonic() - started
+
+
+def at_node_bound(trainable: GbdtTrainable) -> bool:
+    """Whether one more round could take the model past ``settings.max_nodes`` (``max_params``):
+    its rounds stop there (the model stays as it is, as when no split is left to make)."""
+    bound = trainable.settings.max_nodes
+    if bound is None:
+        return False
+    per_round = round_nodes(trainable.candidate.config, trainable.task.n_outputs)
+    return (trainable.booster.current_iteration() + 1) * per_round > bound
 
 
 def close_unit(trainable: GbdtTrainable, on_epoch) -> float:

@@ -54,6 +54,7 @@ class RungBook:
         self._deadline_hit = False
         self._evaluation_s = 0.0  # the longest evaluation of the decision sample so far
         self._finish_epochs = 0
+        self._failures: list[dict] = []
 
     # -- read-only state
 
@@ -105,6 +106,11 @@ class RungBook:
     def evaluation_s(self) -> float:
         """The longest evaluation of the decision sample so far (seconds)."""
         return self._evaluation_s
+
+    @property
+    def failures(self) -> list[dict]:
+        """Candidates whose training raised: ``{arch, family, rung, error}`` each (a copy)."""
+        return list(self._failures)
 
     @property
     def finish_epochs(self) -> int:
@@ -163,6 +169,15 @@ class RungBook:
                        f"{result.valid_score:.4f} after {result.total_epochs} epochs")
         self.report(message, n_rungs if final else rung_index, result)
         return result
+
+    def record_failure(self, candidate, rung_index: int, error: BaseException) -> None:
+        """``candidate`` (a :class:`~trails.families.base.Candidate`) could not train in rung
+        ``rung_index``: it loses, with ``error`` as its reason, and is reported."""
+        reason = f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}"
+        self._failures.append({"arch": candidate.text, "family": candidate.family, "rung": rung_index,
+                               "error": reason})
+        self.report(f"rung {rung_index + 1}/{self.n_rungs}: {candidate.text} could not train ({reason}): it loses",
+                    rung_index)
 
     def record_finish(self, trial: TrialHandle, step: Advance | None, epochs_counted: bool = False) -> None:
         """The finishing phase of ``trial`` did ``step`` (None: not one iteration fitted): its

@@ -111,20 +111,33 @@ class LocalExecutor:
     def train_rung(self, survivors: list, rung_index: int, rung: Rung, context: HalvingContext,
                    book: RungBook) -> list[tuple[float, int, Trainable]]:
         """Train each survivor to the rung's epochs and evaluate it, in order; stops between
-        candidates once the deadline has passed and some model was evaluated."""
+        candidates once the deadline has passed and some model was evaluated. A candidate whose
+        training raises loses (:meth:`RungBook.record_failure`) and the others go on; the error
+        is raised when no candidate has been evaluated at all (nothing could train)."""
         evaluated: list[tuple[float, int, Trainable]] = []
+        first_error: Exception | None = None
         for position, entry in enumerate(survivors):
             if stop_requested(context.should_stop):
                 raise Cancelled("successive halving was cancelled")
             if book.stop_for_deadline(context.deadline):
                 break
-            trial = context.new_trial(entry) if isinstance(entry, Candidate) else entry
-            step = self._advance(trial, rung_index, rung, context, book)
+            candidate = entry if isinstance(entry, Candidate) else entry.candidate
+            try:
+                trial = context.new_trial(entry) if isinstance(entry, Candidate) else entry
+                step = self._advance(trial, rung_index, rung, context, book)
+            except Cancelled:
+                raise
+            except Exception as error:  # this candidate cannot train: it loses, the others go on
+                book.record_failure(candidate, rung_index, error)
+                first_error = first_error or error
+                continue
             if step.valid_score is not None:
                 result = book.record_step(trial, rung_index, step)
                 evaluated.append((result.valid_score, position, trial))
             if book.deadline_hit:
                 break
+        if first_error is not None and not book.anything_evaluated:
+            raise first_error  # no candidate of any family could train
         return evaluated
 
     @staticmethod

@@ -210,7 +210,8 @@ def halve(candidates: Sequence, train_data: SplitTensors, valid_data: SplitTenso
         trained_epochs=book.trained_epochs, deadline_hit=book.deadline_hit,
         seconds=time.monotonic() - started, n_ids=int(n_ids), n_fields=int(n_fields),
         settings=settings, seed=int(config.seed), device=executor.device_name(device),
-        finish_epochs=book.finish_epochs, task=task, training_dtype=_training_dtype(settings, executor, device))
+        finish_epochs=book.finish_epochs, task=task, training_dtype=_training_dtype(settings, executor, device),
+        failures=book.failures)
 
 
 def _training_dtype(settings: TrainingSettings, executor: Executor, device: torch.device) -> str:

@@ -75,6 +75,8 @@ class HalvingResult:
         finish_epochs: epochs of the winner's finishing phase (0 without one).
         training_dtype: what training's forward pass ran in (``torch.bfloat16`` or
             ``torch.float32``; :func:`~trails.refinement.precision.resolve_precision`).
+        failures: candidates whose training raised, with the reason (they lost):
+            ``{arch, family, rung, error}`` each.
     """
 
     rungs: list
@@ -98,6 +100,7 @@ class HalvingResult:
     decision_rows: int | None = None
     task: Task = BINARY_01
     training_dtype: str = "torch.float32"
+    failures: list = field(default_factory=list)
 
     def model(self, device="cpu"):
         """The winner's model, ready to predict (an MLP: a :class:`~trails.model.TabularMLP` in
@@ -135,7 +138,7 @@ class HalvingResult:
             "embedding_dim": self.settings.embedding_dim, "batch_norm": self.settings.batch_norm,
             "settings": self.settings.to_json(), "seed": self.seed, "device": self.device,
             "schedule": [rung._asdict() for rung in self.schedule],
-            "rungs": [rung.to_json() for rung in self.rungs],
+            "rungs": [rung.to_json() for rung in self.rungs], "failures": list(self.failures),
         }
 
 

@@ -44,6 +44,9 @@ class TrainingSettings:
         rounds_per_unit: boosting rounds in one unit of the gradient-boosted trees' resource
             (:mod:`trails.families.gbdt`): what a rung of ``u`` units trains a tree candidate
             for is ``u × rounds_per_unit`` rounds, as it is ``u`` epochs for an MLP.
+        max_nodes: the most tree nodes a trees candidate may grow (``max_params``): its rounds
+            stop before one could pass it; None: no bound. (An MLP's bound is applied when its
+            archs are chosen.)
     """
 
     batch_size: int = 512
@@ -55,6 +58,7 @@ class TrainingSettings:
     precision: str = "auto"
     decision_valid_rows: int = 50_000
     rounds_per_unit: int = 50
+    max_nodes: int | None = None
 
     @classmethod
     def from_config(cls, config=None, **overrides) -> "TrainingSettings":
@@ -102,7 +106,8 @@ class TrainingSettings:
                        learning_rate=float(data["learning_rate"]), embedding_dim=int(data["embedding_dim"]),
                        batch_norm=bool(data["batch_norm"]), eval_batch_size=int(data["eval_batch_size"]),
                        precision=str(data["precision"]), decision_valid_rows=int(data["decision_valid_rows"]),
-                       rounds_per_unit=int(data["rounds_per_unit"]))
+                       rounds_per_unit=int(data["rounds_per_unit"]),
+                       max_nodes=None if data["max_nodes"] is None else int(data["max_nodes"]))
         settings.validate()
         return settings
 
@@ -113,6 +118,8 @@ class TrainingSettings:
             value = getattr(self, name)
             if int(value) < 1:
                 raise TrailsError(f"the value of {name} is {value}, but must be {name} >= 1")
+        if self.max_nodes is not None and int(self.max_nodes) < 1:
+            raise TrailsError(f"the value of max_nodes is {self.max_nodes}, but must be NULL or max_nodes >= 1")
         if not self.learning_rate > 0:
             raise TrailsError(f"the value of learning_rate is {self.learning_rate}, but must be "
                               "learning_rate > 0")

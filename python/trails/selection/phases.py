@@ -44,7 +44,8 @@ def race(problem: Problem, families: tuple[str, ...], revision: planning.Revisio
     """:func:`entrants.enter` for ``revision``: a unit costs an epoch of the costliest MLP
     candidate (as timed by the revision, else the cost model's estimate), and when trees enter,
     a round of the costliest of them is timed on ``sample`` to size theirs. Trees
-    configurations whose boosting round has more than ``max_params`` nodes are left out."""
+    configurations whose boosting round could have more than ``max_params`` nodes are left out,
+    and the others stop growing before they could pass it."""
     from trails.families import get_family
     from trails.families.gbdt import portfolio
 
@@ -62,7 +63,7 @@ def race(problem: Problem, families: tuple[str, ...], revision: planning.Revisio
     if n_trees:
         round_s = time_boosting(problem, Candidate(entrants.TREES, configs[n_trees - 1]), sample, settings, seed)
     return entrants.enter(revision, families, rules, settings, configs, in_trials=budget.in_trials, unit_s=unit_s,
-                          round_s=round_s)
+                          round_s=round_s, max_nodes=max_params)
 
 
 def plan_summary(problem: Problem, budget: Budget, measured: Measurements, first: Plan,

@@ -45,6 +45,7 @@ class SettingsRequest(BaseModel):
     precision: Literal[PRECISIONS]
     decision_valid_rows: int = Field(ge=1)
     rounds_per_unit: int = Field(ge=1)
+    max_nodes: Optional[int] = Field(ge=1)
 
 
 class JobRequest(BaseModel):

@@ -1,0 +1,90 @@
+"""Gradient-boosted trees beside the MLPs, end to end against the real cluster: a trees model
+selected, stored, predicted with, exported (ONNX run with onnxruntime against trails.predict),
+described and refit; a race of both families recorded in the row and in trails.runs."""
+
+import numpy as np
+import psycopg
+import pytest
+from test_tasks import SYNTHETIC, _encode
+
+COLUMNS = ["run_id", "best_arch", "valid_auc", "test_auc", "k_refined", "model_id", "task", "metric",
+           "valid_score", "test_score", "params", "family", "family_scores"]
+
+
+def _select(sql, query, *args) -> dict:
+    row = sql(f"SELECT {', '.join(COLUMNS)} FROM {query}", *args)[0]
+    return dict(zip(COLUMNS, row))
+
+
+@pytest.fixture
+def trees_model(sql):
+    sql(SYNTHETIC)
+    return _select(sql, "model_selection('synth', NULL, max_trials => 3, families => 'gbdt',"
+                        " refinement => 'backend')")
+
+
+def test_a_trees_model_is_selected_stored_and_predicts(sql, trees_model):
+    row = trees_model
+    assert row["family"] == "gbdt" and row["best_arch"].startswith("gbdt:leaves=")
+    assert row["k_refined"] == 3 and set(row["family_scores"]) == {"gbdt"}
+    assert row["test_auc"] > 0.9 and row["params"] > 0  # the label is a function of a and b
+    hyper, arch, params = sql("SELECT hyper, arch, params FROM trails.models WHERE model_id = %s",
+                              row["model_id"])[0]
+    assert hyper["family"] == "gbdt" and arch == row["best_arch"] and params == row["params"]
+    assert sql("SELECT families, family FROM trails.runs WHERE run_id = %s", row["run_id"])[0] == ("gbdt", "gbdt")
+    one = sql("SELECT trails.predict(%s, s) FROM synth s ORDER BY id LIMIT 5", row["model_id"])
+    table = dict(sql("SELECT id, score FROM trails.predict_table(%s, 'synth')", row["model_id"]))
+    ids = [i for (i,) in sql("SELECT id FROM synth ORDER BY id LIMIT 5")]
+    np.testing.assert_allclose([v for (v,) in one], [table[i] for i in ids], atol=1e-6)
+    label = sql("SELECT trails.predict_label(%s, s) FROM synth s ORDER BY id LIMIT 1", row["model_id"])[0][0]
+    assert label in ("0", "1")
+
+
+def test_a_trees_model_exports_as_onnx_matching_predict(sql, trees_model):
+    import onnxruntime
+
+    model = trees_model["model_id"]
+    layout = sql("SELECT trails.model_layout(%s)", model)[0][0]
+    rows = sql("SELECT id, a::text, b, c::float8 FROM synth ORDER BY id LIMIT 1000")
+    ids, values = _encode(layout, [{"a": a, "b": b, "c": c} for _, a, b, c in rows])
+    expected = dict(sql("SELECT id, score FROM trails.predict_table(%s, 'synth')", model))
+    expected = np.array([expected[row[0]] for row in rows])
+    session = onnxruntime.InferenceSession(bytes(sql("SELECT trails.export_model(%s)", model)[0][0]),
+                                           providers=["CPUExecutionProvider"])
+    (scores,) = session.run(None, {"ids": ids, "values": values})
+    assert scores.shape == (1000,)
+    np.testing.assert_allclose(scores, expected, atol=1e-5)
+    with pytest.raises(psycopg.Error) as error:  # no torch.export program of trees
+        sql("SELECT trails.export_model(%s, 'torch_export')", model)
+    assert "cannot export" in error.value.diag.message_primary and "onnx" in error.value.diag.message_hint
+
+
+def test_a_trees_model_refits_on_train_and_valid(sql, trees_model):
+    new_id, epochs, train_rows, metric, test_score, elapsed = sql(
+        "SELECT * FROM trails.refit(%s, 60)", trees_model["model_id"])[0]
+    hyper, refit_of = sql("SELECT hyper, refit_of FROM trails.models WHERE model_id = %s", new_id)[0]
+    assert refit_of == trees_model["model_id"] and hyper["family"] == "gbdt" and hyper["refit_rows"] == train_rows
+    assert metric == "roc_auc" and test_score > 0.9 and epochs >= 1
+
+
+def test_auto_races_both_families_and_records_each_familys_best(sql):
+    sql(SYNTHETIC)
+    row = _select(sql, "model_selection('synth', NULL, max_trials => 4, refinement => 'backend')")
+    assert set(row["family_scores"]) == {"mlp", "gbdt"}
+    best = max(row["family_scores"].values())
+    assert row["family_scores"][row["family"]] == pytest.approx(best)
+    plan, rungs, families = sql("SELECT phases->'plan'->'race', phases#>'{refinement,rungs}', families"
+                                " FROM trails.runs WHERE run_id = %s", row["run_id"])[0]
+    assert families == "auto" and plan["entrants"] == {"mlp": 2, "gbdt": 2}
+    assert {r["family"] for r in rungs if r["rung"] == 0} == {"mlp", "gbdt"}
+    # the mlp-only race is TRAILS' race: no trees enter
+    mlp_only = _select(sql, "model_selection('synth', NULL, max_trials => 2, families => 'mlp',"
+                            " refinement => 'backend')")
+    assert mlp_only["family"] == "mlp" and set(mlp_only["family_scores"]) == {"mlp"}
+
+
+def test_max_params_bounds_a_trees_models_nodes(sql):
+    sql(SYNTHETIC)
+    row = _select(sql, "model_selection('synth', NULL, max_trials => 2, families => 'gbdt', max_params => 2000,"
+                       " refinement => 'backend')")
+    assert row["family"] == "gbdt" and 0 < row["params"] <= 2000
