@@ -87,3 +87,23 @@ def test_a_candidate_that_cannot_train_loses_and_the_race_goes_on():
     with pytest.raises(RuntimeError, match="no split can be made"):  # no candidate of any family trained
         successive_halving([Candidate("broken", (8,)), Candidate("broken", (4,))], train, valid, N_IDS, N_FIELDS,
                            u=1, eta=2, max_epochs=2, settings=SETTINGS, seed=0, device="cpu")
+
+
+class QueryCanceled(Exception):
+    """Stands for what a PostgreSQL cancel raises from the caller's cancel check."""
+
+
+def test_an_error_of_the_cancel_check_stops_the_race_and_is_not_a_candidates_failure():
+    train, valid = split(1500, 0), split(500, 1)
+    calls = []
+
+    def cancel_after_a_while() -> bool:
+        calls.append(1)
+        if len(calls) > 3:
+            raise QueryCanceled("canceling statement due to user request")
+        return False
+
+    with pytest.raises(QueryCanceled):
+        successive_halving([Candidate("gbdt", portfolio(1)[0]), Candidate("mlp", (16, 8))], train, valid, N_IDS,
+                           N_FIELDS, u=1, eta=2, max_epochs=2, settings=SETTINGS, seed=0, device="cpu",
+                           should_stop=cancel_after_a_while)

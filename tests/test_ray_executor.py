@@ -7,6 +7,7 @@ executor's tests connect this process to it; the service's tests start a refinem
 with ``--executor ray --ray-address`` the head and run ``model_selection`` through it.
 """
 
+import dataclasses
 import json
 import os
 import secrets
@@ -33,6 +34,8 @@ import conftest
 from test_halving import CANDIDATES, N_FIELDS, N_IDS, SETTINGS, synthetic
 from test_service_faults import _call, _in_background, _start_service, _synthetic, _wait_for_job
 from trails.errors import TrailsError
+from trails.families import Candidate, get_family
+from trails.families.gbdt import portfolio
 from trails.refinement.halving import Cancelled, successive_halving
 from trails.refinement.schedule import halving_rungs
 from trails.refinement.trainer import TrainingSettings
@@ -146,6 +149,22 @@ def test_a_candidate_continues_on_another_worker_as_it_would_have_here(executor,
                for name in local.state_dict)
 
 
+def test_trees_and_mlps_race_on_ray_workers(executor, splits):
+    """A race of both families on the workers: a trees candidate's booster travels between rungs
+    as its model string and continues on whichever worker is free; the winner's model comes back
+    and scores as reported, whatever its family."""
+    candidates = [Candidate("mlp", CANDIDATES[3]), Candidate("gbdt", portfolio(1)[0]),
+                  Candidate("mlp", CANDIDATES[5]), Candidate("gbdt", portfolio(2)[1])]
+    settings = dataclasses.replace(SETTINGS, rounds_per_unit=5)
+    result = successive_halving(candidates, *splits, N_IDS, N_FIELDS, u=1, eta=2, max_epochs=4, settings=settings,
+                                seed=0, device="cpu", executor=executor)
+    assert [r.candidate for r in result.rungs if r.rung == 0] == candidates
+    assert {r.candidate.family for r in result.rungs if r.rung == 0} == {"mlp", "gbdt"}
+    assert result.trained_epochs == result.planned_epochs and not result.failures
+    family = get_family(result.winner.family)
+    assert abs(family.evaluate(result.model(), splits[1], result.task, 4096) - result.valid_score) < 1e-6
+
+
 def test_deadline_and_finishing_phase_on_ray(executor, splits):
     deadline = time.monotonic() + 4.0
     result = _run(splits, u=1, max_epochs=27, executor=executor, deadline=deadline, finish=True)
@@ -199,6 +218,7 @@ def test_model_selection_through_a_service_on_ray(sql, pg_dsn, ray_service):
     assert job["status"] == "done"
     assert job["result"]["executor"] == "ray" and job["result"]["workers"] == 2
     assert len({rung["arch"] for rung in job["rungs"]}) == k_refined >= 2
+    assert {rung["family"] for rung in job["rungs"] if rung["rung"] == 0} == {"mlp", "gbdt"}  # families => 'auto'
 
 
 def test_a_ray_worker_killed_mid_job(sql, pg_dsn, ray_service):

@@ -132,11 +132,11 @@ class GbdtTrainable:
         return self.snapshot()
 
     def export_state(self) -> dict:
-        """Everything needed to continue this trainable elsewhere, as plain picklable values:
-        configuration text, seed, model string (None before training), feature map, counters
-        and losses. :meth:`from_state` rebuilds it."""
-        model_string = None if self.booster is None and self.model_string is None else self.snapshot().model_string
-        return {"family": FAMILY_NAME, "config": self.config.text, "seed": self.seed, "model": model_string,
+        """Everything needed to continue this trainable elsewhere, as picklable values:
+        configuration text, seed, its :meth:`snapshot` as ``"model"`` (None before training),
+        feature map, counters and losses. :meth:`from_state` rebuilds it."""
+        snapshot = None if self.booster is None and self.model_string is None else self.snapshot()
+        return {"family": FAMILY_NAME, "config": self.config.text, "seed": self.seed, "model": snapshot,
                 "feature_map": None if self.feature_map is None else self.feature_map.to_json(),
                 "epochs_trained": self.epochs_trained, "rounds": self.rounds,
                 "train_seconds": self.train_seconds, "epoch_losses": list(self.epoch_losses),
@@ -148,7 +148,7 @@ class GbdtTrainable:
         """The trainable :meth:`export_state` returned ``state`` of (``n_ids``, ``n_fields``,
         ``settings`` and ``task`` must be those it was created with)."""
         trainable = cls(parse_config(state["config"]), n_ids, n_fields, settings, state["seed"], task)
-        trainable.model_string = state["model"]
+        trainable.model_string = None if state["model"] is None else state["model"].model_string
         if state["feature_map"] is not None:
             trainable.feature_map = FeatureMap.from_json(state["feature_map"])
         trainable.epochs_trained, trainable.rounds = int(state["epochs_trained"]), int(state["rounds"])

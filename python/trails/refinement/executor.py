@@ -125,9 +125,9 @@ class LocalExecutor:
             try:
                 trial = context.new_trial(entry) if isinstance(entry, Candidate) else entry
                 step = self._advance(trial, rung_index, rung, context, book)
-            except Cancelled:
-                raise
             except Exception as error:  # this candidate cannot train: it loses, the others go on
+                if context.is_stop(error):
+                    raise
                 book.record_failure(candidate, rung_index, error)
                 first_error = first_error or error
                 continue

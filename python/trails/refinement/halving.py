@@ -73,7 +73,8 @@ from trails.refinement.finishing import finish_trial
 from trails.refinement.precision import resolve_precision
 from trails.refinement.results import HalvingResult, Progress, RungResult
 from trails.refinement.schedule import Rung, halving_rungs, planned_epochs
-from trails.refinement.steps import Advance, HalvingContext, advance_trial, candidate_seed, timed_evaluation
+from trails.refinement.steps import (Advance, HalvingContext, StopCheck, advance_trial, candidate_seed,
+                                     timed_evaluation)
 from trails.refinement.trainer import Cancelled, TrainingSettings, default_device
 from trails.task import BINARY_01, Task
 
@@ -190,7 +191,7 @@ def halve(candidates: Sequence, train_data: SplitTensors, valid_data: SplitTenso
     book = RungBook(schedule, planned, progress, task)
     final_rows = len(valid_data) if decision_data is not valid_data else 0
     context = HalvingContext(train_data, decision_data, int(n_ids), int(n_fields), settings, int(config.seed),
-                             device, task, max_units, deadline, should_stop, final_rows)
+                             device, task, max_units, deadline, StopCheck(should_stop), final_rows)
     executor = executor if executor is not None else LocalExecutor()
     try:
         executor.prepare(context)

@@ -19,11 +19,11 @@ import torch
 
 from trails.families import Candidate, Trainable, get_family
 from trails.refinement.data import SplitTensors
-from trails.refinement.trainer import TrainingSettings
+from trails.refinement.trainer import Cancelled, TrainingSettings
 from trails.space import arch_text
 from trails.task import Task
 
-__all__ = ["Advance", "CONSTANT_LEARNING_RATE", "HalvingContext", "advance_trial", "candidate_seed",
+__all__ = ["Advance", "CONSTANT_LEARNING_RATE", "HalvingContext", "StopCheck", "advance_trial", "candidate_seed",
            "deadline_passed", "stop_requested", "timed_evaluation"]
 
 # The learning-rate horizon (iterations) of candidates that a finishing phase will anneal:
@@ -46,6 +46,23 @@ def deadline_passed(deadline: float | None) -> bool:
 def stop_requested(should_stop: Callable[[], bool] | None) -> bool:
     """Whether the cancel check ``should_stop`` (or None: never) asks to stop."""
     return should_stop is not None and bool(should_stop())
+
+
+class StopCheck:
+    """A run's cancel check (``check``: a callable returning true to stop, or None: never) that
+    remembers an exception it raised itself: such an exception is the caller's cancel (e.g. a
+    PostgreSQL query cancel raised by the check), never a candidate's failure to train."""
+
+    def __init__(self, check: Callable[[], bool] | None):
+        self.check = check
+        self.raised: BaseException | None = None
+
+    def __call__(self) -> bool:
+        try:
+            return self.check is not None and bool(self.check())
+        except BaseException as error:
+            self.raised = error
+            raise
 
 
 @dataclass
@@ -79,6 +96,12 @@ class HalvingContext:
     deadline: float | None
     should_stop: Callable[[], bool] | None
     final_rows: int = 0
+
+    def is_stop(self, error: BaseException) -> bool:
+        """Whether ``error`` stops the run rather than one candidate: a :class:`Cancelled`, or
+        what the cancel check itself raised (:class:`StopCheck`)."""
+        return isinstance(error, Cancelled) or (isinstance(self.should_stop, StopCheck)
+                                                and self.should_stop.raised is error)
 
     def new_trial(self, candidate: Candidate) -> Trainable:
         """A fresh trainable of ``candidate``, seeded by :meth:`Candidate.seed` of the run's seed."""
