@@ -189,13 +189,17 @@ def main() -> int:
     import psycopg2
 
     p = argparse.ArgumentParser(description="load the tabular tables of the peers benchmark")
-    p.add_argument("names", nargs="*", default=list(TABULAR), choices=TABULAR)
+    # no choices=: argparse (3.11) refuses an empty nargs="*" list against them
+    p.add_argument("names", nargs="*", help="tables to load: " + ", ".join(TABULAR) + " (default: all)")
     p.add_argument("--force", action="store_true", help="reload even when present")
     args = p.parse_args()
+    unknown = sorted(set(args.names) - set(TABULAR))
+    if unknown:
+        p.error(f"unknown table {', '.join(unknown)}; valid: {', '.join(TABULAR)}")
     os.environ.setdefault("PGDATABASE", "trails")
     connection = psycopg2.connect("")
     connection.autocommit = True
-    for name in args.names:
+    for name in args.names or list(TABULAR):
         load_tabular(connection, name, force=args.force)
     return 0
 
