@@ -69,7 +69,7 @@ from trails.families import Candidate, as_candidate, get_family
 from trails.refinement.book import RungBook, TrialHandle
 from trails.refinement.data import SplitTensors
 from trails.refinement.executor import Executor, LocalExecutor
-from trails.refinement.finishing import finish_trial
+from trails.refinement.finishing import FINISH_EVALUATION_MARGIN, finish_trial
 from trails.refinement.precision import resolve_precision
 from trails.refinement.results import HalvingResult, Progress, RungResult
 from trails.refinement.schedule import Rung, halving_rungs, planned_epochs
@@ -201,8 +201,9 @@ def halve(candidates: Sequence, train_data: SplitTensors, valid_data: SplitTenso
     best = book.best
     valid_score, valid_rows = best.valid_score, len(decision_data)
     # the decisions saw a sample: the winner's figure comes from the whole split — unless the
-    # deadline has passed (no time was kept for it then: the sample's figure stands)
-    if final_rows and not book.deadline_hit:
+    # deadline has passed or would pass during it (a large trees model evaluates slowly): the
+    # sample's figure stands then
+    if final_rows and not book.deadline_hit and _whole_split_fits(book, len(valid_data), len(decision_data), deadline):
         valid_score, valid_rows = _whole_split_score(book, context, valid_data), len(valid_data)
     return HalvingResult(
         rungs=book.results, schedule=schedule, winner=best.candidate, winner_epochs=best.total_epochs,
@@ -218,6 +219,16 @@ def halve(candidates: Sequence, train_data: SplitTensors, valid_data: SplitTenso
 def _training_dtype(settings: TrainingSettings, executor: Executor, device: torch.device) -> str:
     """What training's forward pass ran in on the executor's device, as text."""
     return str(resolve_precision(settings.precision, executor.device_name(device)) or torch.float32)
+
+
+def _whole_split_fits(book: RungBook, valid_rows: int, decision_rows: int, deadline: float | None) -> bool:
+    """Whether evaluating the winner on ``valid_rows`` rows ends before ``deadline``, at the rate
+    of the longest evaluation of the ``decision_rows``-row sample so far (with the finishing
+    phase's margin)."""
+    if deadline is None:
+        return True
+    estimate = FINISH_EVALUATION_MARGIN * book.evaluation_s * valid_rows / max(1, decision_rows)
+    return time.monotonic() + estimate <= deadline
 
 
 def _whole_split_score(book: RungBook, context: HalvingContext, valid_data: SplitTensors) -> float:
