@@ -20,6 +20,7 @@ import torch
 
 from trails.errors import TrailsError
 from trails.families import GBDT, Candidate, ModelFamily, ModelHyper, Trainable, get_family, parse_candidate
+from trails.families.gbdt_training import EARLY_STOPPING_PATIENCE
 from trails.families.gbdt_config import PORTFOLIO, GbdtConfig, parse_config, portfolio, round_nodes
 from trails.families.gbdt_features import FeatureMap, feature_map_of, feature_matrix
 from trails.refinement.data import SplitTensors
@@ -97,8 +98,10 @@ def test_config_text_round_trip():
         assert hash(parse_config(config.text)) == hash(config)
         candidate = parse_candidate(Candidate("gbdt", config).text)
         assert candidate == Candidate("gbdt", config) and candidate.text.startswith("gbdt:")
-    assert GbdtConfig(31, 0.1, 20, 0.8, 0.8, 1).text == "leaves=31,lr=0.1,min_child=20,ff=0.8,bf=0.8,l2=1"
-    assert parse_config(" l2=1, bf=0.8,ff=0.8,min_child=20,lr=0.1,leaves=31") == GbdtConfig(31, 0.1, 20, 0.8, 0.8, 1)
+    assert GbdtConfig(31, 0.1, 20, 0.8, 0.8, 1).text == "leaves=31,lr=0.1,min_child=20,ff=0.8,bf=0.8,l2=1,cat=10"
+    assert parse_config(" cat=50,l2=1, bf=0.8,ff=0.8,min_child=20,lr=0.1,leaves=31") == GbdtConfig(31, 0.1, 20, 0.8, 0.8, 1, 50)
+    # a text written before cat existed: LightGBM's default, what it trained with
+    assert parse_config("leaves=31,lr=0.1,min_child=20,ff=0.8,bf=0.8,l2=1").cat_smooth == 10
 
 
 @pytest.mark.parametrize("text", ["", "leaves=31", "leaves=31,lr=0.1,min_child=20,ff=0.8,bf=0.8,l2=1,depth=3",
@@ -106,21 +109,22 @@ def test_config_text_round_trip():
                                   "leaves=31,leaves=31,lr=0.1,min_child=20,ff=0.8,bf=0.8",
                                   "leaves=31,lr=0,min_child=20,ff=0.8,bf=0.8,l2=1",
                                   "leaves=31.5,lr=0.1,min_child=20,ff=0.8,bf=0.8,l2=1",
-                                  "leaves=31,lr=0.1,min_child=20,ff=1.5,bf=0.8,l2=1", "64-128-64"])
+                                  "leaves=31,lr=0.1,min_child=20,ff=1.5,bf=0.8,l2=1", "64-128-64",
+                                  "leaves=31,lr=0.1,min_child=20,ff=0.8,bf=0.8,l2=1,cat=-1"])
 def test_bad_config_text(text):
     with pytest.raises(TrailsError) as raised:
         parse_candidate("gbdt:" + text)
     assert raised.value.hint and "leaves=" in raised.value.hint
 
 
-def test_portfolio_is_fixed_and_cheap_first():
+def test_portfolio_is_fixed_and_complementary_first():
     assert portfolio(8) == portfolio(8) == list(PORTFOLIO)
     assert portfolio(3) == portfolio(8)[:3] and portfolio(0) == [] and portfolio(100) == list(PORTFOLIO)
     assert len(set(PORTFOLIO)) == len(PORTFOLIO)
-    first = PORTFOLIO[0]
-    counts = [GBDT.parameter_count(config, HYPER, 2) for config in PORTFOLIO]
-    assert counts[0] == min(counts)
-    assert first.learning_rate >= 0.1 and first.feature_fraction == first.bagging_fraction == 1.0
+    fast, slow, smoothed = PORTFOLIO[:3]  # what a run of 2-3 trees candidates races
+    assert fast.learning_rate >= 0.2 and slow.learning_rate <= 0.05 and slow.num_leaves > fast.num_leaves
+    assert smoothed.cat_smooth > 10 == fast.cat_smooth == slow.cat_smooth
+    assert GbdtConfig().lightgbm_params()["cat_smooth"] == 10
     with pytest.raises(TrailsError):
         portfolio(-1)
 
@@ -242,6 +246,56 @@ def test_fresh_state_and_candidates_sharing_one_train_set(splits):
         trainable = GBDT.new_trial(config, N_IDS, N_FIELDS, 0, SETTINGS, seed=2, task=TASKS["binary"])
         GBDT.train(trainable, train, 1, SETTINGS)
         assert GBDT.evaluate(trainable.model, valid, TASKS["binary"], 512) > 0.7
+
+
+def noisy_rows(n: int, seed: int) -> SplitTensors:
+    """Binary rows whose label follows field 0 for 60 % of the rows and is a coin flip for the
+    rest: a fast rate with large trees overfits them within a few dozen rounds."""
+    rows = encoded_rows(n, seed, "binary")
+    rng = np.random.default_rng(seed + 100)
+    signal = (rows.ids[:, 0].numpy() % 2 == 0).astype(np.int64)
+    labels = np.where(rng.random(n) < 0.6, signal, rng.integers(0, 2, n))
+    return SplitTensors.from_arrays(rows.ids.numpy(), rows.values.numpy(), labels)
+
+
+OVERFITTING = GbdtConfig(num_leaves=63, learning_rate=0.5, min_child_samples=2)
+
+
+def test_watched_training_keeps_its_best_round_and_stops(splits):
+    train, valid = noisy_rows(1500, 11), noisy_rows(800, 12)
+    task = TASKS["binary"]
+    trainable = GBDT.new_trial(OVERFITTING, N_IDS, N_FIELDS, 0, SETTINGS, seed=2, task=task)
+    GBDT.train(trainable, train, 30, SETTINGS, watch=valid)
+    assert trainable.watched and trainable.rounds == 30 * SETTINGS.rounds_per_unit
+    best, grown = trainable.best_iteration, trainable.booster.current_iteration()
+    assert trainable.converged and best + EARLY_STOPPING_PATIENCE == grown < trainable.rounds  # it stopped growing
+    model = trainable.model
+    assert model.iterations == best
+    np.testing.assert_allclose(GBDT.predict(model, task, valid.ids, valid.values)[:, 1],
+                               trainable.booster.predict(feature_matrix(valid.ids, valid.values, model.feature_map),
+                                                         num_iteration=best), atol=1e-12)
+    assert trainable.snapshot().model().booster.current_iteration() == best
+    assert GBDT.to_bytes(model) == GBDT.snapshot_bytes(trainable.snapshot())
+    probabilities = trainable.booster.predict(feature_matrix(valid.ids, valid.values, model.feature_map))
+    labels = valid.labels.numpy()
+    full_loss = -np.mean(labels * np.log(probabilities) + (1 - labels) * np.log(1 - probabilities))
+    assert trainable.best_loss < full_loss  # the rounds after the best one overfit
+    unwatched = GBDT.new_trial(OVERFITTING, N_IDS, N_FIELDS, 0, SETTINGS, seed=2, task=task)
+    GBDT.train(unwatched, train, 3, SETTINGS)
+    assert not unwatched.watched and unwatched.model.iterations is None and not unwatched.converged
+
+
+def test_watched_state_resumes_at_its_best_round():
+    train, valid = noisy_rows(1500, 13), noisy_rows(800, 14)
+    task = TASKS["binary"]
+    original = GBDT.new_trial(OVERFITTING, N_IDS, N_FIELDS, 0, SETTINGS, seed=3, task=task)
+    GBDT.train(original, train, 8, SETTINGS, watch=valid)
+    state = pickle.loads(pickle.dumps(original.export_state()))
+    assert state["best_loss"] == original.best_loss
+    resumed = GBDT.trial_from_state(state, N_IDS, N_FIELDS, SETTINGS, task=task)
+    GBDT.train(resumed, train, 1, SETTINGS, watch=valid)
+    assert resumed.watched and resumed.best_loss <= original.best_loss
+    assert resumed.best_iteration >= original.best_iteration  # it went on from the best round
 
 
 # -- snapshots and bytes

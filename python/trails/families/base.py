@@ -132,9 +132,12 @@ class ModelFamily(Protocol):
 
     def train(self, trainable: Trainable, data, units: int, settings, deadline: float | None = None,
               should_stop: Callable[[], bool] | None = None,
-              on_epoch: Callable[[Trainable, float], None] | None = None) -> list[float]:
+              on_epoch: Callable[[Trainable, float], None] | None = None, watch=None) -> list[float]:
         """Train ``trainable`` ``units`` more units on ``data``, continuing its state; returns
-        the mean training loss of each complete unit (fewer when ``deadline`` passed)."""
+        the mean training loss of each complete unit (fewer when ``deadline`` passed).
+        ``watch``: valid rows (the decision sample) a family may follow while it trains to keep
+        its best state (trees keep their best round and stop after a patience); a family may
+        ignore it (the MLP does)."""
         ...
 
     def finish(self, trainable: Trainable, context, deadline: float, evaluation_s: float,

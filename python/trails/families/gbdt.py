@@ -122,10 +122,12 @@ class GbdtFamily:
 
     def train(self, trainable: GbdtTrainable, data, units: int, settings: TrainingSettings,
               deadline: float | None = None, should_stop: Callable[[], bool] | None = None,
-              on_epoch: Callable[[GbdtTrainable, float], None] | None = None) -> list[float]:
+              on_epoch: Callable[[GbdtTrainable, float], None] | None = None, watch=None) -> list[float]:
         """:func:`~trails.families.gbdt_training.train_units` (``units`` of the trainable's
-        ``rounds_per_unit`` rounds); the training loss after each complete unit."""
-        return train_units(trainable, data, units, deadline=deadline, should_stop=should_stop, on_epoch=on_epoch)
+        ``rounds_per_unit`` rounds, watching ``watch``: the model is the best round on it); the
+        training loss after each complete unit."""
+        return train_units(trainable, data, units, deadline=deadline, should_stop=should_stop, on_epoch=on_epoch,
+                           watch=watch)
 
     def finish(self, trainable: GbdtTrainable, context, deadline: float, evaluation_s: float,
                on_epoch=None):

@@ -170,3 +170,20 @@ def train_dataset(split, n_ids: int, num_threads: int) -> tuple[FeatureMap, ligh
         _DATASETS[key] = (feature_map, build_dataset(rows, feature_map, num_threads))
         weakref.finalize(split, _DATASETS.pop, key, None)
     return _DATASETS[key]
+
+
+_WATCHED: dict[tuple[int, int], lightgbm.Dataset] = {}
+"""(id(valid rows), id(train split)) → the valid rows binned as the train set is."""
+
+
+def watched_dataset(data, split, n_ids: int, num_threads: int) -> lightgbm.Dataset:
+    """The valid rows ``data`` (a :class:`~trails.refinement.data.SplitTensors`, e.g. the
+    decision sample) as a LightGBM validation set binned with the shared train set of ``split``
+    (:func:`train_dataset`), built once per pair of split objects and shared by every booster
+    that watches it (each keeps its own running scores of it); an entry goes with ``data``."""
+    key = (id(data), id(split))
+    if key not in _WATCHED:
+        feature_map, shared = train_dataset(split, n_ids, num_threads)
+        _WATCHED[key] = build_dataset(data, feature_map, num_threads, reference=shared)
+        weakref.finalize(data, _WATCHED.pop, key, None)
+    return _WATCHED[key]

@@ -47,14 +47,22 @@ class GbdtModel:
             model string); None for a model of no trees (a candidate before its first round),
             which predicts what an empty booster does: P = 0.5, uniform classes, the mean.
         feature_map: how rows become its features (:mod:`trails.families.gbdt_features`).
+        iterations: the model is the booster's first ``iterations`` rounds (a training booster
+            that went on past its best round); None: all of them.
     """
 
     booster: lightgbm.Booster | None
     feature_map: FeatureMap
+    iterations: int | None = None
+
+    @property
+    def num_iteration(self) -> int:
+        """LightGBM's ``num_iteration`` argument for this model (−1: every round)."""
+        return -1 if self.iterations is None else int(self.iterations)
 
     def snapshot(self) -> "GbdtSnapshot":
-        """An immutable copy of the model as it is now."""
-        text = "" if self.booster is None else self.booster.model_to_string(num_iteration=-1)
+        """An immutable copy of the model as it is now (only its first ``iterations`` rounds)."""
+        text = "" if self.booster is None else self.booster.model_to_string(num_iteration=self.num_iteration)
         return GbdtSnapshot(text, self.feature_map)
 
 
@@ -118,7 +126,8 @@ def raw_predictions(model: GbdtModel, ids, values, num_threads: int | None = Non
     matrix = feature_matrix(ids, values, model.feature_map)
     if len(matrix) == 0:
         return np.empty((0,), dtype=np.float64)
-    return np.asarray(model.booster.predict(matrix, num_iteration=-1, num_threads=threads), dtype=np.float64)
+    return np.asarray(model.booster.predict(matrix, num_iteration=model.num_iteration, num_threads=threads),
+                      dtype=np.float64)
 
 
 def predict_outputs(model: GbdtModel, task: Task, ids, values) -> np.ndarray:

@@ -54,9 +54,11 @@ BOOSTER_PREFIX = "booster/"
 
 def _converted_booster(model: GbdtModel) -> onnx.ModelProto:
     """The booster alone: input :data:`FEATURES` float ``[batch, F]``; outputs the converter's
-    (``probabilities`` of a classifier, ``variable`` of a regressor)."""
+    (``probabilities`` of a classifier, ``variable`` of a regressor). A model of a booster's
+    first rounds is converted from its snapshot (only those rounds)."""
     n_fields = model.feature_map.n_fields
-    return convert_lightgbm(model.booster, initial_types=[(FEATURES, FloatTensorType([None, n_fields]))],
+    booster = model.booster if model.iterations is None else model.snapshot().model().booster
+    return convert_lightgbm(booster, initial_types=[(FEATURES, FloatTensorType([None, n_fields]))],
                             target_opset=CONVERTER_OPSET, zipmap=False)
 
 

@@ -12,6 +12,15 @@ Objectives: ``binary`` (log loss), ``multiclass`` with ``num_class`` (multiclass
 loss reported for a unit is LightGBM's training metric for that loss after the unit's last
 round (one pass over LightGBM's running train scores: no prediction).
 
+**Watching** (early stopping inside the race): trained with ``watch`` (the decision sample),
+the booster follows that sample's loss — the objective's, from LightGBM's own running scores of
+it, so a round costs no prediction — and the trainable keeps its best round
+(:attr:`GbdtTrainable.best_iteration`). Its model is the booster's first ``best_iteration``
+rounds (later rounds stay in the booster, which trains on), and once
+:data:`EARLY_STOPPING_PATIENCE` rounds passed without a better loss it is *converged*: its
+further rounds add nothing and cost nothing. So a candidate that a rung trained past its best
+round is evaluated, promoted and finished at that round, not at its last.
+
 Determinism: ``seed``, ``deterministic=True`` and column-wise histograms, with
 ``torch.get_num_threads()`` threads: the same seed and data give the same model on one machine.
 
@@ -34,7 +43,7 @@ import torch
 from trails.errors import TrailsError
 from trails.families.base import CANDIDATE_SEED_MASK, Candidate
 from trails.families.gbdt_config import GbdtConfig, parse_config, round_nodes
-from trails.families.gbdt_features import FeatureMap, new_dataset, train_dataset
+from trails.families.gbdt_features import FeatureMap, new_dataset, train_dataset, watched_dataset
 from trails.families.gbdt_model import GbdtModel, GbdtSnapshot
 from trails.refinement.settings import TrainingSettings
 from trails.refinement.trainer import Cancelled
@@ -45,6 +54,12 @@ FAMILY_NAME = "gbdt"
 OBJECTIVES = {"binary": ("binary", "binary_logloss"), "multiclass": ("multiclass", "multi_logloss"),
               "regression": ("regression", "l2")}
 """Task kind → LightGBM objective and the metric that is its loss."""
+
+EARLY_STOPPING_PATIENCE = 50
+"""Rounds without a better loss on the watched sample after which a watched trainable is
+converged (LightGBM's customary patience)."""
+
+WATCH_NAME = "decision"
 
 
 def booster_params(config: GbdtConfig, task: Task, seed: int, num_threads: int) -> dict:
@@ -75,6 +90,9 @@ class GbdtTrainable:
         train_seconds: wall time of those rounds (binning the shared train set not included).
         epoch_losses: the training loss after each complete unit, first first.
         feature_map: how rows become features, fixed by the first training (None before).
+        watched: its booster follows the loss of a watched sample (see the module docstring).
+        best_loss, best_iteration: the lowest watched loss so far and the booster's round count
+            then (None before a watched round).
     """
 
     def __init__(self, config: GbdtConfig, n_ids: int, n_fields: int, settings: TrainingSettings,
@@ -89,13 +107,23 @@ class GbdtTrainable:
         self.epochs_trained, self.rounds, self.train_seconds = 0, 0, 0.0
         self.epoch_losses: list[float] = []
         self.exhausted = False  # the booster can split no further (update() said so)
+        self.watched = False
+        self.resumed = False  # its booster was resumed from a model string (it cannot start watching)
+        self.best_loss: float | None = None
+        self.best_iteration: int | None = None
+
+    @property
+    def converged(self) -> bool:
+        """Watched, and :data:`EARLY_STOPPING_PATIENCE` rounds have passed without a better loss."""
+        return (self.watched and self.best_iteration is not None
+                and self.booster.current_iteration() - self.best_iteration >= EARLY_STOPPING_PATIENCE)
 
     @property
     def model(self) -> GbdtModel:
         """The model as it is now (its booster keeps training; :meth:`snapshot` freezes it); a
         model of no trees before any training."""
         if self.booster is not None:
-            return GbdtModel(self.booster, self.feature_map)
+            return GbdtModel(self.booster, self.feature_map, self.best_iteration if self.watched else None)
         if self.model_string is not None:
             if self._loaded is None:
                 self._loaded = GbdtSnapshot(self.model_string, self.feature_map).model()
@@ -140,7 +168,7 @@ class GbdtTrainable:
                 "feature_map": None if self.feature_map is None else self.feature_map.to_json(),
                 "epochs_trained": self.epochs_trained, "rounds": self.rounds,
                 "train_seconds": self.train_seconds, "epoch_losses": list(self.epoch_losses),
-                "exhausted": self.exhausted}
+                "exhausted": self.exhausted, "best_loss": self.best_loss}
 
     @classmethod
     def from_state(cls, state: dict, n_ids: int, n_fields: int, settings: TrainingSettings,
@@ -154,16 +182,17 @@ class GbdtTrainable:
         trainable.epochs_trained, trainable.rounds = int(state["epochs_trained"]), int(state["rounds"])
         trainable.train_seconds, trainable.epoch_losses = float(state["train_seconds"]), list(state["epoch_losses"])
         trainable.exhausted = bool(state["exhausted"])
+        trainable.best_loss = state.get("best_loss")  # its model is the snapshot of that round
         return trainable
 
     def __repr__(self) -> str:
         return f"GbdtTrainable({self.candidate.text}, epochs_trained={self.epochs_trained}, rounds={self.rounds})"
 
 
-def _start_booster(trainable: GbdtTrainable, data, num_threads: int) -> lightgbm.Booster:
+def _start_booster(trainable: GbdtTrainable, data, num_threads: int, watch=None) -> lightgbm.Booster:
     """The training booster of ``trainable``: a fresh one on the shared train set, or one
     resumed from its model string (after one round: ``lightgbm.train`` merges an init model
-    only while training, so the caller counts that round)."""
+    only while training, so the caller counts that round); watching ``watch`` when given."""
     feature_map, shared = train_dataset(data, trainable.n_ids, num_threads)
     if trainable.feature_map is not None and trainable.feature_map != feature_map:
         raise TrailsError(f"{trainable.candidate.text} was trained on rows of another layout",
@@ -171,15 +200,24 @@ def _start_booster(trainable: GbdtTrainable, data, num_threads: int) -> lightgbm
     trainable.feature_map = feature_map
     if trainable.model_string is None:
         params = booster_params(trainable.config, trainable.task, trainable.seed, num_threads)
-        return lightgbm.Booster(params, shared)
+        trainable.booster = lightgbm.Booster(params, shared)
+        if watch is not None:
+            _watch(trainable, data, watch)
+        return trainable.booster
     params = booster_params(trainable.config, trainable.task, (trainable.seed + trainable.rounds) & CANDIDATE_SEED_MASK,
                             num_threads)  # a 31-bit seed, as every candidate's
     own = new_dataset(data.complete(), feature_map, num_threads, reference=shared)  # lightgbm.train sets its init scores
+    # a watched sample of its own too: its init scores are the init model's predictions
+    valid_sets = [] if watch is None else [new_dataset(watch, feature_map, num_threads, reference=own)]
+    init_model = lightgbm.Booster(model_str=trainable.model_string)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # LightGBM's notes on parameters taken from the init model
-        booster = lightgbm.train(params, own, num_boost_round=1, keep_training_booster=True,
-                                 init_model=lightgbm.Booster(model_str=trainable.model_string))
-    trainable.model_string, trainable._loaded = None, None
+        booster = lightgbm.train(params, own, num_boost_round=1, keep_training_booster=True, init_model=init_model,
+                                 valid_sets=valid_sets, valid_names=[WATCH_NAME] * len(valid_sets))
+    trainable.model_string, trainable._loaded, trainable.resumed = None, None, True
+    if watch is not None:
+        trainable.watched = True
+        trainable.best_iteration = init_model.current_iteration() if trainable.best_loss is not None else None
     return booster
 
 
@@ -190,7 +228,7 @@ def training_loss(booster: lightgbm.Booster) -> float:
 
 def train_units(trainable: GbdtTrainable, data, units: int, deadline: float | None = None,
                 should_stop: Callable[[], bool] | None = None,
-                on_epoch: Callable[[GbdtTrainable, float], None] | None = None) -> list[float]:
+                on_epoch: Callable[[GbdtTrainable, float], None] | None = None, watch=None) -> list[float]:
     """Train ``trainable`` ``units`` more units on the train split ``data``, continuing its
     booster.
 
@@ -206,6 +244,9 @@ def train_units(trainable: GbdtTrainable, data, units: int, deadline: float | No
         should_stop: checked before every round; when it returns true :class:`Cancelled` is
             raised.
         on_epoch: called as ``on_epoch(trainable, loss)`` after each complete unit.
+        watch: valid rows to watch (:class:`~trails.refinement.data.SplitTensors`, the
+            decision sample; the same object for every call of one trainable), taken when
+            the booster starts; None: not watched.
 
     Returns:
         The training loss after each complete unit, in order.
@@ -225,30 +266,55 @@ def train_units(trainable: GbdtTrainable, data, units: int, deadline: float | No
                 raise Cancelled(f"training of {trainable.candidate.text} was cancelled")
             if deadline is not None and time.monotonic() >= deadline:
                 return losses
-            run_round(trainable, data)
+            run_round(trainable, data, watch)
         losses.append(close_unit(trainable, on_epoch))
     return losses
 
 
-def run_round(trainable: GbdtTrainable, data) -> None:
-    """One boosting round of ``trainable`` (its booster started or resumed first when needed),
-    timed into its counters."""
+def run_round(trainable: GbdtTrainable, data, watch=None) -> None:
+    """One boosting round of ``trainable`` (its booster started or resumed first when needed,
+    watching ``watch``), timed into its counters; nothing but the count once it is exhausted
+    or converged."""
     if trainable.booster is None:
         threads = torch.get_num_threads()
         train_dataset(data, trainable.n_ids, threads)  # binning the shared set is not the candidate's time
         started = time.monotonic()
         resumed = trainable.model_string is not None
-        trainable.booster = _start_booster(trainable, data, threads)
+        trainable.booster = _start_booster(trainable, data, threads, watch)
         if resumed:  # lightgbm.train ran this round
+            _note_loss(trainable)
             trainable.rounds += 1
             trainable.train_seconds += time.monotonic() - started
             return
         trainable.train_seconds += time.monotonic() - started
+    elif watch is not None and not trainable.watched and not trainable.resumed:
+        _watch(trainable, data, watch)
     started = time.monotonic()
-    if not trainable.exhausted:
+    if not (trainable.exhausted or trainable.converged):
         trainable.exhausted = at_node_bound(trainable) or bool(trainable.booster.update())
+        _note_loss(trainable)
     trainable.rounds += 1
     trainable.train_seconds += time.monotonic() - started
+
+
+def _watch(trainable: GbdtTrainable, data, watch) -> None:
+    """Let the live booster of ``trainable`` (started here on the shared train set of ``data``,
+    not resumed from a model string) watch ``watch`` from now on; its best round is then looked
+    for from its current one."""
+    threads = torch.get_num_threads()
+    trainable.booster.add_valid(watched_dataset(watch, data, trainable.n_ids, threads), WATCH_NAME)
+    trainable.watched = True
+    if trainable.booster.current_iteration():
+        _note_loss(trainable)
+
+
+def _note_loss(trainable: GbdtTrainable) -> None:
+    """Keep the watched loss of the booster's last round when it is the best so far."""
+    if not trainable.watched:
+        return
+    loss = float(trainable.booster.eval_valid()[0][2])
+    if trainable.best_loss is None or loss < trainable.best_loss:
+        trainable.best_loss, trainable.best_iteration = loss, trainable.booster.current_iteration()
 
 
 def at_node_bound(trainable: GbdtTrainable) -> bool:

@@ -144,9 +144,10 @@ class MlpFamily:
 
     def train(self, trainable: Trial, data: SplitTensors, units: int, settings: TrainingSettings,
               deadline: float | None = None, should_stop: Callable[[], bool] | None = None,
-              on_epoch: Callable[[Trial, float], None] | None = None) -> list[float]:
+              on_epoch: Callable[[Trial, float], None] | None = None, watch=None) -> list[float]:
         """:func:`~trails.refinement.trainer.train` for ``units`` epochs with the settings'
-        batch size and iterations per epoch."""
+        batch size and iterations per epoch (``watch`` is not used: the last weights are the
+        model)."""
         return train(trainable, data, units, settings.batch_size, settings.iter_per_epoch, deadline=deadline,
                      should_stop=should_stop, on_epoch=on_epoch)
 

@@ -152,7 +152,7 @@ def advance_trial(trial: Trainable, total_epochs: int, context: HalvingContext, 
     epochs = total_epochs - trial.epochs_trained
     losses = get_family(trial.candidate.family).train(trial, context.train_data, epochs, context.settings,
                                                       deadline=deadline, should_stop=context.should_stop,
-                                                      on_epoch=on_epoch)
+                                                      on_epoch=on_epoch, watch=context.decision_data)
     interrupted = len(losses) < epochs
     score, evaluation_s = None, 0.0
     if not interrupted or evaluate_interrupted:
