@@ -28,6 +28,13 @@ Rung decisions are taken on a stratified sample of the valid split of at most
 ``settings.decision_valid_rows`` rows (the whole split when it is smaller), so that a large table
 does not make every evaluation expensive; the winner's reported valid score is then measured once
 more on the whole split.
+**Time the winner leaves.** A trees winner early-stops (its loss on the decision sample stopped
+improving) and may end its finishing phase long before the deadline; the runners-up are then
+finished too, best first (the last rung's candidates before earlier rungs' losers), each from
+where its rungs left it, while at least :data:`RUNNER_UP_MIN_SHARE` of the refinement's time is
+left (not for the last seconds an MLP winner's finishing keeps for its evaluation) — an MLP
+runner-up trains to the deadline. The best
+evaluation of all is the winner, as always.
 When the deadline passes, training stops between two iterations and the best model evaluated so
 far is returned (``deadline_hit``); if none was evaluated yet, the interrupted one is evaluated
 so that there is always a winner.
@@ -195,7 +202,7 @@ def halve(candidates: Sequence, train_data: SplitTensors, valid_data: SplitTenso
     executor = executor if executor is not None else LocalExecutor()
     try:
         executor.prepare(context)
-        _run_rungs(entries, schedule, finishing, executor, context, book)
+        _run_rungs(entries, schedule, finishing, executor, context, book, started)
     finally:
         executor.release(context)
     best = book.best
@@ -257,22 +264,43 @@ def _validate_candidates(candidates) -> list[Candidate]:
 
 
 def _run_rungs(entries: list[Candidate], schedule: list[Rung], finishing: bool, executor: Executor,
-               context: HalvingContext, book: RungBook) -> None:
-    """The rungs, promotion between them and the finishing phase; ``book`` holds the outcome
-    (at least one evaluation once it returns)."""
+               context: HalvingContext, book: RungBook, started: float) -> None:
+    """The rungs, promotion between them and the finishing phase (the run began at ``started``,
+    ``time.monotonic()``); ``book`` holds the outcome (at least one evaluation once it returns)."""
     survivors: list = list(entries)  # a Candidate until the candidate is first trained
+    ranking: list[TrialHandle] = []  # every evaluated candidate, best first (later rungs first)
     for rung_index, rung in enumerate(schedule):
         evaluated = executor.train_rung(survivors, rung_index, rung, context, book)
+        ranked = _promote(evaluated, len(evaluated), context.task)
+        ranking = ranked + [handle for handle in ranking if all(handle is not other for other in ranked)]
         if book.deadline_hit or rung_index == len(schedule) - 1:
             break
-        survivors = _promote(evaluated, schedule[rung_index + 1].n_models, context.task)
+        survivors = ranked[:schedule[rung_index + 1].n_models]
     # finishing with one candidate there is no rung: nothing to choose, it trains to the deadline
     leader: TrialHandle = book.best_trial if book.best_trial is not None else executor.fresh(entries[0], context)
     if finishing and not book.deadline_hit:
         executor.finish(leader, context, book)
+        _finish_runners_up([handle for handle in ranking if handle is not leader], executor, context, book,
+                           started)
     if book.best is None:  # the deadline left no time to train: the untrained candidate
         book.mark_deadline_hit()
         executor.evaluate_as_is(leader, context, book)
+
+
+RUNNER_UP_MIN_SHARE = 0.1
+"""Share of the refinement's time that must be left for a runner-up's finishing phase to start."""
+
+
+def _finish_runners_up(ranking: list[TrialHandle], executor: Executor, context: HalvingContext,
+                       book: RungBook, started: float) -> None:
+    """Finish the candidates of ``ranking`` in its order while :data:`RUNNER_UP_MIN_SHARE` of
+    the time from ``started`` to the deadline is left (see the module docstring); each finishing
+    phase is recorded as final."""
+    for handle in ranking:
+        left = context.deadline - time.monotonic()
+        if book.deadline_hit or left < RUNNER_UP_MIN_SHARE * (context.deadline - started):
+            return
+        executor.finish(handle, context, book)
 
 
 def _promote(evaluated: list[tuple[float, int, TrialHandle]], n_next: int, task: Task) -> list[TrialHandle]:
