@@ -423,3 +423,15 @@ def test_max_nodes_stops_the_rounds_before_the_bound(splits):
     assert trainable.epochs_trained == 3  # the units complete; the model stops growing
     assert 0 < GBDT.model_parameters(trainable.model) <= bound
     assert trainable.booster.current_iteration() <= 10
+
+
+def test_memory_estimate_and_configurations_that_do_not_fit():
+    from trails.families.gbdt_config import booster_bytes, costliest, fitting
+
+    small, large = GbdtConfig(15, 0.1, 20), GbdtConfig(255, 0.03, 20)
+    assert booster_bytes(large, 10_000, 10, 2) > booster_bytes(small, 10_000, 10, 2)
+    assert booster_bytes(small, 1_000_000, 10, 5) > booster_bytes(small, 1_000_000, 10, 2)  # a tree per class
+    limit = booster_bytes(small, 10_000, 10, 2)
+    fits, skipped = fitting([small, large], 10_000, 10, 2, limit)
+    assert fits == [small] and skipped == [(large, booster_bytes(large, 10_000, 10, 2))]
+    assert costliest(list(PORTFOLIO[:3])) == PORTFOLIO[1]  # 63 leaves, 80 % of fields and rows

@@ -191,3 +191,46 @@ def round_nodes(config: GbdtConfig, n_outputs: int) -> int:
     """The most nodes one boosting round of ``config`` adds: ``trees per round ×
     (2·num_leaves − 1)`` (splits and leaves of full trees)."""
     return trees_per_round(n_outputs) * (2 * config.num_leaves - 1)
+
+
+def round_cost(config: GbdtConfig) -> float:
+    """A relative cost of one boosting round of ``config`` on a given table, for ranking only:
+    leaves × share of fields × share of rows (histogram building and split finding grow with
+    each)."""
+    return config.num_leaves * config.feature_fraction * config.bagging_fraction
+
+
+def costliest(configs: list[GbdtConfig]) -> GbdtConfig:
+    """The configuration of ``configs`` (not empty) whose round costs most (:func:`round_cost`)."""
+    return max(configs, key=round_cost)
+
+
+HISTOGRAM_BIN_BYTES = 24
+"""LightGBM's histogram entry: a gradient sum and a hessian sum (doubles) and a count."""
+
+ROW_BYTES_PER_TREE = 16
+"""Per row and tree of a round: the running score (double), gradient and hessian (floats)."""
+
+
+def booster_bytes(config: GbdtConfig, rows: int, n_fields: int, n_outputs: int, max_bin: int = 255) -> int:
+    """An estimate of the memory one training booster of ``config`` needs on a table of
+    ``rows`` train rows and ``n_fields`` fields, beyond the binned train set every candidate
+    shares: its per-row scores, gradients and hessians, and a histogram of every field's bins
+    for each leaf (LightGBM's histogram pool)."""
+    per_round = trees_per_round(n_outputs)
+    return int(rows * per_round * ROW_BYTES_PER_TREE
+               + config.num_leaves * n_fields * (max_bin + 1) * HISTOGRAM_BIN_BYTES)
+
+
+def fitting(configs: list[GbdtConfig], rows: int, n_fields: int, n_outputs: int,
+            limit_bytes: int) -> tuple[list[GbdtConfig], list[tuple[GbdtConfig, int]]]:
+    """(configurations whose :func:`booster_bytes` fit in ``limit_bytes``, in order; the others
+    with their estimate)."""
+    fits, skipped = [], []
+    for config in configs:
+        need = booster_bytes(config, rows, n_fields, n_outputs)
+        if need <= limit_bytes:
+            fits.append(config)
+        else:
+            skipped.append((config, need))
+    return fits, skipped

@@ -54,7 +54,9 @@ class Race:
     Attributes:
         unit_s: seconds one unit costs (an epoch of the costliest MLP candidate), None when
             nothing measured it.
-        round_s: measured seconds of one boosting round on the train split, None without trees.
+        round_s: measured seconds of one boosting round of the costliest trees candidate on the
+            train split, None without trees.
+        skipped: trees configurations left out for memory, with the bytes each would need.
     """
 
     candidates: tuple
@@ -63,6 +65,7 @@ class Race:
     settings: TrainingSettings
     unit_s: float | None = None
     round_s: float | None = None
+    skipped: tuple = ()
 
     def count(self, family: str) -> int:
         """Candidates of ``family`` in the race."""
@@ -94,14 +97,14 @@ def enter(revision: Revision, families: tuple[str, ...], rules: Rules, settings:
           portfolio: list, *, in_trials: bool, unit_s: float | None = None,
           round_s: float | None = None, max_nodes: int | None = None) -> Race:
     """The race for ``revision``'s plan: its MLP candidates (best-scored first) and the trees'
-    ``portfolio`` (cheapest first) shared as the module docstring says; the plan's rungs are
+    ``portfolio`` (most useful first) shared as the module docstring says; the plan's rungs are
     those of the race's K (U unchanged), with a finishing phase unless ``in_trials``; the trees
     grow at most ``max_nodes`` nodes (``max_params``)."""
     plan, archs = revision.plan, list(revision.candidates.archs)
     n_mlp, n_trees = shares(max(1, plan.k), families, len(archs), len(portfolio), in_trials)
     if n_mlp + n_trees == 0:
         raise TrailsError("no candidate of the families asked for can race: every trees configuration has more "
-                          "nodes in one boosting round than max_params",
+                          "nodes in one boosting round than max_params, or needs more memory than is free",
                           hint="raise max_params, or use families => 'auto' or 'mlp'")
     mlps = [Candidate(DEFAULT_FAMILY, tuple(arch)) for arch in archs[:n_mlp]]
     trees = [Candidate(TREES, config) for config in portfolio[:n_trees]]

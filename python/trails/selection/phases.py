@@ -5,6 +5,9 @@ that join measurement and planning: :func:`revise` and :func:`plan_summary`.
 
 from __future__ import annotations
 
+import dataclasses
+import os
+
 import numpy as np
 
 from trails.coordinator import Plan
@@ -24,7 +27,15 @@ __all__ = ["RefineTask", "ServiceRefiner", "TrainingSettings", "choose_refiner",
            "params_filter", "plan_summary", "race", "revise", "score_candidates", "store_selection", "vectorised"]
 
 PORTFOLIO_SIZE = 8
-"""Trees configurations the race may take (:func:`trails.families.gbdt.portfolio`), cheapest first."""
+"""Trees configurations the race may take (:func:`trails.families.gbdt.portfolio`), most useful first."""
+
+TREES_MEMORY_SHARE = 0.5
+"""Share of the machine's free memory one trees candidate may need (the binned train set aside)."""
+
+
+def free_memory_bytes() -> int:
+    """The machine's free physical memory (``sysconf``), bytes."""
+    return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
 
 
 def revise(problem: Problem, plan: Plan, candidates: planning.Candidates, sample: SplitTensors,
@@ -45,14 +56,19 @@ def race(problem: Problem, families: tuple[str, ...], revision: planning.Revisio
     candidate (as timed by the revision, else the cost model's estimate), and when trees enter,
     a round of the costliest of them is timed on ``sample`` to size theirs. Trees
     configurations whose boosting round could have more than ``max_params`` nodes are left out,
-    and the others stop growing before they could pass it."""
+    and the others stop growing before they could pass it; those whose booster would need more
+    than :data:`TREES_MEMORY_SHARE` of the free memory are left out too (``Race.skipped``)."""
     from trails.families import get_family
     from trails.families.gbdt import portfolio
+    from trails.families.gbdt_config import costliest, fitting
 
     configs = portfolio(PORTFOLIO_SIZE) if entrants.TREES in families else []
+    n_outputs = problem.task.n_outputs
     if max_params is not None:
-        trees, n_outputs = get_family(entrants.TREES), problem.task.n_outputs
+        trees = get_family(entrants.TREES)
         configs = [c for c in configs if trees.parameter_count(c, None, n_outputs) <= max_params]
+    configs, skipped = fitting(configs, int(problem.rows["train"]), problem.context.layout.n_fields, n_outputs,
+                               int(TREES_MEMORY_SHARE * free_memory_bytes()))
     archs = revision.candidates.archs
     n_mlp, n_trees = entrants.shares(max(1, revision.plan.k), families, len(archs), len(configs), budget.in_trials)
     unit_s = revision.epoch_s
@@ -61,9 +77,11 @@ def race(problem: Problem, families: tuple[str, ...], revision: planning.Revisio
         unit_s = float(measured.cost.epoch_seconds(np.array([widest]))[0])
     round_s = None
     if n_trees:
-        round_s = time_boosting(problem, Candidate(entrants.TREES, configs[n_trees - 1]), sample, settings, seed)
-    return entrants.enter(revision, families, rules, settings, configs, in_trials=budget.in_trials, unit_s=unit_s,
+        round_s = time_boosting(problem, Candidate(entrants.TREES, costliest(configs[:n_trees])), sample, settings,
+                                seed)
+    race = entrants.enter(revision, families, rules, settings, configs, in_trials=budget.in_trials, unit_s=unit_s,
                           round_s=round_s, max_nodes=max_params)
+    return dataclasses.replace(race, skipped=tuple(skipped))
 
 
 def plan_summary(problem: Problem, budget: Budget, measured: Measurements, first: Plan,

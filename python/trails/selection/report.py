@@ -114,6 +114,9 @@ class Reporter:
             unit = (f"; a gbdt unit is {race.settings.rounds_per_unit} boosting rounds ({1e3 * race.round_s:.1f} ms "
                     f"each" + (f", about one MLP epoch of {race.unit_s:.2f} s" if race.unit_s else "") + ")")
         self.notice(f"race: {entrants} candidates, K = {race.plan.k}, U = {race.plan.u}{unit}")
+        for config, need in race.skipped:
+            self.notice(f"gbdt:{config.text} left out: its booster would need about {need / 2**20:.0f} MiB for this "
+                        f"table, more than half the memory free")
 
     def winner(self, refined, params: int, metric: str, test_score: float) -> None:
         """The winner (a :class:`~trails.selection.refiners.Refined`) and each family's best
