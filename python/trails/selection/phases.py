@@ -91,8 +91,10 @@ def plan_summary(problem: Problem, budget: Budget, measured: Measurements, first
     space, plan = problem.context.space, revision.plan
     extremes = np.array([(min(space.widths),) * space.layers, (max(space.widths),) * space.layers])
     narrowest_s, widest_s = (float(x) for x in measured.cost.epoch_seconds(extremes))
-    finish_s = planning.finish_seconds(budget.available_s)
     filtering_s = budget.clock.phases["filtering_s"]
+    # the finishing phase trains to the deadline: it gets what the halving leaves of the time
+    # left now (the revision's timing, counted in neither phase, is already spent)
+    finish_s = max(0.0, budget.seconds_left() - plan.refinement_s)
     cost_json = dict(measured.cost.to_json(), epoch_s={arch_text(extremes[0]): narrowest_s,
                                                        arch_text(extremes[1]): widest_s},
                      decision_valid_rows=decision_rows(problem.rows, settings))
