@@ -50,6 +50,10 @@ def test_enter_alternates_families_and_replans_the_rungs():
     assert race.candidates[0].config == ARCHS[0] and [c.config for c in race.candidates[1:]] == PORTFOLIO[:2]
     assert race.plan.k == 3 and race.plan.rungs == RULES.rungs(3, 1, finish=True)
     assert race.settings.rounds_per_unit == 100 and race.count(TREES) == 2
+    assert [c.config for c in race.reserves] == PORTFOLIO[2:]  # the trees with no slot wait, in order
+    assert all(c.family == TREES for c in race.reserves)
+    in_trials = entrants.enter(revision(3), BOTH, RULES, TrainingSettings(), PORTFOLIO, in_trials=True)
+    assert in_trials.reserves == ()  # no deadline, no time left to fill
 
 
 def test_one_planned_slot_still_races_both_families():
@@ -64,4 +68,4 @@ def test_mlp_only_is_the_trails_race_unchanged():
     race = entrants.enter(before, ("mlp",), RULES, TrainingSettings(), PORTFOLIO, in_trials=False, unit_s=0.5,
                           round_s=0.01)
     assert race.plan == before.plan and [c.config for c in race.candidates] == ARCHS[:3]
-    assert race.settings == TrainingSettings() and race.round_s is None
+    assert race.settings == TrainingSettings() and race.round_s is None and race.reserves == ()

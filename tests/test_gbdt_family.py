@@ -118,7 +118,7 @@ def test_bad_config_text(text):
 
 
 def test_portfolio_is_fixed_and_complementary_first():
-    assert portfolio(8) == portfolio(8) == list(PORTFOLIO)
+    assert portfolio(len(PORTFOLIO)) == portfolio(99) == list(PORTFOLIO)
     assert portfolio(3) == portfolio(8)[:3] and portfolio(0) == [] and portfolio(100) == list(PORTFOLIO)
     assert len(set(PORTFOLIO)) == len(PORTFOLIO)
     fast, slow, smoothed = PORTFOLIO[:3]  # what a run of 2-3 trees candidates races
@@ -127,6 +127,19 @@ def test_portfolio_is_fixed_and_complementary_first():
     assert GbdtConfig().lightgbm_params()["cat_smooth"] == 10
     with pytest.raises(TrailsError):
         portfolio(-1)
+
+
+def test_variations_slow_down_then_regularise_and_never_grow_a_round():
+    config = PORTFOLIO[0]
+    nearby = GBDT.variations(config)
+    assert nearby[0].learning_rate == config.learning_rate / 2 and nearby[0].num_leaves == config.num_leaves
+    assert len(set(nearby)) == len(nearby) and config not in nearby
+    for other in nearby:
+        assert parse_candidate("gbdt:" + other.text).config == other
+        assert other.num_leaves <= config.num_leaves and round_nodes(other, 2) <= round_nodes(config, 2)
+    tiny = GbdtConfig(4, 0.006, 600, 0.35, 1.0, 0.0)  # every step but l2's would leave its range
+    assert GBDT.variations(tiny) == [dataclasses.replace(tiny, lambda_l2=1.0)]
+    assert get_family("mlp").variations((16, 8)) == []
 
 
 def test_family_is_registered_and_counts_nodes(trained):
@@ -379,6 +392,17 @@ def test_finish_of_a_fresh_candidate_and_without_time(splits):
     assert step is not None and step.valid_score > 0.5
     late = GBDT.new_trial(CONFIG, N_IDS, N_FIELDS, 0, SETTINGS, seed=8, task=task)
     assert GBDT.finish(late, context(train, valid, task), time.monotonic() - 1, 0.0) is None
+
+
+def test_a_fresh_candidate_finishes_to_convergence_whatever_the_evaluations_so_far_took(splits):
+    """The time kept for the final evaluation grows with the trees past a rung's rounds, not
+    from a fresh booster's first tree (a reserve trained from scratch once stopped after a few
+    dozen rounds when the race's evaluations had been slow)."""
+    train, valid = splits["binary"]
+    task = TASKS["binary"]
+    fresh = GBDT.new_trial(CONFIG, N_IDS, N_FIELDS, 0, SETTINGS, seed=8, task=task)
+    step = GBDT.finish(fresh, context(train, valid, task), time.monotonic() + 30, 1.0)
+    assert step is not None and fresh.rounds >= fresh.best_iteration + EARLY_STOPPING_PATIENCE  # converged
 
 
 def test_deadline_stops_training_between_rounds(splits):

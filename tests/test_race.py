@@ -8,6 +8,7 @@ import torch
 
 from trails.families import Candidate, MlpFamily, ModelHyper, get_family, parse_candidate, register_family
 from trails.families.gbdt import portfolio
+from trails.families.gbdt_config import variations
 from trails.refinement.data import SplitTensors
 from trails.refinement.halving import successive_halving
 from trails.refinement.trainer import TrainingSettings
@@ -126,3 +127,39 @@ def test_time_a_converged_trees_winner_leaves_finishes_the_runners_up():
     best = max(result.rungs, key=lambda r: r.valid_score)
     assert result.winner == best.candidate
     assert time.monotonic() - started < 6.0 + 2.0
+
+
+def test_time_a_converged_trees_winner_leaves_goes_to_the_reserves_first():
+    """Trees converge at once here and the deadline is far: the reserves train from scratch, in
+    their order, before the runners-up; a reserve that cannot train loses with its reason and
+    the others go on; the winner is still the best evaluation of all."""
+    import time
+
+    register_family(BrokenFamily())
+    candidates = [Candidate("gbdt", portfolio(1)[0]), Candidate("mlp", (16, 8))]
+    reserves = [Candidate("broken", (8,)), Candidate("gbdt", portfolio(3)[2]), Candidate("gbdt", portfolio(4)[3])]
+    train, valid = split(3000, 2), split(1000, 3)
+    started = time.monotonic()
+    result = successive_halving(candidates, train, valid, N_IDS, N_FIELDS, u=1, eta=2, max_epochs=2,
+                                settings=SETTINGS, seed=0, device="cpu", finish=True, deadline=started + 6.0,
+                                reserves=reserves)
+    final = [r.candidate for r in result.rungs if r.final]
+    assert final[0] == candidates[0]  # the leader's finishing phase first
+    assert final[1:3] == reserves[1:]  # then the reserves, in order, the broken one left out
+    variation = final[3]  # then the best so far at half its rate
+    assert variation.family == "gbdt" and variation not in candidates + reserves
+    assert any(variations(r.candidate.config)[0] == variation.config for r in result.rungs
+               if r.candidate.family == "gbdt")
+    assert [failure["arch"] for failure in result.failures] == ["broken:8"]
+    assert "RuntimeError" in result.failures[0]["error"]
+    best = max(result.rungs, key=lambda r: r.valid_score)
+    assert result.winner == best.candidate
+    assert time.monotonic() - started < 6.0 + 2.0
+
+
+def test_reserves_wait_without_a_finishing_phase():
+    train, valid = split(1500, 0), split(500, 1)
+    result = successive_halving([Candidate("gbdt", portfolio(1)[0]), Candidate("mlp", (8,))], train, valid, N_IDS,
+                                N_FIELDS, u=1, eta=2, max_epochs=2, settings=SETTINGS, seed=0, device="cpu",
+                                reserves=[Candidate("gbdt", portfolio(2)[1])])
+    assert Candidate("gbdt", portfolio(2)[1]) not in {r.candidate for r in result.rungs}

@@ -114,6 +114,11 @@ class ModelFamily(Protocol):
         ``max_params`` bounds)."""
         ...
 
+    def variations(self, config: Hashable) -> list:
+        """Configurations near ``config`` worth training when a finished race leaves time
+        (:mod:`trails.refinement.halving`), most promising first; may be empty."""
+        ...
+
     def max_iterations(self, units: int, n_rows: int, settings) -> int:
         """The training horizon of a trainable that may train ``units`` units of the resource
         on ``n_rows`` rows with ``settings`` (the ``max_iterations`` of :meth:`new_trial`)."""

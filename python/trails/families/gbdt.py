@@ -22,7 +22,7 @@ from collections.abc import Callable
 import numpy as np
 
 from trails.errors import TrailsError
-from trails.families.gbdt_config import GbdtConfig, parse_config, portfolio, round_nodes
+from trails.families.gbdt_config import GbdtConfig, parse_config, portfolio, round_nodes, variations as nearby
 from trails.families.gbdt_model import (GbdtModel, GbdtSnapshot, evaluate, model_to_bytes, predict_outputs,
                                         snapshot_from_bytes, tree_nodes)
 from trails.families.gbdt_training import FAMILY_NAME, GbdtTrainable, train_units
@@ -104,6 +104,11 @@ class GbdtFamily:
         return 0 if model.booster is None else tree_nodes(model.snapshot().model_string)
 
     # -- training
+
+    def variations(self, config: GbdtConfig) -> list[GbdtConfig]:
+        """:func:`~trails.families.gbdt_config.variations`: half the rate, then more
+        regularisation one knob at a time."""
+        return nearby(config)
 
     def max_iterations(self, units: int, n_rows: int, settings: TrainingSettings) -> int:
         """``units × settings.rounds_per_unit`` boosting rounds."""

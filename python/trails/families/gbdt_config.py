@@ -24,6 +24,7 @@ cannot win by overfitting.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, fields
 
 from trails.errors import TrailsError
@@ -160,6 +161,11 @@ PORTFOLIO = (
     GbdtConfig(127, 0.05, 10, 0.7, 0.7, 3.0),
     # very small trees, for small or nearly additive tables
     GbdtConfig(7, 0.1, 20, 0.8),
+    # the heavily regularised one with smoothed categories: the best valid score alone on
+    # uci_diabetes and fertility (exps/results/gbdt_portfolio.csv), but slow to converge
+    GbdtConfig(31, 0.03, 100, 0.5, 0.7, 10.0, 50.0),
+    # larger trees at a slow rate, categories smoothed
+    GbdtConfig(63, 0.05, 20, 0.8, 0.8, 1.0, 50.0),
     # very large trees at a slow rate, for very large tables
     GbdtConfig(255, 0.03, 20, 0.8, 0.8, 1.0),
 )
@@ -176,6 +182,32 @@ def portfolio(k: int) -> list[GbdtConfig]:
     if int(k) < 0:
         raise TrailsError(f"the value of k is {k}, but must be k >= 0")
     return list(PORTFOLIO[:int(k)])
+
+
+MIN_LEARNING_RATE = 0.005
+"""The slowest rate :func:`variations` goes to."""
+
+MIN_FEATURE_FRACTION = 0.3
+"""The smallest share of the fields per tree :func:`variations` goes to."""
+
+
+def variations(config: GbdtConfig) -> list[GbdtConfig]:
+    """Configurations next to ``config`` for a race that has converged with time left, most
+    promising first: half the learning rate (early-stopped, a slower rate usually ends a little
+    better in about twice the rounds), then more regularisation one knob at a time — half the
+    leaves, twice the rows per leaf, 70 % of the share of fields per tree, ten times the L2
+    penalty (at least 1). None grows a round's trees or the booster's memory, so a variation
+    fits wherever ``config`` did (``max_params``, memory). Steps that would leave a knob's range
+    (a rate below :data:`MIN_LEARNING_RATE`, fewer than 4 leaves, fewer fields than
+    :data:`MIN_FEATURE_FRACTION`, more rows per leaf than 1,000, an L2 penalty over 1,000) are
+    left out."""
+    steps = [("learning_rate", round(config.learning_rate / 2, 6), config.learning_rate / 2 >= MIN_LEARNING_RATE),
+             ("num_leaves", config.num_leaves // 2, config.num_leaves // 2 >= 4),
+             ("min_child_samples", config.min_child_samples * 2, config.min_child_samples * 2 <= 1000),
+             ("feature_fraction", round(config.feature_fraction * 0.7, 4),
+              config.feature_fraction * 0.7 >= MIN_FEATURE_FRACTION),
+             ("lambda_l2", max(1.0, config.lambda_l2 * 10), config.lambda_l2 * 10 <= 1000)]
+    return [dataclasses.replace(config, **{name: value}) for name, value, fits in steps if fits]
 
 
 BINARY_OUTPUTS = 2

@@ -59,7 +59,9 @@ def finish_trainable(trainable: GbdtTrainable, context: HalvingContext, deadline
         _check_cancel(trainable, context)
         run_round(trainable, train_data, watch)
         rounds = 1
-    start_trees = max(1, trainable.booster.current_iteration())
+    # the longest evaluation so far was of a model of a rung's rounds at least: a fresh
+    # candidate's evaluation grows past it only once it has more trees than that
+    start_trees = max(1, trainable.booster.current_iteration(), trainable.settings.rounds_per_unit)
     finish_started, timed_rounds = time.monotonic(), 0
     while not (trainable.exhausted or trainable.converged):
         per_round = ((time.monotonic() - finish_started) / timed_rounds if timed_rounds

@@ -128,6 +128,10 @@ class MlpFamily:
         layout's and is not counted)."""
         return mlp_parameters(config, hyper.n_fields * hyper.embedding_dim, n_outputs, hyper.batch_norm)
 
+    def variations(self, config: Sequence[int]) -> list:
+        """None: an MLP winner's finishing phase trains it to the deadline, leaving no time."""
+        return []
+
     def max_iterations(self, units: int, n_rows: int, settings: TrainingSettings) -> int:
         """``units`` epochs of :func:`~trails.refinement.trainer.iterations_per_epoch` iterations."""
         return int(units) * iterations_per_epoch(n_rows, settings.batch_size, settings.iter_per_epoch)

@@ -29,12 +29,24 @@ Rung decisions are taken on a stratified sample of the valid split of at most
 does not make every evaluation expensive; the winner's reported valid score is then measured once
 more on the whole split.
 **Time the winner leaves.** A trees winner early-stops (its loss on the decision sample stopped
-improving) and may end its finishing phase long before the deadline; the runners-up are then
-finished too, best first (the last rung's candidates before earlier rungs' losers), each from
-where its rungs left it, while at least :data:`RUNNER_UP_MIN_SHARE` of the refinement's time is
-left (not for the last seconds an MLP winner's finishing keeps for its evaluation) — an MLP
-runner-up trains to the deadline. The best
-evaluation of all is the winner, as always.
+improving) and may end its finishing phase long before the deadline. The time left goes, while
+at least :data:`RUNNER_UP_MIN_SHARE` of the refinement's time is left (not the last seconds an
+MLP winner's finishing keeps for its evaluation):
+
+1. to the *reserves* (``HalvingConfig.reserves``): candidates that did not enter the race (the
+   trees configurations the race had no slot for), each trained from scratch by its family's
+   finishing phase (trees: early-stopped), in the order given; a reserve that raises loses with
+   its reason, the others go on;
+2. then to variations of the best model so far (its family's
+   :meth:`~trails.families.base.ModelFamily.variations`: trees at half the rate, or more
+   regularised), trained from scratch the same way, one at a time, each time the first untried
+   variation of the best model then — a greedy local search that moves whenever a variation
+   wins — until the best has no untried variation;
+3. then to the runners-up, best first (the last rung's candidates before earlier rungs'
+   losers), each finished from where its rungs left it — an MLP runner-up trains to the
+   deadline.
+
+The best evaluation of all is the winner, as always.
 When the deadline passes, training stops between two iterations and the best model evaluated so
 far is returned (``deadline_hit``); if none was evaluated yet, the interrupted one is evaluated
 so that there is always a winner.
@@ -105,6 +117,8 @@ class HalvingConfig:
             deadline (:func:`~trails.refinement.finishing.finish_trial`).
         task: what the candidates predict (output width, loss) and the metric every decision
             uses (:meth:`Task.better` handles lower-is-better metrics).
+        reserves: candidates trained when a finished winner leaves time (see the module
+            docstring), in this order; only with ``finish`` and a deadline.
     """
 
     u: int
@@ -114,6 +128,7 @@ class HalvingConfig:
     seed: int = 0
     finish: bool = False
     task: Task = BINARY_01
+    reserves: tuple = ()
 
 
 def successive_halving(
@@ -134,14 +149,16 @@ def successive_halving(
     finish: bool = False,
     task: Task = BINARY_01,
     executor: Executor | None = None,
+    reserves: Sequence = (),
 ) -> HalvingResult:
     """Successive halving over ``candidates`` (see the module docstring): :func:`halve` with a
     :class:`HalvingConfig` of ``u``, ``eta``, ``max_epochs``, ``settings`` (``[refinement]`` of
-    ``config.ini`` when None), ``seed``, ``finish`` and ``task``; the other arguments as there.
+    ``config.ini`` when None), ``seed``, ``finish``, ``task`` and ``reserves``; the other
+    arguments as there.
     """
     settings = settings if settings is not None else TrainingSettings.from_config()
     config = HalvingConfig(u=u, settings=settings, eta=eta, max_epochs=max_epochs, seed=seed, finish=finish,
-                           task=task)
+                           task=task, reserves=tuple(as_candidate(entry) for entry in reserves))
     return halve(candidates, train_data, valid_data, n_ids, n_fields, config, device=device, deadline=deadline,
                  should_stop=should_stop, progress=progress, executor=executor)
 
@@ -202,7 +219,7 @@ def halve(candidates: Sequence, train_data: SplitTensors, valid_data: SplitTenso
     executor = executor if executor is not None else LocalExecutor()
     try:
         executor.prepare(context)
-        _run_rungs(entries, schedule, finishing, executor, context, book, started)
+        _run_rungs(entries, schedule, finishing, executor, context, book, started, config.reserves)
     finally:
         executor.release(context)
     best = book.best
@@ -264,9 +281,10 @@ def _validate_candidates(candidates) -> list[Candidate]:
 
 
 def _run_rungs(entries: list[Candidate], schedule: list[Rung], finishing: bool, executor: Executor,
-               context: HalvingContext, book: RungBook, started: float) -> None:
-    """The rungs, promotion between them and the finishing phase (the run began at ``started``,
-    ``time.monotonic()``); ``book`` holds the outcome (at least one evaluation once it returns)."""
+               context: HalvingContext, book: RungBook, started: float, reserves: tuple = ()) -> None:
+    """The rungs, promotion between them and the finishing phase, then the time it leaves (the
+    run began at ``started``, ``time.monotonic()``); ``book`` holds the outcome (at least one
+    evaluation once it returns)."""
     survivors: list = list(entries)  # a Candidate until the candidate is first trained
     ranking: list[TrialHandle] = []  # every evaluated candidate, best first (later rungs first)
     for rung_index, rung in enumerate(schedule):
@@ -280,25 +298,52 @@ def _run_rungs(entries: list[Candidate], schedule: list[Rung], finishing: bool, 
     leader: TrialHandle = book.best_trial if book.best_trial is not None else executor.fresh(entries[0], context)
     if finishing and not book.deadline_hit:
         executor.finish(leader, context, book)
-        _finish_runners_up([handle for handle in ranking if handle is not leader], executor, context, book,
-                           started)
+        _use_time_left(list(reserves), [handle for handle in ranking if handle is not leader], executor, context,
+                       book, started, tried={*entries, *reserves})
     if book.best is None:  # the deadline left no time to train: the untrained candidate
         book.mark_deadline_hit()
         executor.evaluate_as_is(leader, context, book)
 
 
 RUNNER_UP_MIN_SHARE = 0.1
-"""Share of the refinement's time that must be left for a runner-up's finishing phase to start."""
+"""Share of the refinement's time that must be left for a reserve's or a runner-up's finishing
+phase to start."""
 
 
-def _finish_runners_up(ranking: list[TrialHandle], executor: Executor, context: HalvingContext,
-                       book: RungBook, started: float) -> None:
-    """Finish the candidates of ``ranking`` in its order while :data:`RUNNER_UP_MIN_SHARE` of
-    the time from ``started`` to the deadline is left (see the module docstring); each finishing
-    phase is recorded as final."""
-    for handle in ranking:
+def _use_time_left(reserves: list[Candidate], ranking: list[TrialHandle], executor: Executor,
+                   context: HalvingContext, book: RungBook, started: float, tried: set) -> None:
+    """Finish the ``reserves`` from scratch, then variations of the best model, then the
+    runners-up of ``ranking`` in its order, while :data:`RUNNER_UP_MIN_SHARE` of the time from
+    ``started`` to the deadline is left (see the module docstring); ``tried``: the candidates
+    already in the run. Each finishing phase is recorded as final. A reserve or variation whose
+    training raises loses (:meth:`RungBook.record_failure`); a cancel is raised."""
+    def time_left() -> bool:
         left = context.deadline - time.monotonic()
-        if book.deadline_hit or left < RUNNER_UP_MIN_SHARE * (context.deadline - started):
+        return not book.deadline_hit and left >= RUNNER_UP_MIN_SHARE * (context.deadline - started)
+
+    def from_scratch(candidate: Candidate, why: str) -> None:
+        tried.add(candidate)
+        book.report(f"time left: {candidate.text} ({why}) trains from scratch", book.n_rungs)
+        try:
+            executor.finish(executor.fresh(candidate, context), context, book)
+        except Exception as error:  # this one cannot train: it loses, the run goes on
+            if context.is_stop(error):
+                raise
+            book.record_failure(candidate, book.n_rungs, error)
+
+    for candidate in reserves:
+        if not time_left():
+            return
+        from_scratch(candidate, "no place in the race")
+    while time_left():
+        best = book.best.candidate
+        variation = next((Candidate(best.family, config) for config in get_family(best.family).variations(best.config)
+                          if Candidate(best.family, config) not in tried), None)
+        if variation is None:
+            break
+        from_scratch(variation, f"a variation of the best, {best.text}")
+    for handle in ranking:
+        if not time_left():
             return
         executor.finish(handle, context, book)
 

@@ -52,6 +52,8 @@ class JobSpec:
         metric: the metric the rungs decide with (None: the layout's task's default).
         finish: train the winner on until the deadline (needs ``deadline_s``).
         settings: every training setting (:class:`TrainingSettings`).
+        reserves: candidates as text trained from scratch when a finished winner leaves time
+            (:attr:`trails.refinement.halving.HalvingConfig.reserves`), in this order.
     """
 
     dataset: str
@@ -72,6 +74,7 @@ class JobSpec:
     seed: int = 0
     metric: str | None = None
     finish: bool = False
+    reserves: tuple[str, ...] = ()
 
     @classmethod
     def field_names(cls) -> set[str]:
@@ -81,7 +84,7 @@ class JobSpec:
     def to_json(self) -> dict:
         """The JSON body of ``POST /v1/jobs``."""
         data = {name: getattr(self, name) for name in sorted(self.field_names())}
-        data["candidates"] = list(self.candidates)
+        data["candidates"], data["reserves"] = list(self.candidates), list(self.reserves)
         data["settings"] = self.settings.to_json()
         return data
 
@@ -102,7 +105,7 @@ class JobSpec:
             raise TrailsError(f"a refinement job needs {', '.join(missing)}")
         settings = data["settings"]
         data["settings"] = settings if isinstance(settings, TrainingSettings) else TrainingSettings.from_json(settings)
-        data["candidates"] = tuple(data["candidates"])
+        data["candidates"], data["reserves"] = tuple(data["candidates"]), tuple(data.get("reserves") or ())
         return cls(**data)
 
 

@@ -81,7 +81,8 @@ def select(session: Session, request: SelectionRequest, hooks: Hooks = Hooks(),
         report.race(race)
     with budget.phase("refinement_s"):
         refined = refiner.refine(session, problem, phases.RefineTask(
-            list(race.candidates), race.plan, race.rung_epochs, budget.deadline, request.seed, race.settings, rules),
+            list(race.candidates), race.plan, race.rung_epochs, budget.deadline, request.seed, race.settings, rules,
+            race.reserves),
             hooks, report)
     with budget.phase("test_s"):
         outcome = phases.evaluate_winner(session, problem, refined, race.settings, request.seed)

@@ -18,6 +18,12 @@ those slots:
   the deadline.
 * Budgeted in trials (``max_trials``), K is exactly ``max_trials`` (one candidate: an MLP).
 
+* **The trees that found no slot wait as reserves.** The portfolio's configurations beyond the
+  trees' share train from scratch, in portfolio order, when the race's winner has finished
+  before the deadline (a converged trees winner often has): a trees round is cheap where trees
+  win, so the time left is worth more as another configuration than as more rounds of one that
+  has stopped improving (:mod:`trails.refinement.halving`, "Time the winner leaves").
+
 ``families => 'mlp'`` keeps TRAILS' race untouched; ``'gbdt'`` fills every slot with trees.
 The candidates alternate between families, each family's best first, so that ties in valid
 score (which keep the candidates' order) do not favour one family.
@@ -57,6 +63,8 @@ class Race:
         round_s: measured seconds of one boosting round of the costliest trees candidate on the
             train split, None without trees.
         skipped: trees configurations left out for memory, with the bytes each would need.
+        reserves: trees candidates that found no slot, trained when the winner leaves time
+            (none in trials).
     """
 
     candidates: tuple
@@ -66,6 +74,7 @@ class Race:
     unit_s: float | None = None
     round_s: float | None = None
     skipped: tuple = ()
+    reserves: tuple = ()
 
     def count(self, family: str) -> int:
         """Candidates of ``family`` in the race."""
@@ -97,9 +106,10 @@ def enter(revision: Revision, families: tuple[str, ...], rules: Rules, settings:
           portfolio: list, *, in_trials: bool, unit_s: float | None = None,
           round_s: float | None = None, max_nodes: int | None = None) -> Race:
     """The race for ``revision``'s plan: its MLP candidates (best-scored first) and the trees'
-    ``portfolio`` (most useful first) shared as the module docstring says; the plan's rungs are
-    those of the race's K (U unchanged), with a finishing phase unless ``in_trials``; the trees
-    grow at most ``max_nodes`` nodes (``max_params``)."""
+    ``portfolio`` (most useful first) shared as the module docstring says, the rest of the
+    portfolio as reserves (unless ``in_trials``); the plan's rungs are those of the race's K (U
+    unchanged), with a finishing phase unless ``in_trials``; the trees grow at most
+    ``max_nodes`` nodes (``max_params``)."""
     plan, archs = revision.plan, list(revision.candidates.archs)
     n_mlp, n_trees = shares(max(1, plan.k), families, len(archs), len(portfolio), in_trials)
     if n_mlp + n_trees == 0:
@@ -108,6 +118,7 @@ def enter(revision: Revision, families: tuple[str, ...], rules: Rules, settings:
                           hint="raise max_params, or use families => 'auto' or 'mlp'")
     mlps = [Candidate(DEFAULT_FAMILY, tuple(arch)) for arch in archs[:n_mlp]]
     trees = [Candidate(TREES, config) for config in portfolio[:n_trees]]
+    reserves = () if in_trials or not trees else tuple(Candidate(TREES, config) for config in portfolio[n_trees:])
     candidates = tuple(c for pair in zip_longest(mlps, trees) for c in pair if c is not None)
     rung_epochs = revision.rung_epochs
     if len(candidates) != plan.k:
@@ -116,4 +127,4 @@ def enter(revision: Revision, families: tuple[str, ...], rules: Rules, settings:
     if n_trees:
         settings = dataclasses.replace(settings, max_nodes=max_nodes,
                                        rounds_per_unit=rounds_per_unit(unit_s, round_s, settings.rounds_per_unit))
-    return Race(candidates, plan, rung_epochs, settings, unit_s, round_s if n_trees else None)
+    return Race(candidates, plan, rung_epochs, settings, unit_s, round_s if n_trees else None, reserves=reserves)

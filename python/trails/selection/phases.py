@@ -26,8 +26,9 @@ from trails.space import arch_text
 __all__ = ["RefineTask", "ServiceRefiner", "TrainingSettings", "choose_refiner", "evaluate_winner", "measure",
            "params_filter", "plan_summary", "race", "revise", "score_candidates", "store_selection", "vectorised"]
 
-PORTFOLIO_SIZE = 8
-"""Trees configurations the race may take (:func:`trails.families.gbdt.portfolio`), most useful first."""
+PORTFOLIO_SIZE = 10
+"""Trees configurations the race may take, as entrants or reserves
+(:func:`trails.families.gbdt.portfolio`), most useful first."""
 
 TREES_MEMORY_SHARE = 0.5
 """Share of the machine's free memory one trees candidate may need (the binned train set aside)."""

@@ -113,7 +113,9 @@ class Reporter:
         if race.round_s is not None:
             unit = (f"; a gbdt unit is {race.settings.rounds_per_unit} boosting rounds ({1e3 * race.round_s:.1f} ms "
                     f"each" + (f", about one MLP epoch of {race.unit_s:.2f} s" if race.unit_s else "") + ")")
-        self.notice(f"race: {entrants} candidates, K = {race.plan.k}, U = {race.plan.u}{unit}")
+        reserves = (f"; {len(race.reserves)} more gbdt configurations in reserve, for the time a finished winner "
+                    f"leaves" if race.reserves else "")
+        self.notice(f"race: {entrants} candidates, K = {race.plan.k}, U = {race.plan.u}{unit}{reserves}")
         for config, need in race.skipped:
             self.notice(f"gbdt:{config.text} left out: its booster would need about {need / 2**20:.0f} MiB for this "
                         f"table, more than half the memory free")

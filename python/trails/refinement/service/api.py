@@ -79,8 +79,11 @@ class JobRequest(BaseModel):
                                       "these or refuses the job")
     finish: bool = Field(False, description="train the winner on until the deadline, its learning "
                          "rate annealed over exactly the epochs that fit (needs deadline_s)")
+    reserves: list[str] = Field(default_factory=list, max_length=1000,
+                                description="candidates trained from scratch, in this order, when a finished "
+                                "winner leaves time")
 
-    @field_validator("candidates")
+    @field_validator("candidates", "reserves")
     @classmethod
     def _candidates_parse(cls, candidates: list[str]) -> list[str]:
         """Each candidate's text as :attr:`Candidate.text` writes it (an MLP arch, or

@@ -273,7 +273,8 @@ class JobManager:
         """Successive halving of ``job`` on ``loaded``, with the job's own settings."""
         spec, layout = job.spec, loaded.layout
         config = HalvingConfig(u=spec.u, settings=spec.settings, eta=spec.eta, max_epochs=spec.max_epochs,
-                               seed=spec.seed, finish=spec.finish, task=layout.task.with_metric(spec.metric))
+                               seed=spec.seed, finish=spec.finish, task=layout.task.with_metric(spec.metric),
+                               reserves=tuple(parse_candidate(text) for text in spec.reserves))
         return halve([parse_candidate(text) for text in spec.candidates], loaded.train, loaded.valid,
                      layout.n_ids, layout.n_fields, config, device=self.device, deadline=job.deadline,
                      should_stop=job.cancel_event.is_set, progress=job.on_progress, executor=self.executor)
