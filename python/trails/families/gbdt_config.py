@@ -17,7 +17,9 @@ alone, early-stopped on the valid split: ``exps/README.md``): its first three en
 complementary — a fast rate that converges within a short rung on large tables of ids, larger
 trees at a slow rate for mixed tables, and a regularised one with smoothed categories for
 many-valued categorical fields — then it spreads out (small trees, noisy labels, large capacity),
-so that whatever ``k`` a run affords, it gets the most useful ``k`` first. Every candidate is
+so that whatever ``k`` a run affords, it gets the most useful ``k`` first; the configurations a
+race has no slot for wait as reserves for the time its winner leaves
+(:mod:`trails.selection.entrants`), as do the :func:`variations` of the best one. Every candidate is
 early-stopped on the decision sample (:mod:`trails.families.gbdt_training`), so a fast rate
 cannot win by overfitting.
 """
