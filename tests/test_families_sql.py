@@ -76,6 +76,7 @@ def test_auto_races_both_families_and_records_each_familys_best(sql):
     plan, rungs, families = sql("SELECT phases->'plan'->'race', phases#>'{refinement,rungs}', families"
                                 " FROM trails.runs WHERE run_id = %s", row["run_id"])[0]
     assert families == "auto" and plan["entrants"] == {"mlp": 2, "gbdt": 2}
+    assert plan["reserves"] == 0 and plan["prediction_rows"] == 0  # in trials: no deadline, no time left
     assert {r["family"] for r in rungs if r["rung"] == 0} == {"mlp", "gbdt"}
     # the mlp-only race is TRAILS' race: no trees enter
     mlp_only = _select(sql, "model_selection('synth', NULL, max_trials => 2, families => 'mlp',"

@@ -20,9 +20,10 @@ import torch
 
 from trails.errors import TrailsError
 from trails.families import GBDT, Candidate, ModelFamily, ModelHyper, Trainable, get_family, parse_candidate
-from trails.families.gbdt_training import EARLY_STOPPING_PATIENCE
+from trails.families.gbdt_training import EARLY_STOPPING_PATIENCE, prediction_reserve
 from trails.families.gbdt_config import PORTFOLIO, GbdtConfig, parse_config, portfolio, round_nodes
 from trails.families.gbdt_features import FeatureMap, feature_map_of, feature_matrix
+from trails.families.gbdt_model import raw_predictions
 from trails.refinement.data import SplitTensors
 from trails.refinement.settings import TrainingSettings
 from trails.refinement.steps import Advance, HalvingContext
@@ -309,6 +310,40 @@ def test_watched_state_resumes_at_its_best_round():
     GBDT.train(resumed, train, 1, SETTINGS, watch=valid)
     assert resumed.watched and resumed.best_loss <= original.best_loss
     assert resumed.best_iteration >= original.best_iteration  # it went on from the best round
+
+
+@pytest.mark.parametrize("kind", list(TASKS))
+def test_the_watched_rows_are_scored_from_what_lightgbm_kept_and_as_a_prediction_would(splits, kind):
+    """Evaluating the watched decision sample reads the predictions LightGBM kept while
+    boosting (no prediction over the trees); they are what predicting the same rows gives."""
+    train, valid = splits[kind]
+    task = TASKS[kind]
+    trainable = GBDT.new_trial(CONFIG, N_IDS, N_FIELDS, 0, SETTINGS, seed=5, task=task)
+    GBDT.train(trainable, train, 4, SETTINGS, watch=valid)
+    model = trainable.model
+    assert model.known is not None and model.known[0] is valid
+    same_rows = SplitTensors(valid.ids.clone(), valid.values.clone(), valid.labels.clone())  # another object
+    np.testing.assert_allclose(model.known[1].reshape(-1),
+                               raw_predictions(model, valid.ids, valid.values).reshape(-1), rtol=1e-9, atol=1e-12)
+    assert GBDT.evaluate(model, valid, task, 512) == pytest.approx(GBDT.evaluate(model, same_rows, task, 512),
+                                                                    rel=1e-9, abs=1e-12)
+    state = pickle.loads(pickle.dumps(trainable.export_state()))  # resumed elsewhere (a Ray worker)
+    resumed = GBDT.trial_from_state(state, N_IDS, N_FIELDS, SETTINGS, task=task)
+    GBDT.train(resumed, train, 1, SETTINGS, watch=valid)
+    assert GBDT.evaluate(resumed.model, valid, task, 512) == pytest.approx(
+        GBDT.evaluate(resumed.model, same_rows, task, 512), rel=1e-9, abs=1e-12)
+
+
+def test_boosting_keeps_time_for_the_winners_predictions(splits):
+    train, _ = splits["binary"]
+    task = TASKS["binary"]
+    costly = dataclasses.replace(SETTINGS, predict_s=0.01, prediction_rows=1000)  # 15 s a round of trees
+    trainable = GBDT.new_trial(CONFIG, N_IDS, N_FIELDS, 0, costly, seed=5, task=task)
+    assert prediction_reserve(trainable) == pytest.approx(1.5 * 0.01 * 1 * 1000)
+    assert GBDT.train(trainable, train, 2, costly, deadline=time.monotonic() + 10) == [] and trainable.rounds == 0
+    free = GBDT.new_trial(CONFIG, N_IDS, N_FIELDS, 0, SETTINGS, seed=5, task=task)
+    assert prediction_reserve(free) == 0.0
+    assert len(GBDT.train(free, train, 2, SETTINGS, deadline=time.monotonic() + 10)) == 2
 
 
 # -- snapshots and bytes

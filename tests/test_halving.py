@@ -262,7 +262,8 @@ def test_finish_trains_the_winner_on_until_the_deadline(splits):
                  deadline=started + window)
     elapsed = time.monotonic() - started
     final = [r for r in result.rungs if r.final]
-    assert len(final) == 1 and final[0] is result.rungs[-1]
+    # the leader first; a runner-up too when the leader's finish left a tenth of the time
+    assert final and len({r.candidate for r in final}) == len(final)
     assert result.finish_epochs >= 1 and final[0].total_epochs > 3  # beyond the last rung's 3
     assert not result.deadline_hit
     assert elapsed < window + 0.5  # the final evaluation fits before the deadline (plus slack)

@@ -27,7 +27,8 @@ def _spec(**changes) -> JobSpec:
                   tables={"train": "public.frappe_train", "valid": "public.frappe_valid", "test": "public.frappe_test"},
                   oids={"train": 1, "valid": 2, "test": 3}, split_bounds=None, layout={"fields": []},
                   candidates=("8-8", "16-16"), u=2, eta=3, max_epochs=9, deadline_s=12.5, seed=7,
-                  metric="roc_auc", finish=True, settings=SETTINGS)
+                  metric="roc_auc", finish=True, settings=SETTINGS,
+                  reserves=("gbdt:leaves=15,lr=0.1,min_child=20,ff=1,bf=1,l2=0,cat=10",))
     fields.update(changes)
     return JobSpec(**fields)
 
@@ -42,6 +43,7 @@ def test_a_job_spec_survives_json_exactly():
     assert set(data) == JobSpec.field_names()
     minimal = JobSpec(dataset="d", layout_id=1, candidates=("8",), u=1, settings=TrainingSettings())
     assert JobSpec.from_json(minimal.to_json()) == minimal
+    assert "reserves" not in minimal.to_json()  # what a service older than reserves accepts
 
 
 def test_a_job_spec_refuses_unknown_missing_and_bad_fields():

@@ -76,11 +76,15 @@ class ModelFamily(Protocol):
         resource: the unit a rung trains (``"epochs"``; ``"boosting rounds"`` for trees).
         export_formats: the formats :meth:`export` writes (a subset of
             :data:`trails.export.FORMATS`).
+        rescored: whether the race's winner is scored again on the whole valid split when the
+            decisions saw a sample of it (an MLP evaluates fast; a large trees model predicts
+            slowly, and its score on the sample stands).
     """
 
     name: str
     resource: str
     export_formats: tuple[str, ...]
+    rescored: bool
 
     def parse_config(self, text: str) -> Hashable:
         """The configuration ``text`` names (without any ``family:`` prefix).
@@ -112,6 +116,12 @@ class ModelFamily(Protocol):
     def parameter_count(self, config: Hashable, hyper, n_outputs: int) -> int:
         """The parameters ``config`` trains beyond the layout's embedding or encoding (what
         ``max_params`` bounds)."""
+        ...
+
+    def prediction_seconds(self, units: int, settings) -> float:
+        """Seconds to keep before the race's deadline for predicting
+        ``settings.prediction_rows`` rows, after the race, with a model trained ``units``
+        units (0 when that is cheap enough for the reserve the budget already keeps)."""
         ...
 
     def variations(self, config: Hashable) -> list:

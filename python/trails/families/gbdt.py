@@ -25,7 +25,7 @@ from trails.errors import TrailsError
 from trails.families.gbdt_config import GbdtConfig, parse_config, portfolio, round_nodes, variations as nearby
 from trails.families.gbdt_model import (GbdtModel, GbdtSnapshot, evaluate, model_to_bytes, predict_outputs,
                                         snapshot_from_bytes, tree_nodes)
-from trails.families.gbdt_training import FAMILY_NAME, GbdtTrainable, train_units
+from trails.families.gbdt_training import FAMILY_NAME, GbdtTrainable, prediction_seconds, train_units
 from trails.families.hyper import ModelHyper
 from trails.refinement.settings import TrainingSettings
 from trails.task import BINARY_01, Task
@@ -38,6 +38,7 @@ class GbdtFamily:
     name = FAMILY_NAME
     resource = "boosting rounds"
     export_formats = ("onnx",)
+    rescored = False
 
     # -- configurations
 
@@ -104,6 +105,12 @@ class GbdtFamily:
         return 0 if model.booster is None else tree_nodes(model.snapshot().model_string)
 
     # -- training
+
+    def prediction_seconds(self, units: int, settings: TrainingSettings) -> float:
+        """:func:`~trails.families.gbdt_training.prediction_seconds` of ``units`` + 1 units of
+        rounds (the finishing phase's last rounds may not fill a unit; one tree a round: a
+        multiclass model's classes are not counted — the trainable's own reserve counts them)."""
+        return prediction_seconds((int(units) + 1) * settings.rounds_per_unit, settings)
 
     def variations(self, config: GbdtConfig) -> list[GbdtConfig]:
         """:func:`~trails.families.gbdt_config.variations`: half the rate, then more

@@ -7,7 +7,9 @@ a better loss, counted across its rungs too) or the deadline minus the time kept
 evaluation; it then rolls back to its best round (``Booster.rollback_one_iter``) and is
 evaluated with the task's metric.
 
-Time kept for the evaluation mirrors :func:`~trails.refinement.finishing.finish_trial`:
+The rows predicted after the race (the whole valid split, the test split) are kept time for
+too (:func:`~trails.families.gbdt_training.prediction_reserve`). Time kept for the evaluation
+mirrors :func:`~trails.refinement.finishing.finish_trial`:
 :data:`~trails.refinement.finishing.FINISH_EVALUATION_MARGIN` times the longest evaluation so
 far (``evaluation_s``), plus the whole valid split's share when ``context.final_rows``; it grows
 with the model, since a prediction's cost grows with its trees.
@@ -18,7 +20,7 @@ from __future__ import annotations
 import time
 
 from trails.families.gbdt_model import evaluate
-from trails.families.gbdt_training import GbdtTrainable, close_unit, run_round
+from trails.families.gbdt_training import GbdtTrainable, close_unit, prediction_reserve, run_round
 from trails.refinement.finishing import FINISH_EVALUATION_MARGIN
 from trails.refinement.steps import Advance, HalvingContext
 from trails.refinement.trainer import Cancelled
@@ -67,7 +69,8 @@ def finish_trainable(trainable: GbdtTrainable, context: HalvingContext, deadline
         per_round = ((time.monotonic() - finish_started) / timed_rounds if timed_rounds
                      else trainable.seconds_per_round or 0.0)
         growth = (trainable.booster.current_iteration() + 1) / start_trees
-        if time.monotonic() + per_round + _evaluation_reserve(evaluation_s, context, growth) >= deadline:
+        keep = _evaluation_reserve(evaluation_s, context, growth) + prediction_reserve(trainable)
+        if time.monotonic() + per_round + keep >= deadline:
             break
         _check_cancel(trainable, context)
         run_round(trainable, train_data, watch)

@@ -49,11 +49,16 @@ class GbdtModel:
         feature_map: how rows become its features (:mod:`trails.families.gbdt_features`).
         iterations: the model is the booster's first ``iterations`` rounds (a training booster
             that went on past its best round); None: all of them.
+        known: ``(split, predictions)``: what this model predicts for the rows of that split
+            object (as :func:`raw_predictions` gives them), computed by LightGBM while it
+            boosted (the watched decision sample); :func:`evaluate` of that very split uses
+            them instead of predicting again. None: nothing known.
     """
 
     booster: lightgbm.Booster | None
     feature_map: FeatureMap
     iterations: int | None = None
+    known: tuple | None = None
 
     @property
     def num_iteration(self) -> int:
@@ -136,7 +141,11 @@ def predict_outputs(model: GbdtModel, task: Task, ids, values) -> np.ndarray:
     the prediction in the label's units float64 ``[N]`` for regression (``mean + std · y``)."""
     if model.booster is None:
         return _empty_model_outputs(task, len(ids))
-    predictions = raw_predictions(model, ids, values)
+    return _as_outputs(raw_predictions(model, ids, values), task)
+
+
+def _as_outputs(predictions: np.ndarray, task: Task) -> np.ndarray:
+    """:func:`raw_predictions`' values in the format of :func:`predict_outputs`."""
     if task.kind == "regression":
         return predictions * task.std + task.mean
     if task.kind == "binary":
@@ -153,10 +162,13 @@ def _empty_model_outputs(task: Task, n_rows: int) -> np.ndarray:
 
 def evaluate(model: GbdtModel, data, task: Task) -> float:
     """``task.metric`` of ``model`` over every row of the split ``data`` (outputs of
-    :func:`predict_outputs`, as an MLP's are scored).
+    :func:`predict_outputs`, as an MLP's are scored; the model's ``known`` predictions when
+    ``data`` is their split: a large trees model predicts slowly).
 
     Raises:
         TrailsError: when the metric is undefined on the split (e.g. ROC-AUC of one class).
     """
     labels = data.labels.detach().cpu().numpy()
+    if model.booster is not None and model.known is not None and model.known[0] is data:
+        return task.score(labels, _as_outputs(model.known[1], task))
     return task.score(labels, predict_outputs(model, task, data.ids, data.values))

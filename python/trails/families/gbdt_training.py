@@ -38,11 +38,12 @@ import warnings
 from collections.abc import Callable
 
 import lightgbm
+import numpy as np
 import torch
 
 from trails.errors import TrailsError
 from trails.families.base import CANDIDATE_SEED_MASK, Candidate
-from trails.families.gbdt_config import GbdtConfig, parse_config, round_nodes
+from trails.families.gbdt_config import GbdtConfig, parse_config, round_nodes, trees_per_round
 from trails.families.gbdt_features import FeatureMap, new_dataset, train_dataset, watched_dataset
 from trails.families.gbdt_model import GbdtModel, GbdtSnapshot
 from trails.refinement.settings import TrainingSettings
@@ -111,6 +112,8 @@ class GbdtTrainable:
         self.resumed = False  # its booster was resumed from a model string (it cannot start watching)
         self.best_loss: float | None = None
         self.best_iteration: int | None = None
+        self.watch_data = None  # the rows watched (the decision sample), once watching
+        self.best_predictions: np.ndarray | None = None  # LightGBM's of watch_data at best_iteration
 
     @property
     def converged(self) -> bool:
@@ -123,7 +126,10 @@ class GbdtTrainable:
         """The model as it is now (its booster keeps training; :meth:`snapshot` freezes it); a
         model of no trees before any training."""
         if self.booster is not None:
-            return GbdtModel(self.booster, self.feature_map, self.best_iteration if self.watched else None)
+            if not self.watched:
+                return GbdtModel(self.booster, self.feature_map)
+            known = None if self.best_predictions is None else (self.watch_data, self.best_predictions)
+            return GbdtModel(self.booster, self.feature_map, self.best_iteration, known)
         if self.model_string is not None:
             if self._loaded is None:
                 self._loaded = GbdtSnapshot(self.model_string, self.feature_map).model()
@@ -216,7 +222,7 @@ def _start_booster(trainable: GbdtTrainable, data, num_threads: int, watch=None)
                                  valid_sets=valid_sets, valid_names=[WATCH_NAME] * len(valid_sets))
     trainable.model_string, trainable._loaded, trainable.resumed = None, None, True
     if watch is not None:
-        trainable.watched = True
+        trainable.watched, trainable.watch_data, trainable.best_predictions = True, watch, None
         trainable.best_iteration = init_model.current_iteration() if trainable.best_loss is not None else None
     return booster
 
@@ -238,8 +244,8 @@ def train_units(trainable: GbdtTrainable, data, units: int, deadline: float | No
             being read, whose complete rows are waited for); always the same object for one
             trainable: its binned set is shared by every candidate (:func:`train_dataset`).
         units: units to add, ≥ 0 (``settings.rounds_per_unit`` rounds each).
-        deadline: a ``time.monotonic()`` value checked before every round; once passed, the
-            losses of the complete units are returned (the rounds of the interrupted unit stay
+        deadline: a ``time.monotonic()`` value checked before every round; once passed (less
+            the :func:`prediction_reserve`), the losses of the complete units are returned (the rounds of the interrupted unit stay
             in the model but the unit is not counted).
         should_stop: checked before every round; when it returns true :class:`Cancelled` is
             raised.
@@ -264,7 +270,7 @@ def train_units(trainable: GbdtTrainable, data, units: int, deadline: float | No
         for _ in range(rounds_per_unit):
             if should_stop is not None and should_stop():
                 raise Cancelled(f"training of {trainable.candidate.text} was cancelled")
-            if deadline is not None and time.monotonic() >= deadline:
+            if deadline is not None and time.monotonic() + prediction_reserve(trainable) >= deadline:
                 return losses
             run_round(trainable, data, watch)
         losses.append(close_unit(trainable, on_epoch))
@@ -303,18 +309,58 @@ def _watch(trainable: GbdtTrainable, data, watch) -> None:
     for from its current one."""
     threads = torch.get_num_threads()
     trainable.booster.add_valid(watched_dataset(watch, data, trainable.n_ids, threads), WATCH_NAME)
-    trainable.watched = True
+    trainable.watched, trainable.watch_data = True, watch
     if trainable.booster.current_iteration():
         _note_loss(trainable)
 
 
 def _note_loss(trainable: GbdtTrainable) -> None:
-    """Keep the watched loss of the booster's last round when it is the best so far."""
+    """Keep the watched loss of the booster's last round when it is the best so far, with
+    LightGBM's predictions of the watched rows then (:func:`watched_predictions`)."""
     if not trainable.watched:
         return
     loss = float(trainable.booster.eval_valid()[0][2])
     if trainable.best_loss is None or loss < trainable.best_loss:
         trainable.best_loss, trainable.best_iteration = loss, trainable.booster.current_iteration()
+        trainable.best_predictions = watched_predictions(trainable.booster)
+
+
+def watched_predictions(booster: lightgbm.Booster) -> np.ndarray:
+    """What ``booster`` predicts now for its watched rows (LightGBM's transformed output, as
+    ``Booster.predict`` gives it), from the scores it keeps for them while boosting: no
+    prediction over the trees (a large model predicts 50,000 rows in seconds)."""
+    kept = []
+
+    def keep(predictions, _dataset):
+        kept.append(np.array(predictions, dtype=np.float64))
+        return WATCH_NAME, 0.0, False
+
+    booster.eval_valid(feval=keep)
+    return kept[0]
+
+
+PREDICTION_MARGIN = 1.5
+"""Times the estimated seconds of the winner's predictions kept before a deadline."""
+
+
+def prediction_reserve(trainable: GbdtTrainable, more_rounds: int = 1) -> float:
+    """Seconds to keep before a deadline so that, after ``more_rounds`` more rounds, predicting
+    ``settings.prediction_rows`` rows with the model (the whole valid split and the test split,
+    after the race) still fits: :data:`PREDICTION_MARGIN` × ``settings.predict_s`` × trees ×
+    rows; 0 when the settings do not say. A large trees model predicts slowly (frappe: 800
+    trees of 63 leaves take 8 s for 50,000 rows on 2 cores), so the time a winner's
+    predictions take is kept out of its boosting."""
+    rounds = (trainable.booster.current_iteration() if trainable.booster is not None else 0) + more_rounds
+    return prediction_seconds(rounds * trees_per_round(trainable.task.n_outputs), trainable.settings)
+
+
+def prediction_seconds(trees: int, settings: TrainingSettings) -> float:
+    """:data:`PREDICTION_MARGIN` × ``settings.predict_s`` × ``trees`` ×
+    ``settings.prediction_rows``: the time kept for predicting the rows after the race with a
+    model of ``trees`` trees; 0 when the settings do not say."""
+    if not settings.predict_s or not settings.prediction_rows:
+        return 0.0
+    return PREDICTION_MARGIN * settings.predict_s * int(trees) * settings.prediction_rows
 
 
 def at_node_bound(trainable: GbdtTrainable) -> bool:

@@ -95,6 +95,7 @@ class MlpFamily:
     name = DEFAULT_FAMILY
     resource = "epochs"
     export_formats = tuple(EXPORTERS)
+    rescored = True
 
     def parse_config(self, text: str) -> tuple[int, ...]:
         """The arch ``text`` names (:func:`trails.space.parse_arch`)."""
@@ -127,6 +128,10 @@ class MlpFamily:
         """The MLP's parameters (:func:`trails.model.mlp_parameters`; the embedding table is the
         layout's and is not counted)."""
         return mlp_parameters(config, hyper.n_fields * hyper.embedding_dim, n_outputs, hyper.batch_norm)
+
+    def prediction_seconds(self, units: int, settings: TrainingSettings) -> float:
+        """0: an MLP predicts the test split within the budget's own reserve."""
+        return 0.0
 
     def variations(self, config: Sequence[int]) -> list:
         """None: an MLP winner's finishing phase trains it to the deadline, leaving no time."""

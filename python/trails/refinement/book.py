@@ -54,6 +54,7 @@ class RungBook:
         self._deadline_hit = False
         self._evaluation_s = 0.0  # the longest evaluation of the decision sample so far
         self._finish_epochs = 0
+        self._finished_once = False
         self._failures: list[dict] = []
 
     # -- read-only state
@@ -172,22 +173,26 @@ class RungBook:
 
     def record_failure(self, candidate, rung_index: int, error: BaseException) -> None:
         """``candidate`` (a :class:`~trails.families.base.Candidate`) could not train in rung
-        ``rung_index``: it loses, with ``error`` as its reason, and is reported."""
+        ``rung_index`` (``n_rungs``: in the time the finished winner left): it loses, with
+        ``error`` as its reason, and is reported."""
         reason = f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}"
         self._failures.append({"arch": candidate.text, "family": candidate.family, "rung": rung_index,
                                "error": reason})
-        self.report(f"rung {rung_index + 1}/{self.n_rungs}: {candidate.text} could not train ({reason}): it loses",
-                    rung_index)
+        where = "time left" if rung_index >= self.n_rungs else f"rung {rung_index + 1}/{self.n_rungs}"
+        self.report(f"{where}: {candidate.text} could not train ({reason}): it loses", rung_index)
 
     def record_finish(self, trial: TrialHandle, step: Advance | None, epochs_counted: bool = False) -> None:
         """The finishing phase of ``trial`` did ``step`` (None: not one iteration fitted): its
-        epochs are the finish epochs, and its evaluation is recorded as final."""
+        evaluation is recorded as final, and its epochs are the finish epochs when it is the
+        first finishing phase (the leader's) or the best evaluation so far."""
         if step is None:
             return
         if not epochs_counted:
             self.add_epochs(len(step.losses))
-        self._finish_epochs = len(step.losses)
-        self.record_step(trial, self.n_rungs, step, final=True)
+        result = self.record_step(trial, self.n_rungs, step, final=True)
+        if not self._finished_once or self._best is result:
+            self._finish_epochs = len(step.losses)
+        self._finished_once = True
 
     def record_as_is(self, trial: TrialHandle, step: Advance) -> None:
         """``trial`` evaluated without further training (the deadline left no time to train)."""

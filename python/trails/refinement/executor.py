@@ -65,7 +65,8 @@ class Executor(Protocol):
         (:meth:`RungBook.stop_for_deadline`) before each candidate."""
 
     def finish(self, handle: TrialHandle, context: HalvingContext, book: RungBook) -> None:
-        """The finishing phase of ``handle`` (its family's
+        """The finishing phase of ``handle`` — the leader, a runner-up, or a fresh handle of a
+        candidate trained from scratch in the time left (its family's
         :meth:`~trails.families.base.ModelFamily.finish`), recorded with
         :meth:`RungBook.record_finish`."""
 
@@ -158,7 +159,7 @@ class LocalExecutor:
         return step
 
     def finish(self, trial: Trainable, context: HalvingContext, book: RungBook) -> None:
-        """The finishing phase of the best candidate, here."""
+        """The finishing phase of ``trial`` (the leader, a runner-up or a fresh one), here."""
         name = trial.candidate.text
 
         def on_epoch(trial: Trainable, loss: float) -> None:

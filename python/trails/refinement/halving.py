@@ -26,8 +26,11 @@ The winner is the model with the best valid score among all evaluations (any run
 weights as they were when evaluated; without a deadline that is normally the last rung's model.
 Rung decisions are taken on a stratified sample of the valid split of at most
 ``settings.decision_valid_rows`` rows (the whole split when it is smaller), so that a large table
-does not make every evaluation expensive; the winner's reported valid score is then measured once
-more on the whole split.
+does not make every evaluation expensive; an MLP winner's reported valid score is then measured
+once more on the whole split (a trees winner's is not: ``ModelFamily.rescored``). Every training
+step keeps, before the deadline, the time the best model so far will need to be predicted after
+the race (``ModelFamily.prediction_seconds``: a large trees model predicts the test split
+slowly).
 **Time the winner leaves.** A trees winner early-stops (its loss on the decision sample stopped
 improving) and may end its finishing phase long before the deadline. The time left goes, while
 at least :data:`RUNNER_UP_MIN_SHARE` of the refinement's time is left (not the last seconds an
@@ -77,6 +80,7 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -219,7 +223,8 @@ def halve(candidates: Sequence, train_data: SplitTensors, valid_data: SplitTenso
     executor = executor if executor is not None else LocalExecutor()
     try:
         executor.prepare(context)
-        _run_rungs(entries, schedule, finishing, executor, context, book, started, config.reserves)
+        _run_rungs(entries, schedule, finishing, executor, context, book, started,
+                   tuple(as_candidate(entry) for entry in config.reserves))
     finally:
         executor.release(context)
     best = book.best
@@ -227,7 +232,8 @@ def halve(candidates: Sequence, train_data: SplitTensors, valid_data: SplitTenso
     # the decisions saw a sample: the winner's figure comes from the whole split — unless the
     # deadline has passed or would pass during it (a large trees model evaluates slowly): the
     # sample's figure stands then
-    if final_rows and not book.deadline_hit and _whole_split_fits(book, len(valid_data), len(decision_data), deadline):
+    if (final_rows and get_family(best.candidate.family).rescored and not book.deadline_hit
+            and _whole_split_fits(book, len(valid_data), len(decision_data), deadline)):
         valid_score, valid_rows = _whole_split_score(book, context, valid_data), len(valid_data)
     return HalvingResult(
         rungs=book.results, schedule=schedule, winner=best.candidate, winner_epochs=best.total_epochs,
@@ -288,7 +294,7 @@ def _run_rungs(entries: list[Candidate], schedule: list[Rung], finishing: bool, 
     survivors: list = list(entries)  # a Candidate until the candidate is first trained
     ranking: list[TrialHandle] = []  # every evaluated candidate, best first (later rungs first)
     for rung_index, rung in enumerate(schedule):
-        evaluated = executor.train_rung(survivors, rung_index, rung, context, book)
+        evaluated = executor.train_rung(survivors, rung_index, rung, _keeping(context, book), book)
         ranked = _promote(evaluated, len(evaluated), context.task)
         ranking = ranked + [handle for handle in ranking if all(handle is not other for other in ranked)]
         if book.deadline_hit or rung_index == len(schedule) - 1:
@@ -297,7 +303,7 @@ def _run_rungs(entries: list[Candidate], schedule: list[Rung], finishing: bool, 
     # finishing with one candidate there is no rung: nothing to choose, it trains to the deadline
     leader: TrialHandle = book.best_trial if book.best_trial is not None else executor.fresh(entries[0], context)
     if finishing and not book.deadline_hit:
-        executor.finish(leader, context, book)
+        executor.finish(leader, _keeping(context, book), book)
         _use_time_left(list(reserves), [handle for handle in ranking if handle is not leader], executor, context,
                        book, started, tried={*entries, *reserves})
     if book.best is None:  # the deadline left no time to train: the untrained candidate
@@ -316,26 +322,31 @@ def _use_time_left(reserves: list[Candidate], ranking: list[TrialHandle], execut
     runners-up of ``ranking`` in its order, while :data:`RUNNER_UP_MIN_SHARE` of the time from
     ``started`` to the deadline is left (see the module docstring); ``tried``: the candidates
     already in the run. Each finishing phase is recorded as final. A reserve or variation whose
-    training raises loses (:meth:`RungBook.record_failure`); a cancel is raised."""
+    training raises — or a runner-up's finishing phase — loses (:meth:`RungBook.record_failure`);
+    a cancel is raised."""
     def time_left() -> bool:
-        left = context.deadline - time.monotonic()
+        left = _keeping(context, book).deadline - time.monotonic()
         return not book.deadline_hit and left >= RUNNER_UP_MIN_SHARE * (context.deadline - started)
+
+    def finish(candidate: Candidate, handle=None) -> None:
+        try:
+            executor.finish(handle if handle is not None else executor.fresh(candidate, context),
+                            _keeping(context, book), book)
+        except Exception as error:  # this one cannot train: it loses, the run goes on (it has a winner)
+            if context.is_stop(error):
+                raise
+            book.record_failure(candidate, book.n_rungs, error)
 
     def from_scratch(candidate: Candidate, why: str) -> None:
         tried.add(candidate)
         book.report(f"time left: {candidate.text} ({why}) trains from scratch", book.n_rungs)
-        try:
-            executor.finish(executor.fresh(candidate, context), context, book)
-        except Exception as error:  # this one cannot train: it loses, the run goes on
-            if context.is_stop(error):
-                raise
-            book.record_failure(candidate, book.n_rungs, error)
+        finish(candidate)
 
     for candidate in reserves:
         if not time_left():
             return
         from_scratch(candidate, "no place in the race")
-    while time_left():
+    while time_left() and book.best is not None:
         best = book.best.candidate
         variation = next((Candidate(best.family, config) for config in get_family(best.family).variations(best.config)
                           if Candidate(best.family, config) not in tried), None)
@@ -345,7 +356,19 @@ def _use_time_left(reserves: list[Candidate], ranking: list[TrialHandle], execut
     for handle in ranking:
         if not time_left():
             return
-        executor.finish(handle, context, book)
+        finish(handle.candidate, handle)
+
+
+def _keeping(context: HalvingContext, book: RungBook) -> HalvingContext:
+    """``context`` with a deadline that keeps the time the best model so far needs to be
+    predicted after the race (its family's
+    :meth:`~trails.families.base.ModelFamily.prediction_seconds`: a large trees model
+    predicts the test split slowly), so that no later training spends it."""
+    best = book.best
+    if context.deadline is None or best is None:
+        return context
+    keep = get_family(best.candidate.family).prediction_seconds(best.total_epochs, context.settings)
+    return context if keep <= 0 else dataclasses.replace(context, deadline=context.deadline - keep)
 
 
 def _promote(evaluated: list[tuple[float, int, TrialHandle]], n_next: int, task: Task) -> list[TrialHandle]:

@@ -85,6 +85,8 @@ class JobSpec:
         """The JSON body of ``POST /v1/jobs``."""
         data = {name: getattr(self, name) for name in sorted(self.field_names())}
         data["candidates"], data["reserves"] = list(self.candidates), list(self.reserves)
+        if not self.reserves:  # a service older than reserves refuses the field: leave it out when empty
+            del data["reserves"]
         data["settings"] = self.settings.to_json()
         return data
 

@@ -378,7 +378,7 @@ class RayExecutor:
                     any_evaluated = True
 
     def finish(self, handle: RemoteTrial, context: HalvingContext, book: RungBook) -> None:
-        """The finishing phase of the best candidate on one worker."""
+        """The finishing phase of ``handle`` (the leader, a runner-up or a fresh one) on one worker."""
         info, state_ref = self._call("finish", handle, context, _seconds_left(context.deadline), book.evaluation_s)
         handle.state_ref, handle.epochs_trained = state_ref, info["epochs_trained"]  # a probe may have trained it
         book.record_finish(handle, info["step"])

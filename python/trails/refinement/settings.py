@@ -47,6 +47,10 @@ class TrainingSettings:
         max_nodes: the most tree nodes a trees candidate may grow (``max_params``): its rounds
             stop before one could pass it; None: no bound. (An MLP's bound is applied when its
             archs are chosen.)
+        predict_s: seconds a trees model takes to predict one row with one tree on this table
+            (measured by the planner; 0: unknown), and ``prediction_rows`` the rows the race's
+            winner is predicted on after it (the test split): a trees candidate stops boosting
+            while the time left still pays for predicting them (:func:`~trails.families.gbdt_training.prediction_reserve`).
     """
 
     batch_size: int = 512
@@ -59,6 +63,8 @@ class TrainingSettings:
     decision_valid_rows: int = 50_000
     rounds_per_unit: int = 50
     max_nodes: int | None = None
+    predict_s: float = 0.0
+    prediction_rows: int = 0
 
     @classmethod
     def from_config(cls, config=None, **overrides) -> "TrainingSettings":
@@ -107,7 +113,8 @@ class TrainingSettings:
                        batch_norm=bool(data["batch_norm"]), eval_batch_size=int(data["eval_batch_size"]),
                        precision=str(data["precision"]), decision_valid_rows=int(data["decision_valid_rows"]),
                        rounds_per_unit=int(data["rounds_per_unit"]),
-                       max_nodes=None if data["max_nodes"] is None else int(data["max_nodes"]))
+                       max_nodes=None if data["max_nodes"] is None else int(data["max_nodes"]),
+                       predict_s=float(data["predict_s"]), prediction_rows=int(data["prediction_rows"]))
         settings.validate()
         return settings
 
@@ -120,6 +127,8 @@ class TrainingSettings:
                 raise TrailsError(f"the value of {name} is {value}, but must be {name} >= 1")
         if self.max_nodes is not None and int(self.max_nodes) < 1:
             raise TrailsError(f"the value of max_nodes is {self.max_nodes}, but must be NULL or max_nodes >= 1")
+        if not (self.predict_s >= 0 and int(self.prediction_rows) >= 0):
+            raise TrailsError(f"predict_s ({self.predict_s}) and prediction_rows ({self.prediction_rows}) must be >= 0")
         if not self.learning_rate > 0:
             raise TrailsError(f"the value of learning_rate is {self.learning_rate}, but must be "
                               "learning_rate > 0")

@@ -104,12 +104,14 @@ def shares(k: int, families: tuple[str, ...], mlp_available: int, trees_availabl
 
 def enter(revision: Revision, families: tuple[str, ...], rules: Rules, settings: TrainingSettings,
           portfolio: list, *, in_trials: bool, unit_s: float | None = None,
-          round_s: float | None = None, max_nodes: int | None = None) -> Race:
+          round_s: float | None = None, max_nodes: int | None = None, predict_s: float = 0.0,
+          prediction_rows: int = 0) -> Race:
     """The race for ``revision``'s plan: its MLP candidates (best-scored first) and the trees'
     ``portfolio`` (most useful first) shared as the module docstring says, the rest of the
     portfolio as reserves (unless ``in_trials``); the plan's rungs are those of the race's K (U
     unchanged), with a finishing phase unless ``in_trials``; the trees grow at most
-    ``max_nodes`` nodes (``max_params``)."""
+    ``max_nodes`` nodes (``max_params``) and keep time for predicting ``prediction_rows`` rows
+    at ``predict_s`` seconds a row and tree (:class:`TrainingSettings`)."""
     plan, archs = revision.plan, list(revision.candidates.archs)
     n_mlp, n_trees = shares(max(1, plan.k), families, len(archs), len(portfolio), in_trials)
     if n_mlp + n_trees == 0:
@@ -126,5 +128,6 @@ def enter(revision: Revision, families: tuple[str, ...], rules: Rules, settings:
                                    rungs=rules.rungs(len(candidates), max(1, plan.u), finish=not in_trials))
     if n_trees:
         settings = dataclasses.replace(settings, max_nodes=max_nodes,
-                                       rounds_per_unit=rounds_per_unit(unit_s, round_s, settings.rounds_per_unit))
+                                       rounds_per_unit=rounds_per_unit(unit_s, round_s, settings.rounds_per_unit),
+                                       predict_s=float(predict_s), prediction_rows=int(prediction_rows))
     return Race(candidates, plan, rung_epochs, settings, unit_s, round_s if n_trees else None, reserves=reserves)

@@ -4,7 +4,8 @@ t1 is the seconds to score one arch (:func:`trails.filtering.profile_scoring`); 
 of one training epoch plus one evaluation of the arch the TFMEM ranks first among a quick
 random probe; the :class:`~trails.cost_model.CostModel` is fitted on that arch and the space's
 narrowest. Once the candidates are known, :func:`time_candidates` measures the costliest of
-them for the plan's revision, and :func:`time_boosting` a round of the trees that enter the race.
+them for the plan's revision, :func:`time_boosting` a round of the trees that enter the race,
+and :func:`time_tree_prediction` what a trees model's prediction costs per row and tree.
 """
 
 from __future__ import annotations
@@ -100,6 +101,45 @@ def _round_seconds(family, candidate, layout, sample: SplitTensors, settings: Tr
     started = time.perf_counter()
     family.train(trial, sample, 1, probe)
     return (time.perf_counter() - started) / PROBE_ROUNDS
+
+
+PREDICT_PROBE_ROUNDS = 20
+"""Boosting rounds of the model whose prediction is timed (:func:`time_tree_prediction`)."""
+
+
+def time_tree_prediction(problem: Problem, candidate, sample: SplitTensors, settings: TrainingSettings,
+                         seed: int = 0) -> float:
+    """Seconds a model of ``candidate`` (a trees :class:`~trails.families.Candidate`) takes to
+    predict one row with one tree: the difference between predicting ``sample`` with all
+    :data:`PREDICT_PROBE_ROUNDS` rounds of a model boosted on it and with half of them (each
+    the fastest of :data:`PROBE_REPEATS`), per row and tree — what a row costs whatever the
+    trees (reading it) left out; all of it per tree when the difference is lost in noise."""
+    from trails.families import get_family
+    from trails.families.gbdt_config import trees_per_round
+    from trails.families.gbdt_model import GbdtModel, raw_predictions
+
+    family, layout = get_family(candidate.family), problem.layout
+    probe = dataclasses.replace(settings, rounds_per_unit=PREDICT_PROBE_ROUNDS)
+    trial = family.new_trial(candidate.config, layout.n_ids, layout.n_fields, PREDICT_PROBE_ROUNDS, probe,
+                             candidate.seed(seed), task=layout.task)
+    family.train(trial, sample, 1, probe)
+    rounds = trial.booster.current_iteration()
+    if not rounds:
+        return 0.0
+
+    def seconds(iterations: int) -> float:
+        model = GbdtModel(trial.booster, trial.feature_map, iterations)
+        timings = []
+        for _ in range(PROBE_REPEATS):
+            started = time.perf_counter()
+            raw_predictions(model, sample.ids, sample.values)
+            timings.append(time.perf_counter() - started)
+        return min(timings)
+
+    trees = trees_per_round(layout.task.n_outputs)
+    whole, half = seconds(rounds), seconds(max(1, rounds // 2))
+    per_tree = (whole - half) / (len(sample) * trees * (rounds - max(1, rounds // 2)))
+    return per_tree if per_tree > 0 else whole / (len(sample) * trees * rounds)
 
 
 def time_boosting(problem: Problem, candidate, sample: SplitTensors, settings: TrainingSettings,

@@ -81,7 +81,8 @@ def plan_record(plan: Plan, revision: Revision, race: Race, budget: Budget, meas
     first = revision.previous or plan
     families = {"families": request.families, "entrants": {name: race.count(name) for name in request.family_names},
                 "unit_s": race.unit_s, "round_s": race.round_s, "rounds_per_unit": race.settings.rounds_per_unit,
-                "reserves": len(race.reserves)}
+                "reserves": len(race.reserves), "predict_s": race.settings.predict_s,
+                "prediction_rows": race.settings.prediction_rows}
     return {"n": plan.n, "k": plan.k, "u": plan.u, "race": families, "planned_filtering_s": plan.filtering_s,
             "planned_refinement_s": plan.refinement_s, "available_s": budget.available_s,
             "epoch_cap_s": revision.candidates.epoch_cap_s, "cost_model": measured.cost.to_json(),

@@ -16,7 +16,8 @@ from trails.refinement.trainer import TrainingSettings
 from trails.families import Candidate
 from trails.selection import entrants, planning
 from trails.selection.budget import Budget
-from trails.selection.measure import Measurements, decision_rows, measure, time_boosting, time_candidates
+from trails.selection.measure import (Measurements, decision_rows, measure, time_boosting, time_candidates,
+                                     time_tree_prediction)
 from trails.selection.outcome import evaluate_winner, store_selection
 from trails.selection.prepare import Problem
 from trails.selection.refiners import RefineTask, ServiceRefiner, choose_refiner
@@ -39,6 +40,12 @@ def free_memory_bytes() -> int:
     return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
 
 
+def prediction_rows(rows: dict, settings: TrainingSettings) -> int:
+    """Rows a trees winner is predicted on after the race: the test split (it is not scored
+    again on the whole valid split: ``ModelFamily.rescored``)."""
+    return int(rows["test"])
+
+
 def revise(problem: Problem, plan: Plan, candidates: planning.Candidates, sample: SplitTensors,
            settings: TrainingSettings, rules: planning.Rules, budget: Budget) -> planning.Revision:
     """:func:`planning.revise_plan`, with the costliest candidate timed on ``sample`` first
@@ -55,7 +62,8 @@ def race(problem: Problem, families: tuple[str, ...], revision: planning.Revisio
          seed: int, max_params: int | None = None) -> entrants.Race:
     """:func:`entrants.enter` for ``revision``: a unit costs an epoch of the costliest MLP
     candidate (as timed by the revision, else the cost model's estimate), and when trees enter,
-    a round of the costliest of them is timed on ``sample`` to size theirs. Trees
+    a round of the costliest of them is timed on ``sample`` to size theirs (and, with a
+    deadline, its prediction, so that boosting keeps time for the winner's). Trees
     configurations whose boosting round could have more than ``max_params`` nodes are left out,
     and the others stop growing before they could pass it; those whose booster would need more
     than :data:`TREES_MEMORY_SHARE` of the free memory are left out too (``Race.skipped``)."""
@@ -76,12 +84,15 @@ def race(problem: Problem, families: tuple[str, ...], revision: planning.Revisio
     if unit_s is None and archs:
         widest = planning.costliest(archs[:max(1, n_mlp)], problem.context.scoring.in_features)
         unit_s = float(measured.cost.epoch_seconds(np.array([widest]))[0])
-    round_s = None
+    round_s, predict_s = None, 0.0
     if n_trees:
-        round_s = time_boosting(problem, Candidate(entrants.TREES, costliest(configs[:n_trees])), sample, settings,
-                                seed)
+        costly = Candidate(entrants.TREES, costliest(configs[:n_trees]))
+        round_s = time_boosting(problem, costly, sample, settings, seed)
+        if not budget.in_trials:  # a deadline to keep the winner's predictions from
+            predict_s = time_tree_prediction(problem, costly, sample, settings, seed)
     race = entrants.enter(revision, families, rules, settings, configs, in_trials=budget.in_trials, unit_s=unit_s,
-                          round_s=round_s, max_nodes=max_params)
+                          round_s=round_s, max_nodes=max_params, predict_s=predict_s,
+                          prediction_rows=0 if budget.in_trials else prediction_rows(problem.rows, settings))
     return dataclasses.replace(race, skipped=tuple(skipped))
 
 

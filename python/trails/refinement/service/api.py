@@ -46,6 +46,8 @@ class SettingsRequest(BaseModel):
     decision_valid_rows: int = Field(ge=1)
     rounds_per_unit: int = Field(ge=1)
     max_nodes: Optional[int] = Field(ge=1)
+    predict_s: float = Field(ge=0)
+    prediction_rows: int = Field(ge=0)
 
 
 class JobRequest(BaseModel):
