@@ -131,20 +131,22 @@ def test_time_a_converged_trees_winner_leaves_finishes_the_runners_up():
 
 def test_time_a_converged_trees_winner_leaves_goes_to_the_reserves_first():
     """Trees converge at once here and the deadline is far: the reserves train from scratch, in
-    their order, before the runners-up; a reserve that cannot train loses with its reason and
-    the others go on; the winner is still the best evaluation of all."""
+    their order, then variations of the best; a reserve that cannot train loses with its
+    reason and the others go on; the winner is still the best evaluation of all. (Trees only:
+    an MLP runner-up would train to the deadline; the run ends when the trees have nothing
+    left to try.)"""
     import time
 
     register_family(BrokenFamily())
-    candidates = [Candidate("gbdt", portfolio(1)[0]), Candidate("mlp", (16, 8))]
+    candidates = [Candidate("gbdt", portfolio(1)[0]), Candidate("gbdt", portfolio(2)[1])]
     reserves = [Candidate("broken", (8,)), Candidate("gbdt", portfolio(3)[2]), Candidate("gbdt", portfolio(4)[3])]
     train, valid = split(3000, 2), split(1000, 3)
     started = time.monotonic()
     result = successive_halving(candidates, train, valid, N_IDS, N_FIELDS, u=1, eta=2, max_epochs=2,
-                                settings=SETTINGS, seed=0, device="cpu", finish=True, deadline=started + 6.0,
+                                settings=SETTINGS, seed=0, device="cpu", finish=True, deadline=started + 60.0,
                                 reserves=reserves)
     final = [r.candidate for r in result.rungs if r.final]
-    assert final[0] == candidates[0]  # the leader's finishing phase first
+    assert final[0] in candidates  # the leader's finishing phase first
     assert final[1:3] == reserves[1:]  # then the reserves, in order, the broken one left out
     variation = final[3]  # then the best so far at half its rate
     assert variation.family == "gbdt" and variation not in candidates + reserves
@@ -154,7 +156,7 @@ def test_time_a_converged_trees_winner_leaves_goes_to_the_reserves_first():
     assert "RuntimeError" in result.failures[0]["error"]
     best = max(result.rungs, key=lambda r: r.valid_score)
     assert result.winner == best.candidate
-    assert time.monotonic() - started < 6.0 + 2.0
+    assert time.monotonic() - started < 60.0 + 2.0
 
 
 def test_reserves_wait_without_a_finishing_phase():
