@@ -110,7 +110,7 @@ def fixed_mlp(spec: DatasetSpec, budget_s: float, seed: int, arch=FIXED_ARCH, ma
     from trails.model import build_model
     from trails.profiling import measure_training
     from trails.refinement.data import SplitTensors, load_split
-    from trails.refinement.halving import candidate_seed
+    from trails.families import Candidate
     from trails.refinement.settings import TrainingSettings
     from trails.refinement.trainer import Trial, evaluate, iterations_per_epoch, train
     from trails.space import arch_text
@@ -139,7 +139,7 @@ def fixed_mlp(spec: DatasetSpec, budget_s: float, seed: int, arch=FIXED_ARCH, ma
     epochs = int(max(1, min(max_epochs, (deadline - time.monotonic()) // (epoch_s + eval_s))))
     per_epoch = iterations_per_epoch(len(train_split), settings.batch_size, settings.iter_per_epoch)
     trial = Trial(tuple(arch), n_ids, n_fields, epochs * per_epoch, settings,
-                  seed=candidate_seed(seed, tuple(arch)), task=task)
+                  seed=Candidate("mlp", tuple(arch)).seed(seed), task=task)
     best = None
     for _ in range(epochs):
         losses = train(trial, train_split, 1, settings.batch_size, settings.iter_per_epoch, deadline=deadline)

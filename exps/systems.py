@@ -85,7 +85,7 @@ def train_top1(arch, splits: Splits, deadline: float, seed: int, max_epochs: int
     """Train one arch until ``deadline`` (as many whole epochs as the measured cost allows,
     at most ``max_epochs``; cosine schedule over them), evaluating valid after each epoch;
     the best epoch's model is tested."""
-    from trails.refinement.halving import candidate_seed
+    from trails.families import Candidate
     from trails.model import build_model
     from trails.refinement.trainer import Trial, evaluate_auc, iterations_per_epoch, train
 
@@ -94,7 +94,7 @@ def train_top1(arch, splits: Splits, deadline: float, seed: int, max_epochs: int
     epochs = int(max(1, min(max_epochs, (deadline - time.monotonic()) // (epoch_s + eval_s))))
     per_epoch = iterations_per_epoch(len(splits.train), settings.batch_size, settings.iter_per_epoch)
     trial = Trial(arch, splits.n_ids, splits.n_fields, epochs * per_epoch, settings,
-                  seed=candidate_seed(seed, arch))
+                  seed=Candidate("mlp", tuple(arch)).seed(seed))
     best = None
     for _ in range(epochs):
         losses = train(trial, splits.train, 1, settings.batch_size, settings.iter_per_epoch,

@@ -37,7 +37,7 @@ def ground_truth(splits, archs, epochs: int, iterations: int, path, resume: bool
     """Train every arch (see the module docstring); rows appended to ``path`` as they finish."""
     from dataclasses import replace
 
-    from trails.refinement.halving import candidate_seed
+    from trails.families import Candidate
     from trails.space import arch_text
     from trails.refinement.trainer import Trial, evaluate_auc, iterations_per_epoch, train
 
@@ -54,7 +54,7 @@ def ground_truth(splits, archs, epochs: int, iterations: int, path, resume: bool
         f"{per_epoch} iterations (batch {settings.batch_size})")
     for number, arch in enumerate(todo, 1):
         trial = Trial(arch, splits.n_ids, splits.n_fields, epochs * per_epoch, settings,
-                      seed=candidate_seed(0, arch))
+                      seed=Candidate("mlp", tuple(arch)).seed(0))
         seconds = 0.0
         for epoch in range(1, epochs + 1):
             since = time.monotonic()

@@ -15,7 +15,6 @@ from trails.families import (DEFAULT_FAMILY, MLP, Candidate, ModelFamily, ModelH
                              get_family, parse_candidate)
 from trails.families import base
 from trails.refinement.data import SplitTensors
-from trails.refinement.halving import candidate_seed
 from trails.refinement.trainer import TrainingSettings
 from trails.task import BINARY_01, Task
 
@@ -44,9 +43,10 @@ def test_the_mlp_candidate_text_is_the_arch():
     assert parse_candidate(Candidate("mlp", (8, 16)).text) == Candidate("mlp", (8, 16))
 
 
-def test_candidate_seed_is_halvings():
-    for seed, arch in ((0, (8, 16)), (7, (64, 128, 64))):
-        assert Candidate("mlp", arch).seed(seed) == candidate_seed(seed, arch)
+def test_candidate_seed_depends_on_the_run_seed_and_the_candidate_only():
+    assert Candidate("mlp", (8, 16)).seed(0) == parse_candidate("8-16").seed(0)
+    seeds = {Candidate("mlp", (8,)).seed(0), Candidate("mlp", (8,)).seed(1), Candidate("mlp", (16,)).seed(0)}
+    assert len(seeds) == 3 and all(0 <= s < 2**31 for s in seeds)
 
 
 def test_unknown_family_and_bad_config():

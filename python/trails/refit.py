@@ -1,7 +1,7 @@
 """``trails.refit``: retrain a stored winner on train + valid, as Rafiki's final-train phase.
 
 The arch, the layout and the training settings are the stored model's; the new model trains
-from the winner's initialisation (its run's seed and arch: ``candidate_seed``) for the epochs the winner had when it was chosen,
+from the winner's initialisation (its run's seed and candidate: ``Candidate.seed``) for the epochs the winner had when it was chosen,
 its learning rate decaying by a cosine over exactly those epochs, on the train and valid
 rows together. The test split is never trained on: the new model's test score is measured
 on it and stored with the model (``refit_of`` names the source; there is no valid score,

@@ -217,7 +217,7 @@ class Candidate:
     def seed(self, run_seed: int) -> int:
         """This candidate's seed in a run seeded ``run_seed``: a function of the run's seed and
         the candidate's text only, so its initial weights do not depend on its position among the
-        others (for an MLP, :func:`trails.refinement.halving.candidate_seed` of its arch)."""
+        others."""
         return zlib.crc32(f"{int(run_seed)}:{self.text}".encode()) & CANDIDATE_SEED_MASK
 
 

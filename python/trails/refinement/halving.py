@@ -96,14 +96,12 @@ from trails.refinement.finishing import FINISH_EVALUATION_MARGIN, finish_trial
 from trails.refinement.precision import resolve_precision
 from trails.refinement.results import HalvingResult, Progress, RungResult
 from trails.refinement.schedule import Rung, halving_rungs, planned_epochs
-from trails.refinement.steps import (Advance, HalvingContext, StopCheck, advance_trial, candidate_seed,
-                                     timed_evaluation)
+from trails.refinement.steps import (Advance, HalvingContext, StopCheck, advance_trial, timed_evaluation)
 from trails.refinement.trainer import Cancelled, TrainingSettings, default_device
 from trails.task import BINARY_01, Task
 
 __all__ = ["Advance", "Cancelled", "Executor", "HalvingConfig", "HalvingContext", "HalvingResult",
-           "LocalExecutor", "Progress", "RungBook", "RungResult", "advance_trial", "candidate_seed",
-           "finish_trial", "halve", "successive_halving", "timed_evaluation"]
+           "LocalExecutor", "Progress", "RungBook", "RungResult", "advance_trial", "finish_trial", "halve", "successive_halving", "timed_evaluation"]
 
 
 @dataclass(frozen=True)
@@ -115,7 +113,8 @@ class HalvingConfig:
         eta: the reduction factor η: each rung keeps the best ⌊1/η⌋, >= 2.
         max_epochs: the maximum resource R: no model trains more epochs, >= u.
         settings: how every candidate trains (:class:`~trails.refinement.trainer.TrainingSettings`).
-        seed: run seed; candidate seeds come from :func:`candidate_seed`. On the CPU the same
+        seed: run seed; candidate seeds come from
+            :meth:`~trails.families.base.Candidate.seed`. On the CPU the same
             seed and data give the same result.
         finish: with a deadline, train the best candidate on after the last rung until the
             deadline (:func:`~trails.refinement.finishing.finish_trial`).

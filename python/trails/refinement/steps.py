@@ -11,8 +11,7 @@ process, or on a Ray worker. They decide nothing about rungs or promotion
 from __future__ import annotations
 
 import time
-import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -20,21 +19,14 @@ import torch
 from trails.families import Candidate, Trainable, get_family
 from trails.refinement.data import SplitTensors
 from trails.refinement.trainer import Cancelled, TrainingSettings
-from trails.space import arch_text
 from trails.task import Task
 
-__all__ = ["Advance", "CONSTANT_LEARNING_RATE", "HalvingContext", "StopCheck", "advance_trial", "candidate_seed",
+__all__ = ["Advance", "CONSTANT_LEARNING_RATE", "HalvingContext", "StopCheck", "advance_trial",
            "deadline_passed", "stop_requested", "timed_evaluation"]
 
 # The learning-rate horizon (iterations) of candidates that a finishing phase will anneal:
 # far beyond any run, so the rate stays at its initial value until then.
 CONSTANT_LEARNING_RATE = 10**12
-
-
-def candidate_seed(seed: int, arch: Sequence[int]) -> int:
-    """The seed of one candidate: depends on the run's seed and the arch only, so a candidate's
-    initial weights do not depend on its position among the others."""
-    return zlib.crc32(f"{int(seed)}:{arch_text(arch)}".encode()) & 0x7FFFFFFF
 
 
 def deadline_passed(deadline: float | None) -> bool:
