@@ -96,12 +96,13 @@ from trails.refinement.finishing import FINISH_EVALUATION_MARGIN, finish_trial
 from trails.refinement.precision import resolve_precision
 from trails.refinement.results import HalvingResult, Progress, RungResult
 from trails.refinement.schedule import Rung, halving_rungs, planned_epochs
-from trails.refinement.steps import (Advance, HalvingContext, StopCheck, advance_trial, timed_evaluation)
+from trails.refinement.steps import Advance, HalvingContext, StopCheck, advance_trial, timed_evaluation
 from trails.refinement.trainer import Cancelled, TrainingSettings, default_device
 from trails.task import BINARY_01, Task
 
 __all__ = ["Advance", "Cancelled", "Executor", "HalvingConfig", "HalvingContext", "HalvingResult",
-           "LocalExecutor", "Progress", "RungBook", "RungResult", "advance_trial", "finish_trial", "halve", "successive_halving", "timed_evaluation"]
+           "LocalExecutor", "Progress", "RungBook", "RungResult", "advance_trial", "finish_trial", "halve",
+           "successive_halving", "timed_evaluation"]
 
 
 @dataclass(frozen=True)
