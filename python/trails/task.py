@@ -126,10 +126,14 @@ class Task:
         standardised targets (regression). A value outside ``classes`` or NULL becomes -1
         (classification) or NaN (regression); :meth:`Layout.select_sql` keeps such rows out."""
         if self.kind == "regression":
-            x = np.array([math.nan if v is None else float(v) for v in raw], dtype=np.float64)
-            return ((x - self.mean) / self.std).astype(np.float32)
+            return self.encode_label_numbers(
+                np.array([math.nan if v is None else float(v) for v in raw], dtype=np.float64))
         index = {value: i for i, value in enumerate(self.classes)}
         return np.fromiter((index.get(v, -1) for v in raw), dtype=np.int64, count=len(raw))
+
+    def encode_label_numbers(self, x: np.ndarray) -> np.ndarray:
+        """A regression label's float64 values ``(B,)`` → float32 standardised targets."""
+        return ((x - self.mean) / self.std).astype(np.float32)
 
     def label_condition(self, column_sql: str) -> str:
         """The SQL condition keeping rows this task can learn from: label not NULL and, for a

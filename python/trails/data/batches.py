@@ -1,7 +1,8 @@
 """Read a dataset's rows in chunks and encode them with its layout.
 
 The one reader behind both paths: in the database it runs on an SPI session, out of it
-(:mod:`trails.data.pg`) on a psycopg2 one. Identical rows give identical arrays.
+(:mod:`trails.data.pg`) on a psycopg2 one. Identical rows give identical arrays, whichever
+reader (columns or rows) reads them.
 """
 
 from __future__ import annotations
@@ -12,9 +13,13 @@ from typing import Iterator
 import numpy as np
 
 from trails.config import load_config
+from trails.data.columnar import columnar_source, iter_columnar
 from trails.data.dataset import Dataset
 from trails.data.layout import Layout
 from trails.data.session import Session
+from trails.errors import TrailsError
+
+READERS = ("columns", "rows")
 
 
 @dataclass
@@ -41,22 +46,37 @@ class EncodedRows:
 
 def iter_encoded(session: Session, dataset: Dataset, layout: Layout, split: str,
                  limit: int | None = None, chunk_rows: int | None = None,
-                 ordered: bool = False) -> Iterator[EncodedRows]:
-    """Yield the rows of ``split`` encoded, ``chunk_rows`` at a time (``[data] chunk_rows``).
+                 ordered: bool = False, reader: str | None = None) -> Iterator[EncodedRows]:
+    """Yield the rows of ``split`` encoded, about ``chunk_rows`` at a time (``[data] chunk_rows``).
 
-    Rows come in the order of a sequential scan: the first ``limit`` rows are the table's
-    first rows, the same for SPI and psycopg2 (unless a concurrent scan of a table larger
-    than a quarter of shared_buffers makes PostgreSQL start in the middle). ``ordered``
-    forces ``ORDER BY ctid`` — exact, but it reads and sorts the whole split first.
+    ``reader`` (``[data] reader``): ``columns`` — PostgreSQL aggregates each chunk into one
+    value per column (:mod:`trails.data.columnar`; rows in ``ctid`` order; a split that is a
+    view, a foreign or a partitioned table is read as rows); ``rows`` — a cursor over the
+    rows, a Python object per value. Both give the same arrays for the same rows.
+
+    The row reader returns rows in the order of a sequential scan: the first ``limit`` rows
+    are the table's first rows (unless a concurrent scan of a table larger than a quarter of
+    shared_buffers makes PostgreSQL start in the middle); ``ordered`` forces ``ORDER BY ctid``
+    — exact, but it reads and sorts the whole split first. The column reader is always exact.
     """
-    chunk_rows = chunk_rows or load_config().getint("data", "chunk_rows")
+    config = load_config()
+    chunk_rows = chunk_rows or config.getint("data", "chunk_rows")
+    reader = reader or config.get("data", "reader")
+    if reader not in READERS:
+        raise TrailsError(f"unknown reader {reader!r}", hint=f"[data] reader is one of: {', '.join(READERS)}")
+    source = columnar_source(session, dataset, split, chunk_rows) if reader == "columns" else None
+    if source is not None:
+        for arrays in iter_columnar(session, source, dataset, layout, split, limit):
+            yield EncodedRows(*arrays)
+        return
     sql = layout.select_sql(dataset, split, session.quote_ident, limit=limit, ordered=ordered)
     for columns in session.chunks(sql, chunk_rows):
         yield EncodedRows(*layout.encode(columns))
 
 
 def read_encoded(session: Session, dataset: Dataset, layout: Layout, split: str,
-                 limit: int | None = None, ordered: bool = False) -> EncodedRows:
-    """All (or the first ``limit``) rows of ``split``, encoded, in one :class:`EncodedRows`."""
-    parts = list(iter_encoded(session, dataset, layout, split, limit, ordered=ordered))
+                 limit: int | None = None, ordered: bool = False, reader: str | None = None) -> EncodedRows:
+    """All (or the first ``limit``) rows of ``split``, encoded, in one :class:`EncodedRows`
+    (``reader`` as for :func:`iter_encoded`)."""
+    parts = list(iter_encoded(session, dataset, layout, split, limit, ordered=ordered, reader=reader))
     return EncodedRows.concatenate(parts, layout.n_fields)

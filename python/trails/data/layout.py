@@ -57,6 +57,13 @@ class Field:
     def last_id(self) -> int:
         return self.first_id + self.cardinality - 1
 
+    def encode_numbers(self, x: np.ndarray) -> tuple:
+        """A numeric field's float64 values ``(B,)`` → ids int64 ``(B,)`` and values
+        float32 ``(B,)``: standardised, or the missing id and 1 for NaN (NULL) and ±Infinity."""
+        missing = ~np.isfinite(x)
+        ids = np.where(missing, self.missing_id, self.first_id)
+        return ids, np.where(missing, 1.0, (x - self.mean) / self.std).astype(np.float32)
+
     def select_expression(self, quote_ident) -> str:
         cast = "float8" if self.kind == "numeric" else "text"
         return f"t.{quote_ident(self.name)}::{cast}"
@@ -135,10 +142,8 @@ class Layout:
         for i, fld in enumerate(self.fields):
             raw = columns[f"f{i}"]
             if fld.kind == "numeric":
-                x = np.array([math.nan if v is None else v for v in raw], dtype=np.float64)
-                missing = ~np.isfinite(x)  # NULL, NaN, ±Infinity
-                ids[:, i] = np.where(missing, fld.missing_id, fld.first_id)
-                values[:, i] = np.where(missing, 1.0, (x - fld.mean) / fld.std)
+                ids[:, i], values[:, i] = fld.encode_numbers(
+                    np.array([math.nan if v is None else v for v in raw], dtype=np.float64))
             else:
                 lookup = self._lookup(i)
                 unknown, missing = fld.unknown_id, fld.missing_id

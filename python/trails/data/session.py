@@ -30,6 +30,11 @@ class Session(ABC):
         """Stream the rows of ``sql`` (no arguments) as column dicts of ≤ ``chunk_rows`` rows."""
 
     @abstractmethod
+    def stream(self, sql: str, args: Sequence = (), types: Sequence[str] = ()) -> Iterator[Row]:
+        """The rows of ``sql`` one at a time as dicts, fetched one by one from a cursor (for a
+        query whose every row is large, e.g. a chunk of a column reader)."""
+
+    @abstractmethod
     def atomic(self):
         """Context manager: what runs inside commits or rolls back as one unit."""
 
@@ -50,12 +55,30 @@ class SpiSession(Session):
 
     def __init__(self, plpy):
         self.plpy = plpy
+        self._plans = {}
 
     def query(self, sql, args=(), types=()):
         if not args:
             return list(self.plpy.execute(sql))
-        plan = self.plpy.prepare(sql, list(types))
-        return list(self.plpy.execute(plan, list(args)))
+        return list(self.plpy.execute(self._plan(sql, types), list(args)))
+
+    def _plan(self, sql, types):
+        """A prepared plan, kept for the session's life (per ``(sql, types)``)."""
+        key = (sql, tuple(types))
+        if key not in self._plans:
+            self._plans[key] = self.plpy.prepare(sql, list(types))
+        return self._plans[key]
+
+    def stream(self, sql, args=(), types=()):
+        cursor = self.plpy.cursor(self._plan(sql, types), list(args))
+        try:
+            while True:
+                result = cursor.fetch(1)
+                if not result:
+                    return
+                yield result[0]
+        finally:
+            cursor.close()
 
     def chunks(self, sql, chunk_rows):
         cursor = self.plpy.cursor(sql)
@@ -116,6 +139,17 @@ class PgSession(Session):
                     return
                 names = [column.name for column in cursor.description]
                 yield {name: list(values) for name, values in zip(names, zip(*rows))}
+
+    def stream(self, sql, args=(), types=()):
+        import psycopg2.extras
+
+        PgSession._cursor_number += 1
+        with self.connection.cursor(name=f"trails_stream_{PgSession._cursor_number}",
+                                    cursor_factory=psycopg2.extras.RealDictCursor) as cursor:
+            cursor.itersize = 1
+            cursor.execute(to_pyformat(sql), {f"p{i}": arg for i, arg in enumerate(args, 1)})
+            for row in cursor:
+                yield row
 
     @contextlib.contextmanager
     def atomic(self):
