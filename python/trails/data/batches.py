@@ -57,7 +57,8 @@ def iter_encoded(session: Session, dataset: Dataset, layout: Layout, split: str,
     The row reader returns rows in the order of a sequential scan: the first ``limit`` rows
     are the table's first rows (unless a concurrent scan of a table larger than a quarter of
     shared_buffers makes PostgreSQL start in the middle); ``ordered`` forces ``ORDER BY ctid``
-    — exact, but it reads and sorts the whole split first. The column reader is always exact.
+    — exact, but it reads and sorts the whole split first (ignored for a split the column
+    reader leaves to the row reader: a view has no ctid). The column reader is always exact.
     """
     config = load_config()
     chunk_rows = chunk_rows or config.getint("data", "chunk_rows")
@@ -69,6 +70,8 @@ def iter_encoded(session: Session, dataset: Dataset, layout: Layout, split: str,
         for arrays in iter_columnar(session, source, dataset, layout, split, limit):
             yield EncodedRows(*arrays)
         return
+    if reader == "columns":  # not a heap: no ctid to order by
+        ordered = False
     sql = layout.select_sql(dataset, split, session.quote_ident, limit=limit, ordered=ordered)
     for columns in session.chunks(sql, chunk_rows):
         yield EncodedRows(*layout.encode(columns))
