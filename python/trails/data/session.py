@@ -10,7 +10,9 @@ Queries use PostgreSQL's ``$1, $2 ...`` placeholders on both paths.
 from __future__ import annotations
 
 import contextlib
+import queue
 import re
+import threading
 from abc import ABC, abstractmethod
 from typing import Iterator, Sequence
 
@@ -113,6 +115,17 @@ def to_pyformat(sql: str) -> str:
     return _PLACEHOLDER.sub(r"%(p\1)s", sql.replace("%", "%%"))
 
 
+def _put(ready: queue.Queue, item, stop: threading.Event) -> bool:
+    """Put ``item`` unless ``stop`` is set first; whether it was put."""
+    while not stop.is_set():
+        try:
+            ready.put(item, timeout=0.05)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
 class PgSession(Session):
     """Out of the database: a psycopg2 connection; streaming uses a server-side cursor."""
 
@@ -141,15 +154,43 @@ class PgSession(Session):
                 yield {name: list(values) for name, values in zip(names, zip(*rows))}
 
     def stream(self, sql, args=(), types=()):
+        """As :meth:`Session.stream`; a thread fetches the next row while the caller works on
+        this one (psycopg2 waits for the server without the GIL), so PostgreSQL builds a
+        chunk while Python decodes the one before. The connection is the thread's until the
+        generator ends or is closed."""
         import psycopg2.extras
 
         PgSession._cursor_number += 1
-        with self.connection.cursor(name=f"trails_stream_{PgSession._cursor_number}",
-                                    cursor_factory=psycopg2.extras.RealDictCursor) as cursor:
-            cursor.itersize = 1
-            cursor.execute(to_pyformat(sql), {f"p{i}": arg for i, arg in enumerate(args, 1)})
-            for row in cursor:
+        name = f"trails_stream_{PgSession._cursor_number}"
+        ready: queue.Queue = queue.Queue(maxsize=1)
+        stop = threading.Event()
+
+        def fetch():
+            try:
+                with self.connection.cursor(name=name, cursor_factory=psycopg2.extras.RealDictCursor) as cursor:
+                    cursor.itersize = 1
+                    cursor.execute(to_pyformat(sql), {f"p{i}": arg for i, arg in enumerate(args, 1)})
+                    for row in cursor:
+                        if not _put(ready, (row, None), stop):
+                            return
+            except BaseException as error:  # handed to the caller
+                _put(ready, (None, error), stop)
+                return
+            _put(ready, (None, None), stop)
+
+        fetcher = threading.Thread(target=fetch, name=name, daemon=True)
+        fetcher.start()
+        try:
+            while True:
+                row, error = ready.get()
+                if error is not None:
+                    raise error
+                if row is None:
+                    return
                 yield row
+        finally:
+            stop.set()
+            fetcher.join()
 
     @contextlib.contextmanager
     def atomic(self):

@@ -160,7 +160,7 @@ class SplitTensors:
 def load_split(session: Session, dataset: Dataset, layout: Layout, split: str, device="cpu",
                on_chunk: Callable[[SplitTensors, int], None] | None = None,
                limit: int | None = None, chunk_rows: int | None = None,
-               ordered: bool = True) -> SplitTensors:
+               ordered: bool = True, reader: str | None = None) -> SplitTensors:
     """Read ``split`` of ``dataset`` encoded with ``layout`` into tensors on ``device``.
 
     Args:
@@ -175,6 +175,8 @@ def load_split(session: Session, dataset: Dataset, layout: Layout, split: str, d
         limit: read only the first ``limit`` rows.
         chunk_rows: rows per cursor round trip (``[data] chunk_rows``).
         ordered: read in physical order (``ORDER BY ctid``) so that a seed reproduces a run.
+        reader: ``columns`` or ``rows`` (``[data] reader``; see
+            :func:`~trails.data.batches.iter_encoded`).
 
     Returns:
         :class:`SplitTensors` with the rows in read order (label NULLs dropped, as
@@ -184,7 +186,7 @@ def load_split(session: Session, dataset: Dataset, layout: Layout, split: str, d
         TrailsError: for an unknown split.
     """
     parts = list(iter_split_chunks(session, dataset, layout, split, device, on_chunk, limit=limit,
-                                   chunk_rows=chunk_rows, ordered=ordered))
+                                   chunk_rows=chunk_rows, ordered=ordered, reader=reader))
     return SplitTensors.concatenate(parts, layout.n_fields, device)
 
 
@@ -192,7 +194,7 @@ def iter_split_chunks(session: Session, dataset: Dataset, layout: Layout, split:
                       on_chunk: Callable[[SplitTensors, int], None] | None = None, **options):
     """The chunks of :func:`load_split` one by one (nothing kept here: a streaming reader
     copies each where it belongs); ``on_chunk`` and ``options`` (``limit``, ``chunk_rows``,
-    ``ordered``) as there."""
+    ``ordered``, ``reader``) as there."""
     rows_so_far = 0
     for rows in iter_encoded(session, dataset, layout, split, **options):
         chunk = SplitTensors.from_encoded(rows, device)
