@@ -48,3 +48,18 @@ def test_hash_codes_know_every_label_of_the_type():
         HashCodes(["a", "b"], [0, 1], 2, 3, {"a": 1, "b": 1}, 0)
     with pytest.raises(ValueError):
         HashCodes(["a"], [0], 2, 3, {"a": 0}, 0)
+
+
+@pytest.mark.parametrize("size", [0, 1, 7, 4082, 100_000])
+def test_key_table_finds_every_key_and_nothing_else(size):
+    from trails.data.codes import KeyTable
+
+    rng = np.random.default_rng(size)
+    keys = np.unique(rng.integers(0, 2**63, size * 2, dtype=np.int64))[:size].view(np.uint64)
+    if size > 10:
+        keys[:5] = [0, 1, 2, 3, 2**64 - 1]  # clustered keys next to each other
+        keys = np.unique(keys)
+    table = KeyTable(keys, np.arange(len(keys)) * 3, -1)
+    probe = np.concatenate([keys, rng.integers(0, 2**63, 1000, dtype=np.int64).view(np.uint64)])
+    expected = {int(k): 3 * j for j, k in enumerate(keys)}
+    assert table.lookup(probe).tolist() == [expected.get(int(k), -1) for k in probe]

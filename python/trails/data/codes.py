@@ -17,8 +17,8 @@ The column reader (:mod:`trails.data.columnar`) gets each categorical column of 
 PostgreSQL as one text: the values joined by one separator byte (``\\x1f``, or ``\\x00``
 in a ``bytea`` for a column whose values hold ``\\x1f``: text never holds a NUL byte); a
 NULL arrives as the empty string. :meth:`TextCodes.ids` finds the values'
-boundaries with numpy, gathers them into a fixed-width byte array and looks them up in the
-sorted dictionary with ``np.searchsorted``.
+boundaries with numpy, gathers them into a fixed-width byte array and looks them up in a
+:class:`KeyTable` of the dictionary.
 
 A value longer than every dictionary entry cannot match one, so it is cut to ``width`` (more
 bytes than the longest entry, whole 8-byte words) and still comes out unknown. The words of a
@@ -57,9 +57,8 @@ class TextCodes:
             words = np.array(encoded, dtype=f"S{self.width}").view("<u8").reshape(len(encoded), self.width // 8)
             hashes = _word_hash(words)
             if len(np.unique(hashes)) == len(hashes):
-                order = np.argsort(hashes, kind="stable")
-                self._hashes, self._words = hashes[order], words[order]
-                self._sorted_ids = np.asarray(ids, dtype=np.int64)[order]
+                self._words, self._ids = words, np.asarray(ids, dtype=np.int64)
+                self._positions = KeyTable(hashes, np.arange(len(hashes)), -1)
             else:  # two entries share a hash: a dict lookup is exact
                 self.width = MAX_GATHER_WIDTH + 1
 
@@ -96,14 +95,12 @@ class TextCodes:
         gathered = padded[starts[:, None] + offsets]
         gathered[offsets >= np.minimum(lengths, width)[:, None]] = 0
         words = gathered.view("<u8")
-        hashes = _word_hash(words)
-        out = np.full(len(hashes), self.unknown, dtype=np.int64)
-        if len(self._hashes):
-            at = np.minimum(np.searchsorted(self._hashes, hashes), len(self._hashes) - 1)
-            found = np.flatnonzero(self._hashes[at] == hashes)
-            if words.shape[1] > 1:  # a hash of several words: compare the bytes themselves
-                found = found[(words[found] == self._words[at[found]]).all(axis=1)]
-            out[found] = self._sorted_ids[at[found]]
+        at = self._positions.lookup(_word_hash(words))
+        found = np.flatnonzero(at >= 0)
+        if words.shape[1] > 1:  # a hash of several words: compare the bytes themselves
+            found = found[(words[found] == self._words[at[found]]).all(axis=1)]
+        out = np.full(len(at), self.unknown, dtype=np.int64)
+        out[found] = self._ids[at[found]]
         out[lengths == 0] = self.missing
         return out
 
@@ -125,19 +122,65 @@ def _word_hash(words: np.ndarray) -> np.ndarray:
     return hashes
 
 
-def _lookup_sorted(keys: np.ndarray, sorted_keys: np.ndarray, sorted_ids: np.ndarray, default: int) -> np.ndarray:
-    """``sorted_ids[j]`` where ``keys[i] == sorted_keys[j]``, else ``default`` (int64 ``keys.shape``)."""
-    out = np.full(len(keys), default, dtype=np.int64)
-    if len(sorted_keys):
-        at = np.minimum(np.searchsorted(sorted_keys, keys), len(sorted_keys) - 1)
-        found = sorted_keys[at] == keys
-        out[found] = sorted_ids[at[found]]
-    return out
+class KeyTable:
+    """uint64 key → int64 value, looked up for a whole array at once (open addressing with
+    linear probing, built and probed with numpy; no Python object per key).
 
+    Args:
+        keys: distinct uint64 keys ``(V,)``.
+        values: int64 ``(V,)``, ``values[j]`` for ``keys[j]``.
+        default: the value of any other key.
+    """
 
-def _sorted(keys: np.ndarray, ids: Sequence[int]) -> tuple:
-    order = np.argsort(keys, kind="stable")
-    return keys[order], np.asarray(ids, dtype=np.int64)[order]
+    MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing: the top bits of key × φ·2⁶⁴
+    MAX_SEARCHED = 64  # fewer keys: a binary search of the sorted keys is faster than probing
+
+    def __init__(self, keys: np.ndarray, values: Sequence[int], default: int):
+        keys = np.asarray(keys, dtype=np.uint64)
+        self.default = int(default)
+        if len(keys) <= self.MAX_SEARCHED:
+            order = np.argsort(keys)
+            self._sorted, self._sorted_values = keys[order], np.asarray(values, dtype=np.int64)[order]
+            return
+        self._sorted = None
+        self.bits = max(4, int(np.ceil(np.log2(max(1, len(keys)) * 4))))  # a load of ≤ 1/4
+        starts = self._starts(keys)
+        order = np.argsort(starts, kind="stable")
+        rank = np.arange(len(keys))
+        # keys in the order of their first slot: each takes its first slot or the one after
+        # its predecessor's, whichever is later (linear probing, without wrapping around)
+        slots = np.maximum.accumulate(starts[order] - rank) + rank
+        self.probes = int((slots - starts[order]).max(initial=0)) + 1
+        size = (1 << self.bits) + len(keys) + 1
+        self._used = np.zeros(size, dtype=bool)
+        self._keys = np.zeros(size, dtype=np.uint64)
+        self._values = np.full(size, self.default, dtype=np.int64)
+        self._used[slots], self._keys[slots] = True, keys[order]
+        self._values[slots] = np.asarray(values, dtype=np.int64)[order]
+
+    def _starts(self, keys: np.ndarray) -> np.ndarray:
+        return ((keys * self.MULTIPLIER) >> np.uint64(64 - self.bits)).astype(np.int64)
+
+    def lookup(self, keys: np.ndarray) -> np.ndarray:
+        """int64 ``keys.shape``: the value of each uint64 key, ``default`` for unknown keys."""
+        keys = np.asarray(keys, dtype=np.uint64)
+        out = np.full(len(keys), self.default, dtype=np.int64)
+        if self._sorted is not None:
+            if len(self._sorted):
+                at = np.minimum(np.searchsorted(self._sorted, keys), len(self._sorted) - 1)
+                found = self._sorted[at] == keys
+                out[found] = self._sorted_values[at[found]]
+            return out
+        pending, slots = np.arange(len(keys)), self._starts(keys)
+        for _ in range(self.probes):
+            used = self._used[slots]
+            hit = used & (self._keys[slots] == keys[pending])
+            out[pending[hit]] = self._values[slots[hit]]
+            going_on = used & ~hit  # an empty slot ends a key's probe: it is not in the table
+            pending, slots = pending[going_on], slots[going_on] + 1
+            if not len(pending):
+                break
+        return out
 
 
 class NumberCodes:
@@ -146,13 +189,14 @@ class NumberCodes:
     wire = "float8"
 
     def __init__(self, values: Sequence[str], ids: Sequence[int], missing: int, unknown: int):
-        self.missing, self.unknown = int(missing), int(unknown)
-        self._sorted, self._sorted_ids = _sorted(np.array([float(v) for v in values], dtype=np.float64), ids)
+        self.missing = int(missing)
+        self._table = KeyTable(np.array([int(v) for v in values], dtype=np.int64).view(np.uint64), ids, unknown)
 
     def ids(self, x: np.ndarray) -> np.ndarray:
-        """int64 ids of float64 values ``x`` (NaN: missing)."""
-        out = _lookup_sorted(x, self._sorted, self._sorted_ids, self.unknown)
-        out[np.isnan(x)] = self.missing
+        """int64 ids of float64 values ``x`` (integers, or NaN: missing)."""
+        missing = np.isnan(x)
+        out = self._table.lookup(np.where(missing, 0, x).astype(np.int64).view(np.uint64))
+        out[missing] = self.missing
         return out
 
 
@@ -175,10 +219,9 @@ class HashCodes:
             raise ValueError("enum labels share a hash")
         by_label = dict(zip(values, (int(i) for i in ids)))
         labels = list(hashes)
-        keys = np.array([hashes[v] for v in labels] + [null_hash], dtype=np.int32)
-        self.unknown = int(unknown)
-        self._sorted, self._sorted_ids = _sorted(keys, [by_label.get(v, unknown) for v in labels] + [missing])
+        keys = np.array([hashes[v] for v in labels] + [null_hash], dtype=np.int64).view(np.uint64)
+        self._table = KeyTable(keys, [by_label.get(v, unknown) for v in labels] + [missing], unknown)
 
     def ids(self, hashes: np.ndarray) -> np.ndarray:
         """int64 ids of int32 ``hashes``."""
-        return _lookup_sorted(hashes, self._sorted, self._sorted_ids, self.unknown)
+        return self._table.lookup(hashes.astype(np.int64).view(np.uint64))
