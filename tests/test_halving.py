@@ -232,8 +232,10 @@ def test_load_split_streams_chunks_of_a_real_table(pg2):
     seen = []
     data = load_split(session, dataset, layout, "test", "cpu", chunk_rows=10_000,
                       on_chunk=lambda chunk, rows: seen.append((len(chunk), rows)))
-    assert [rows for _, rows in seen] == [10_000, 20_000, 28_860]
-    assert seen[0][0] == 10_000 and len(data) == 28_860
+    # the column reader reads whole pages: chunks of about 10,000 rows
+    assert len(seen) == 3 and seen[-1][1] == len(data) == 28_860
+    assert all(9_000 <= size <= 11_000 for size, _ in seen[:2])
+    assert [rows for _, rows in seen] == list(np.cumsum([size for size, _ in seen]))
     expected = read_encoded(session, dataset, layout, "test")
     assert np.array_equal(data.ids.numpy(), expected.ids)
     assert np.array_equal(data.values.numpy(), expected.values)

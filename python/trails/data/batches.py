@@ -51,8 +51,9 @@ def iter_encoded(session: Session, dataset: Dataset, layout: Layout, split: str,
 
     ``reader`` (``[data] reader``): ``columns`` — PostgreSQL aggregates each chunk into one
     value per column (:mod:`trails.data.columnar`; rows in ``ctid`` order; a split that is a
-    view, a foreign or a partitioned table is read as rows); ``rows`` — a cursor over the
-    rows, a Python object per value. Both give the same arrays for the same rows.
+    view, a foreign or a partitioned table is read as rows, and so is a ``limit`` under
+    ``chunk_rows``: a ``LIMIT`` reads fewer rows than a chunk of pages); ``rows`` — a cursor
+    over the rows, a Python object per value. Both give the same arrays for the same rows.
 
     The row reader returns rows in the order of a sequential scan: the first ``limit`` rows
     are the table's first rows (unless a concurrent scan of a table larger than a quarter of
@@ -65,12 +66,13 @@ def iter_encoded(session: Session, dataset: Dataset, layout: Layout, split: str,
     reader = reader or config.get("data", "reader")
     if reader not in READERS:
         raise TrailsError(f"unknown reader {reader!r}", hint=f"[data] reader is one of: {', '.join(READERS)}")
-    source = columnar_source(session, dataset, split, chunk_rows) if reader == "columns" else None
+    small = limit is not None and limit < chunk_rows  # a LIMIT reads fewer rows than a chunk of pages
+    source = columnar_source(session, dataset, split, chunk_rows) if reader == "columns" and not small else None
     if source is not None:
         for arrays in iter_columnar(session, source, dataset, layout, split, limit):
             yield EncodedRows(*arrays)
         return
-    if reader == "columns":  # not a heap: no ctid to order by
+    if reader == "columns" and not small:  # not a heap: no ctid to order by
         ordered = False
     sql = layout.select_sql(dataset, split, session.quote_ident, limit=limit, ordered=ordered)
     for columns in session.chunks(sql, chunk_rows):

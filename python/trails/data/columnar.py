@@ -54,7 +54,7 @@ def columnar_source(session: Session, dataset: Dataset, split: str, chunk_rows: 
     """The split's table and chunk size in pages (about ``chunk_rows`` rows, from the
     planner's rows per page, or a count of the first pages of a table never analysed); None
     when the table is not a heap (a view, a foreign or a partitioned table)."""
-    table = dataset.tables[split]
+    table = dataset.table(split)
     rows = session.query("SELECT c.relkind::text AS kind, c.reltuples::float8 AS tuples, c.relpages AS pages"
                          " FROM pg_class c WHERE c.oid = $1::regclass", [table], ["text"])
     if not rows or rows[0]["kind"] not in PAGED_RELKINDS:

@@ -36,15 +36,24 @@ class Dataset:
     def source(self, split: str, condition: str | None = None) -> str:
         """``FROM ... [WHERE ...]`` text selecting the rows of ``split`` (alias ``t``) that
         also satisfy the SQL ``condition`` when given."""
-        if split not in SPLITS:
-            raise TrailsError(f"unknown split {sql_text(split)}", hint=f"valid splits: {', '.join(SPLITS)}")
+        table = self.table(split)
         conditions = [condition] if condition else []
         if self.split_bounds is not None:
             low, high = self.split_bounds[split]
             bucket = "(hashtext(t::text) & 2147483647) % 100"
             conditions.insert(0, f"{bucket} >= {low} AND {bucket} < {high}")
         where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
-        return f"FROM {self.tables[split]} AS t{where}"
+        return f"FROM {table} AS t{where}"
+
+    def table(self, split: str) -> str:
+        """The quoted table holding ``split``'s rows (the one table of a hash split).
+
+        Raises:
+            TrailsError: for a split that is not train, valid or test.
+        """
+        if split not in SPLITS:
+            raise TrailsError(f"unknown split {sql_text(split)}", hint=f"valid splits: {', '.join(SPLITS)}")
+        return self.tables[split]
 
     @property
     def train_table(self) -> str:
