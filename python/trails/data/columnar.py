@@ -109,17 +109,15 @@ def _text_column(column: str, codes: TextCodes, as_bytes: bool) -> Column:
     return Column(f"coalesce({column}::text, '')", "E'\\x1f'", "text", codes)
 
 
-def _category_column(session: Session, column: str, info: dict | None, codes_args: tuple,
+def _category_column(column: str, info: dict | None, enum_hashes: dict, codes_args: tuple,
                      as_bytes: bool) -> Column:
     """The cheapest exact way for a category: float8 for smallint/integer, hash4 for an enum
-    whose labels' hashes differ, text otherwise. ``codes_args``: ``(values, ids, missing,
-    unknown)`` of its dictionary."""
+    whose labels' hashes differ (``enum_hashes``: type oid → {label: hash}), text otherwise.
+    ``codes_args``: ``(values, ids, missing, unknown)`` of its dictionary."""
     if info is not None and info["sql_type"] in EXACT_FLOAT_INTEGERS:
         return _number_column(column, NumberCodes(*codes_args))
     if info is not None and info["enum_oid"] is not None:
-        hashes = {r["v"]: r["h"] for r in session.query(
-            "SELECT e.enumlabel::text AS v, hashoid(e.oid) AS h FROM pg_enum e WHERE e.enumtypid = $1",
-            [info["enum_oid"]], ["oid"])}
+        hashes = enum_hashes.get(info["enum_oid"], {})
         null_hash = next(h for h in range(len(hashes) + 1) if h not in set(hashes.values()))
         try:
             codes = HashCodes(*codes_args, hashes, null_hash)
@@ -135,6 +133,12 @@ def plan_columns(session: Session, layout: Layout, table: str, quote_ident,
     ``table`` as its columns are typed now; text columns whose index is in ``as_bytes``
     travel as ``bytes``."""
     infos = {c["name"]: c for c in table_columns(session, table)}
+    enum_types = sorted({c["enum_oid"] for c in infos.values() if c["enum_oid"] is not None})
+    enum_hashes: dict = {}
+    if enum_types:  # every label of every enum type now, with its hashenum
+        for r in session.query("SELECT e.enumtypid AS t, e.enumlabel::text AS v, hashoid(e.oid) AS h"
+                               " FROM pg_enum e WHERE e.enumtypid = ANY ($1::oid[])", [enum_types], ["oid[]"]):
+            enum_hashes.setdefault(r["t"], {})[r["v"]] = r["h"]
     planned = []
     for i, fld in enumerate(layout.fields):
         column = f"t.{quote_ident(fld.name)}"
@@ -143,11 +147,11 @@ def plan_columns(session: Session, layout: Layout, table: str, quote_ident,
         else:
             codes_args = (fld.values, range(fld.first_id, fld.first_id + fld.cardinality), fld.missing_id,
                           fld.unknown_id)
-            planned.append(_category_column(session, column, infos.get(fld.name), codes_args, i in as_bytes))
+            planned.append(_category_column(column, infos.get(fld.name), enum_hashes, codes_args, i in as_bytes))
     label, task = f"t.{quote_ident(layout.label)}", layout.task
     if task.is_classification:
         codes_args = (task.classes, range(len(task.classes)), -1, -1)
-        planned.append(_category_column(session, label, infos.get(layout.label), codes_args,
+        planned.append(_category_column(label, infos.get(layout.label), enum_hashes, codes_args,
                                         layout.n_fields in as_bytes))
     else:
         planned.append(_number_column(label))
