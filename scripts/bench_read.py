@@ -16,7 +16,7 @@ asks ≥ 0.5 of; COPY runs on a connection used before), and the process's peak 
 after the first read. Rows go to
 ``bench_read.csv`` in ``$TRAILS_RESULTS_DIR`` (default ``exps/results``). The database is the
 one of the PG* variables (PGDATABASE default trails), set up by ``make install``; ``frappe15``
-(3,030,405 rows) is built there first when asked for and missing (exps/large_table.py).
+(3,030,405 rows) must have been built there by ``exps/large_table.py`` (its first run builds it).
 Run it alone: 2 cores here.
 
 Usage: /opt/trails-venv/bin/python scripts/bench_read.py [--datasets frappe,frappe15]
@@ -38,7 +38,6 @@ from pathlib import Path
 import psycopg2
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "exps"))
 
 SPLITS = ("train", "valid")
 
@@ -106,10 +105,11 @@ def main() -> None:
     connection.autocommit = True
     results = []
     for dataset in args.datasets.split(","):
-        if dataset == "frappe15":
-            import large_table
-
-            large_table.build(connection, rebuild=False)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT to_regclass(%s) IS NOT NULL", (f"{dataset}_train",))
+            if not cursor.fetchone()[0]:
+                sys.exit(f"no table {dataset}_train in this database"
+                         + (": build it with exps/large_table.py" if dataset == "frappe15" else ""))
         paths = [("copy", None)] + [(path, reader) for reader in args.readers.split(",")
                                     for path in ("backend", "service")]
         measured = {path_reader: [] for path_reader in paths}

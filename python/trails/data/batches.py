@@ -66,13 +66,13 @@ def iter_encoded(session: Session, dataset: Dataset, layout: Layout, split: str,
     reader = reader or config.get("data", "reader")
     if reader not in READERS:
         raise TrailsError(f"unknown reader {reader!r}", hint=f"[data] reader is one of: {', '.join(READERS)}")
-    small = limit is not None and limit < chunk_rows  # a LIMIT reads fewer rows than a chunk of pages
-    source = columnar_source(session, dataset, split, chunk_rows) if reader == "columns" and not small else None
+    columns = reader == "columns" and (limit is None or limit >= chunk_rows)  # a LIMIT reads fewer rows
+    source = columnar_source(session, dataset, split, chunk_rows) if columns else None
     if source is not None:
         for arrays in iter_columnar(session, source, dataset, layout, split, limit):
             yield EncodedRows(*arrays)
         return
-    if reader == "columns" and not small:  # not a heap: no ctid to order by
+    if columns:  # not a heap: no ctid to order by
         ordered = False
     sql = layout.select_sql(dataset, split, session.quote_ident, limit=limit, ordered=ordered)
     for columns in session.chunks(sql, chunk_rows):
