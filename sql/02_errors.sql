@@ -7,3 +7,9 @@
 -- (query_canceled, what pg_cancel_backend and statement_timeout raise): it stops the call as
 -- before. A wrapper's body ends in the line "-- @reraise", which make replaces with the
 -- handler in sql/reraise.plpgsql when it builds the extension script.
+--
+-- A function called once per row (trails.predict and its kin) cannot afford that: an
+-- EXCEPTION block starts a subtransaction on every call. Its PL/Python function returns a
+-- failure instead of raising it — the last column of its result, JSON {message, detail, hint,
+-- sqlstate} (trails.sql_api.reported_failure) — and trails.checked (30_model_selection.sql),
+-- plain plpgsql, raises it.

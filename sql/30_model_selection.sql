@@ -56,18 +56,34 @@ END$$;
 
 -- One row under a stored model. PL/Python cannot take a polymorphic row, so the row travels
 -- as jsonb (PostgreSQL's own rendering of each column). output: score (binary: P(positive);
--- regression: the value), label (the most probable class), proba (class → probability).
+-- regression: the value), label (the most probable class), proba (class → probability); the
+-- result holds that one, or the failure (see 02_errors.sql: no subtransaction a row).
+CREATE TYPE trails.row_prediction AS (score float8, label text, proba jsonb, failure jsonb);
+
 CREATE FUNCTION trails.py_predict_row(model_id bigint, row_value jsonb, output text)
-RETURNS text
+RETURNS trails.row_prediction
 LANGUAGE plpython3u STABLE
 AS $$from trails.sql_api import predict_row; return predict_row(plpy, model_id, row_value, output)$$;
 
-CREATE FUNCTION trails.predict_output(model_id bigint, row_value jsonb, output text)
-RETURNS text
-LANGUAGE plpgsql STABLE
+-- The prediction, or its failure raised with its DETAIL and HINT (called once a row: plain
+-- plpgsql, no EXCEPTION block; see 02_errors.sql).
+CREATE FUNCTION trails.checked(prediction trails.row_prediction)
+RETURNS trails.row_prediction
+LANGUAGE plpgsql IMMUTABLE
 AS $$BEGIN
-    RETURN trails.py_predict_row($1, $2, $3);
--- @reraise
+    IF prediction.failure IS NULL THEN
+        RETURN prediction;
+    ELSIF prediction.failure->>'detail' IS NOT NULL AND prediction.failure->>'hint' IS NOT NULL THEN
+        RAISE EXCEPTION USING ERRCODE = prediction.failure->>'sqlstate', MESSAGE = prediction.failure->>'message',
+            DETAIL = prediction.failure->>'detail', HINT = prediction.failure->>'hint';
+    ELSIF prediction.failure->>'detail' IS NOT NULL THEN
+        RAISE EXCEPTION USING ERRCODE = prediction.failure->>'sqlstate', MESSAGE = prediction.failure->>'message',
+            DETAIL = prediction.failure->>'detail';
+    ELSIF prediction.failure->>'hint' IS NOT NULL THEN
+        RAISE EXCEPTION USING ERRCODE = prediction.failure->>'sqlstate', MESSAGE = prediction.failure->>'message',
+            HINT = prediction.failure->>'hint';
+    END IF;
+    RAISE EXCEPTION USING ERRCODE = prediction.failure->>'sqlstate', MESSAGE = prediction.failure->>'message';
 END$$;
 
 -- Binary: P(positive class); regression: the predicted value (multiclass: an ERROR naming
@@ -75,37 +91,40 @@ END$$;
 CREATE FUNCTION trails.predict(model_id bigint, row_value anyelement)
 RETURNS float8
 LANGUAGE sql STABLE
-AS $$SELECT trails.predict_output(model_id, to_jsonb(row_value), 'score')::float8$$;
+AS $$SELECT (trails.checked(trails.py_predict_row(model_id, to_jsonb(row_value), 'score'))).score$$;
 
 CREATE FUNCTION trails.predict_jsonb(model_id bigint, row_value jsonb)
 RETURNS float8
 LANGUAGE sql STABLE
-AS $$SELECT trails.predict_output(model_id, row_value, 'score')::float8$$;
+AS $$SELECT (trails.checked(trails.py_predict_row(model_id, row_value, 'score'))).score$$;
 
 -- A classifier's most probable class for one row, as text.
 CREATE FUNCTION trails.predict_label(model_id bigint, row_value anyelement)
 RETURNS text
 LANGUAGE sql STABLE
-AS $$SELECT trails.predict_output(model_id, to_jsonb(row_value), 'label')$$;
+AS $$SELECT (trails.checked(trails.py_predict_row(model_id, to_jsonb(row_value), 'label'))).label$$;
 
 -- A classifier's probability of each class for one row: {"class": p, ...}.
 CREATE FUNCTION trails.predict_proba(model_id bigint, row_value anyelement)
 RETURNS jsonb
 LANGUAGE sql STABLE
-AS $$SELECT trails.predict_output(model_id, to_jsonb(row_value), 'proba')::jsonb$$;
+AS $$SELECT (trails.checked(trails.py_predict_row(model_id, to_jsonb(row_value), 'proba'))).proba$$;
 
 -- Every row of a table (id: its "id" column, else the row number): score (binary P(positive),
--- regression value; NULL for multiclass), label and proba (classifiers; NULL for regression).
-CREATE FUNCTION trails.py_predict_table(model_id bigint, tbl regclass)
-RETURNS TABLE(id bigint, score float8, label text, proba jsonb)
+-- regression value; NULL for multiclass), label (classifiers; NULL for regression) and, with
+-- with_proba => true, proba (class → probability; else NULL). The rows travel out of PL/Python as
+-- one row of arrays, unnested here.
+CREATE FUNCTION trails.py_predict_table(model_id bigint, tbl regclass, with_proba boolean)
+RETURNS TABLE(ids bigint[], scores float8[], labels text[], probas jsonb[])
 LANGUAGE plpython3u STABLE
-AS $$from trails.sql_api import predict_table; return predict_table(plpy, model_id, tbl)$$;
+AS $$from trails.sql_api import predict_table; return predict_table(plpy, model_id, tbl, with_proba)$$;
 
-CREATE FUNCTION trails.predict_table(model_id bigint, tbl regclass)
+CREATE FUNCTION trails.predict_table(model_id bigint, tbl regclass, with_proba boolean DEFAULT false)
 RETURNS TABLE(id bigint, score float8, label text, proba jsonb)
 LANGUAGE plpgsql STABLE
 AS $$BEGIN
-    RETURN QUERY SELECT * FROM trails.py_predict_table($1, $2);
+    RETURN QUERY SELECT u.* FROM trails.py_predict_table($1, $2, $3) p,
+        unnest(p.ids, p.scores, p.labels, p.probas) AS u;
 -- @reraise
 END$$;
 

@@ -89,3 +89,39 @@ def test_max_params_bounds_a_trees_models_nodes(sql):
     row = _select(sql, "model_selection('synth', NULL, max_trials => 2, families => 'gbdt', max_params => 2000,"
                        " refinement => 'backend')")
     assert row["family"] == "gbdt" and 0 < row["params"] <= 2000
+
+
+def test_served_rows_match_the_training_codes_predictions_and_need_no_torch(sql, pg_dsn, trees_model):
+    """trails.predict and predict_table (trails.serving: LightGBM's single-row path, no torch)
+    give what the family's own predict gives to 1e-6; a new process scores a row without
+    importing torch."""
+    import json
+    import subprocess
+    import sys
+
+    import psycopg2
+
+    from trails.data.row_values import columns_from_rows
+    from trails.data.session import PgSession
+    from trails.registry import load_model
+
+    model_id = trees_model["model_id"]
+    rows = [row for (row,) in sql("SELECT to_jsonb(s) FROM synth s ORDER BY id LIMIT 300")]
+    with psycopg2.connect(pg_dsn) as connection:
+        stored = load_model(PgSession(connection), model_id)
+    ids, values, _ = stored.layout.encode(columns_from_rows(stored.layout, rows))
+    expected = stored.predict(ids, values)[:, 1]
+    served = [v for (v,) in sql("SELECT trails.predict(%s, s) FROM synth s ORDER BY id LIMIT 300", model_id)]
+    np.testing.assert_allclose(served, expected, rtol=0, atol=1e-6)
+    table = dict(sql("SELECT id, score FROM trails.predict_table(%s, 'synth')", model_id))
+    np.testing.assert_allclose([table[row["id"]] for row in rows], expected, rtol=0, atol=1e-6)
+    probas = sql("SELECT proba FROM trails.predict_table(%s, 'synth', with_proba => true) ORDER BY id LIMIT 3", model_id)
+    assert [p["1"] for (p,) in probas] == pytest.approx(expected[:3], abs=1e-9)
+    assert sql("SELECT count(proba) FROM trails.predict_table(%s, 'synth')", model_id)[0][0] == 0  # only when asked
+    script = ("import json, sys, psycopg2\n"
+              "from trails.data.session import PgSession\nfrom trails.predict import predict_one\n"
+              f"value = predict_one(PgSession(psycopg2.connect({pg_dsn!r})), {model_id}, json.loads(sys.argv[1]), 'score')\n"
+              "print(json.dumps([value, 'torch' in sys.modules]))")
+    done = subprocess.run([sys.executable, "-c", script, json.dumps(rows[0])], capture_output=True, text=True, check=True)
+    value, imported_torch = json.loads(done.stdout)
+    assert value == pytest.approx(expected[0], abs=1e-6) and not imported_torch

@@ -62,7 +62,7 @@ def test_multiclass_beats_the_majority_class(sql):
         sql("SELECT trails.predict(%s, t) FROM fw_test t LIMIT 1", model)
     assert "multiclass" in error.value.diag.message_primary
     assert "predict_label" in error.value.diag.message_hint
-    scored = sql("SELECT id, score, label, proba FROM trails.predict_table(%s, 'fw_test') ORDER BY id LIMIT 1", model)
+    scored = sql("SELECT id, score, label, proba FROM trails.predict_table(%s, 'fw_test', with_proba => true) ORDER BY id LIMIT 1", model)
     assert scored[0][1] is None and scored[0][2] == label
     assert scored[0][3] == pytest.approx(proba, abs=1e-5)  # batch vs one row: float32 round-off
 

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from trails.data.layout import Layout
-from trails.data.layout_store import load_layout
 from trails.data.session import Session
 from trails.errors import TrailsError
 from trails.families import Candidate, ModelFamily, ModelHyper, get_family, parse_candidate
+from trails.serving.stored import read_stored
 from trails.task import Task
 
 __all__ = ["ModelHyper", "StoredModel", "insert_model", "load_model", "store_run_and_model"]
@@ -99,27 +99,14 @@ def insert_model(session: Session, model: dict) -> int:
 
 
 def load_model(session: Session, model_id) -> StoredModel:
-    """The stored model ``model_id``; :class:`TrailsError` when there is none."""
-
-    if model_id is None:
-        raise TrailsError("model_id must not be NULL", hint="SELECT model_id FROM trails.models")
-    rows = session.query("SELECT model_id, dataset, layout_id, arch, hyper, weights, metric, params FROM"
-                         " trails.models WHERE model_id = $1", [model_id], ["bigint"])
-    if not rows:
-        known = session.query("SELECT string_agg(model_id::text, ', ' ORDER BY model_id DESC) AS ids"
-                              " FROM (SELECT model_id FROM trails.models ORDER BY model_id DESC"
-                              " LIMIT 10) s")[0]["ids"]
-        raise TrailsError(f"model {model_id} not found",
-                          hint=f"stored models: {known}" if known else
-                          "run SELECT * FROM model_selection('frappe', 60) to create one")
-    row = rows[0]
-    hyper = ModelHyper.from_json(row["hyper"] if isinstance(row["hyper"], dict) else json.loads(row["hyper"]))
-    layout = load_layout(session, row["layout_id"])
-    task = layout.task.with_metric(row["metric"])
-    candidate = stored_candidate(row["arch"], hyper.family)
-    fitted = get_family(candidate.family).from_bytes(candidate.config, hyper, task.n_outputs, row["weights"])
-    return StoredModel(row["model_id"], row["dataset"], row["arch"], layout, hyper, candidate, fitted, task,
-                       int(row["params"]))
+    """The stored model ``model_id``, built by its family; :class:`TrailsError` when there is
+    none (:func:`~trails.serving.stored.read_stored`)."""
+    row = read_stored(session, model_id)
+    hyper = ModelHyper.from_json(row.hyper)
+    candidate = stored_candidate(row.arch, hyper.family)
+    fitted = get_family(candidate.family).from_bytes(candidate.config, hyper, row.task.n_outputs, row.weights)
+    return StoredModel(row.model_id, row.dataset, row.arch, row.layout, hyper, candidate, fitted, row.task,
+                       row.params)
 
 
 def stored_candidate(arch: str, family: str) -> Candidate:

@@ -9,6 +9,7 @@ names the bug instead of a bare Python traceback.
 from __future__ import annotations
 
 import functools
+import json
 import platform
 import sys
 import time
@@ -31,6 +32,17 @@ def raise_sql_error(plpy, message: str, detail: str | None = None, hint: str | N
     raise error
 
 
+def _failure(name: str, error: Exception) -> tuple[str, str | None, str | None, str]:
+    """(message, detail, hint, sqlstate) of a failure in the entry point ``name``: a
+    TrailsError as it says, anything else as a bug named plainly, with where it happened."""
+    if isinstance(error, TrailsError):
+        return error.message, error.detail, error.hint, "22023"
+    where = traceback.extract_tb(error.__traceback__)[-1]
+    return (f"internal error in {name}: {type(error).__name__}: {error}",
+            f"at {where.filename}:{where.lineno} ({where.name})",
+            "this is a bug in trails; please report it with this message", "XX000")
+
+
 def sql_function(body):
     """Decorator: run ``body(plpy, ...)`` and report failures as PostgreSQL errors."""
 
@@ -38,20 +50,40 @@ def sql_function(body):
     def wrapper(plpy, *args, **kwargs):
         try:
             return body(plpy, *args, **kwargs)
-        except TrailsError as error:
-            raise_sql_error(plpy, error.message, error.detail, error.hint)
         except (plpy.SPIError, plpy.Error):
             # PostgreSQL's own errors, as PL/Python hands them over: a failed query, or a
             # cancel that arrives while a NOTICE is sent (plpy.Error carrying SQLSTATE 57014)
             raise
-        except Exception as error:  # a bug: say so plainly, with where it happened
-            where = traceback.extract_tb(error.__traceback__)[-1]
-            raise_sql_error(plpy, f"internal error in {body.__name__}: {type(error).__name__}: "
-                            f"{error}", detail=f"at {where.filename}:{where.lineno} ({where.name})",
-                            hint="this is a bug in trails; please report it with this message",
-                            sqlstate="XX000")
+        except Exception as error:
+            message, detail, hint, sqlstate = _failure(body.__name__, error)
+            raise_sql_error(plpy, message, detail, hint, sqlstate)
 
     return wrapper
+
+
+def reported_failure(width: int):
+    """Decorator for functions called once per row: ``body(plpy, ...)`` returns a tuple of
+    ``width`` values (the SQL result's columns but the last), and a failure is *returned* as the last column instead
+    of raised — JSON ``{message, detail, hint, sqlstate}`` — for ``trails.checked``
+    (plpgsql, no EXCEPTION block) to raise: the user sees the message, DETAIL and HINT without
+    PL/Python's traceback, and no row pays for a subtransaction (see sql/02_errors.sql).
+    PostgreSQL's own errors (a cancel, a failed query) are raised as they are."""
+
+    def decorate(body):
+        @functools.wraps(body)
+        def wrapper(plpy, *args, **kwargs):
+            try:
+                return (*body(plpy, *args, **kwargs), None)
+            except (plpy.SPIError, plpy.Error):
+                raise
+            except Exception as error:
+                message, detail, hint, sqlstate = _failure(body.__name__, error)
+                failure = {"message": f"trails: {message}", "detail": detail, "hint": hint, "sqlstate": sqlstate}
+                return (*[None] * width, json.dumps(failure))
+
+        return wrapper
+
+    return decorate
 
 
 def require_positive(name: str, value, allow_null: bool = False) -> None:
@@ -255,27 +287,26 @@ def model_selection_plan(plpy, dataset, budget_s, label, tfmem, task="auto"):
              plan["epoch_cap_s"], json.dumps(plan["cost_model"]))]
 
 
-@sql_function
+@reported_failure(width=3)
 def predict_row(plpy, model_id, row, output):
-    """One row under stored model ``model_id``, as text: ``output`` is ``score`` (P(positive)
-    or the predicted value), ``label`` (the class) or ``proba`` (JSON class → probability)."""
-    from trails import predict
+    """(score, label, proba) of one row under stored model ``model_id``: the one ``output``
+    asks for (``score``: P(positive) or the predicted value; ``label``: the class; ``proba``:
+    JSON class → probability), the others NULL."""
     from trails.data.session import SpiSession
+    from trails.predict import predict_one
 
-    how = {"score": predict.predict_row, "label": predict.predict_label, "proba": predict.predict_proba}
-    if output not in how:
-        raise TrailsError(f"unknown output {sql_text(output)}", hint="valid: score, label, proba")
-    value = how[output](SpiSession(plpy), model_id, row)
-    return None if value is None else (repr(value) if isinstance(value, float) else value)
+    value = predict_one(SpiSession(plpy), model_id, row, output)
+    return (value, None, None) if output == "score" else (None, value, None) if output == "label" else (None, None, value)
 
 
 @sql_function
-def predict_table(plpy, model_id, tbl):
-    """(id, score, label, proba) for every row of ``tbl``."""
+def predict_table(plpy, model_id, tbl, with_proba=False):
+    """One row of arrays (ids, scores, labels, probas): every row of ``tbl`` scored."""
     from trails.data.session import SpiSession
     from trails.predict import predict_table as score_table
 
-    return score_table(SpiSession(plpy), model_id, tbl)
+    arrays = score_table(SpiSession(plpy), model_id, tbl, bool(with_proba))
+    return [(arrays["ids"], arrays["scores"], arrays["labels"], arrays["probas"])]
 
 
 @sql_function

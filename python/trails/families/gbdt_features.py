@@ -21,14 +21,11 @@ of a run shares it (``feature_pre_filter=False`` lets their ``min_data_in_leaf``
 from __future__ import annotations
 
 import weakref
-from dataclasses import dataclass
 
 import lightgbm
 import numpy as np
-import torch
 
-NUMERIC_SENTINEL = 1.0
-"""The value of every categorical field; a field holding any other value is numeric."""
+from trails.serving.tree_format import FeatureMap, as_numpy, feature_map_of, feature_matrix
 
 MAX_BIN = 255
 """Histogram bins of a numeric field (LightGBM's default; a dataset parameter, so one value for
@@ -39,98 +36,9 @@ DATA_RANDOM_SEED = 1
 seeds share one binned train set (and the same data bins alike in every run)."""
 
 
-@dataclass(frozen=True)
-class FeatureMap:
-    """How a model's rows become its feature matrix.
-
-    Attributes:
-        n_ids: the layout's id count (missing and unknown ids are ≥ ``n_ids − 2·n_fields``).
-        numeric: per field, whether it is numeric (its value is the feature) or categorical
-            (its id less its offset is the feature).
-        offsets: per field, the smallest id of a categorical field in train (0 for a numeric
-            one, and for every field of a model stored before offsets existed).
-    """
-
-    n_ids: int
-    numeric: tuple[bool, ...]
-    offsets: tuple[int, ...] = ()
-
-    def __post_init__(self):
-        if not self.offsets:
-            object.__setattr__(self, "offsets", (0,) * len(self.numeric))
-
-    @property
-    def n_fields(self) -> int:
-        return len(self.numeric)
-
-    @property
-    def first_missing_id(self) -> int:
-        """The smallest missing or unknown id: ``n_ids − 2·n_fields``."""
-        return self.n_ids - 2 * self.n_fields
-
-    @property
-    def categorical_fields(self) -> list[int]:
-        """Indexes of the categorical fields (LightGBM's ``categorical_feature``)."""
-        return [i for i, numeric in enumerate(self.numeric) if not numeric]
-
-    def to_json(self) -> dict:
-        return {"n_ids": self.n_ids, "numeric": list(self.numeric), "offsets": list(self.offsets)}
-
-    @classmethod
-    def from_json(cls, data: dict) -> "FeatureMap":
-        return cls(int(data["n_ids"]), tuple(bool(flag) for flag in data["numeric"]),
-                   tuple(int(offset) for offset in data.get("offsets", ())))
-
-
-def _numpy(tensor) -> np.ndarray:
-    """A tensor (any device) or an array as a numpy array."""
-    return tensor.detach().cpu().numpy() if isinstance(tensor, torch.Tensor) else np.asarray(tensor)
-
-
-def feature_map_of(values, n_ids: int, ids=None) -> FeatureMap:
-    """The feature map of a train split's ``values`` (float32 ``[N, F]``) and ``ids`` (int64
-    ``[N, F]``; None: every offset 0): field i is numeric iff some value in column i is not
-    :data:`NUMERIC_SENTINEL` (1.0); a categorical field's offset is its smallest id that is
-    not a missing or unknown one."""
-    values = _numpy(values)
-    numeric = (values != NUMERIC_SENTINEL).any(axis=0) if len(values) else np.zeros(values.shape[1], bool)
-    offsets = [0] * values.shape[1]
-    if ids is not None and len(values):
-        ids = _numpy(ids)
-        first_missing = int(n_ids) - 2 * values.shape[1]
-        known = np.where(ids < first_missing, ids, np.iinfo(np.int64).max).min(axis=0)
-        offsets = [0 if numeric[i] or known[i] >= first_missing else int(known[i]) for i in range(len(offsets))]
-    return FeatureMap(int(n_ids), tuple(bool(flag) for flag in numeric), tuple(offsets))
-
-
-def feature_matrix(ids, values, feature_map: FeatureMap) -> np.ndarray:
-    """The trees' input for encoded rows: float32 ``[N, F]``.
-
-    Column i is ``values[:, i]`` for a numeric field, ``float(ids[:, i])`` (the global id as a
-    category code, exact below 2**24) for a categorical one, and NaN wherever
-    ``ids[:, i] >= feature_map.first_missing_id`` (a missing or unknown value).
-
-    Args:
-        ids: int64 ``[N, F]``; values: float32 ``[N, F]`` (tensors on any device, or arrays).
-        feature_map: the model's (:func:`feature_map_of` of its train split).
-
-    Raises:
-        ValueError: when ``ids`` or ``values`` is not ``[N, feature_map.n_fields]``.
-    """
-    ids, values = _numpy(ids), _numpy(values)
-    shape = (ids.shape[0] if ids.ndim else 0, feature_map.n_fields)
-    if ids.shape != shape or values.shape != shape:
-        raise ValueError(f"ids and values must both be (N, {feature_map.n_fields}), got {ids.shape} and {values.shape}")
-    numeric = np.asarray(feature_map.numeric, dtype=bool)
-    codes = ids - np.asarray(feature_map.offsets, dtype=np.int64)
-    matrix = np.where(numeric, values.astype(np.float32), codes.astype(np.float32))
-    matrix[(ids >= feature_map.first_missing_id) | (codes < 0)] = np.nan
-    return matrix
-
-
 def lightgbm_labels(labels) -> np.ndarray:
     """A split's labels as LightGBM takes them: float64 class indices or standardised targets."""
-    return _numpy(labels).astype(np.float64)
+    return as_numpy(labels).astype(np.float64)
 
 
 def dataset_params(num_threads: int) -> dict:

@@ -4,35 +4,21 @@
 ``export`` take; :class:`GbdtSnapshot` is an immutable copy of one (its model string), cheap to
 keep for the best evaluation of a run.
 
-**Bytes** (what ``trails.models.weights`` stores, :func:`model_to_bytes`): UTF-8 text, one JSON
-header line, then LightGBM's model string (``Booster.model_to_string``)::
-
-    {"format": "trails-gbdt", "version": 1, "feature_map": {"n_ids": 5382, "numeric": [false, true]}}
-    tree
-    version=v4
-    ...
-
-A later version of the format raises a clear error here instead of predicting wrongly.
+**Bytes** (what ``trails.models.weights`` stores, :func:`model_to_bytes`): see
+:mod:`trails.serving.tree_format`, which also reads them where models are served.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import lightgbm
 import numpy as np
-import torch
 
-from trails.errors import TrailsError
-from trails.families.gbdt_features import FeatureMap, feature_matrix
+from trails.serving.tree_format import (FeatureMap, as_outputs, empty_model_outputs, feature_matrix,
+                                        read_trees_bytes, trees_bytes)
 from trails.task import Task
 
-BYTES_FORMAT = "trails-gbdt"
-BYTES_VERSION = 1
-"""The version of :func:`model_to_bytes`' format this code writes and reads."""
-
-HEADER_END = b"\n"
 LEAF_COUNT_PREFIX = "num_leaves="
 """The line of a LightGBM model string that gives one tree's leaves."""
 
@@ -86,8 +72,7 @@ class GbdtSnapshot:
 
     def to_bytes(self) -> bytes:
         """:func:`model_to_bytes` of :meth:`model`, without loading the booster."""
-        header = {"format": BYTES_FORMAT, "version": BYTES_VERSION, "feature_map": self.feature_map.to_json()}
-        return json.dumps(header).encode() + HEADER_END + self.model_string.encode()
+        return trees_bytes(self.model_string, self.feature_map)
 
 
 def model_to_bytes(model: GbdtModel) -> bytes:
@@ -101,19 +86,7 @@ def snapshot_from_bytes(data: bytes) -> GbdtSnapshot:
     Raises:
         TrailsError: when ``data`` is not a trails gbdt model, or one of a later format version.
     """
-    header_text, separator, model_string = bytes(data).partition(HEADER_END)
-    try:
-        header = json.loads(header_text)
-        valid = separator and header.get("format") == BYTES_FORMAT
-    except (ValueError, AttributeError):
-        valid = False
-    if not valid:
-        raise TrailsError("the stored weights are not a gradient-boosted trees model",
-                          hint="the model's family and its weights disagree; store the model again")
-    if int(header.get("version", 0)) > BYTES_VERSION:
-        raise TrailsError(f"the stored trees model has format version {header['version']}, this trails reads "
-                          f"up to {BYTES_VERSION}", hint="upgrade the trails package")
-    return GbdtSnapshot(model_string.decode(), FeatureMap.from_json(header["feature_map"]))
+    return GbdtSnapshot(*read_trees_bytes(data))
 
 
 def tree_nodes(model_string: str) -> int:
@@ -127,7 +100,11 @@ def raw_predictions(model: GbdtModel, ids, values, num_threads: int | None = Non
     """The booster's prediction for encoded rows (LightGBM's transformed output): P(positive)
     ``[N]`` for ``binary``, class probabilities ``[N, C]`` for ``multiclass``, the standardised
     target ``[N]`` for ``regression``; float64."""
-    threads = int(num_threads or torch.get_num_threads())
+    if num_threads is None:
+        import torch  # the trainer's thread count (a trained model predicts beside it)
+
+        num_threads = torch.get_num_threads()
+    threads = int(num_threads)
     matrix = feature_matrix(ids, values, model.feature_map)
     if len(matrix) == 0:
         return np.empty((0,), dtype=np.float64)
@@ -140,24 +117,8 @@ def predict_outputs(model: GbdtModel, task: Task, ids, values) -> np.ndarray:
     gives an MLP's logits: class probabilities float64 ``[N, C]`` (binary: ``[1 − p, p]``), or
     the prediction in the label's units float64 ``[N]`` for regression (``mean + std · y``)."""
     if model.booster is None:
-        return _empty_model_outputs(task, len(ids))
-    return _as_outputs(raw_predictions(model, ids, values), task)
-
-
-def _as_outputs(predictions: np.ndarray, task: Task) -> np.ndarray:
-    """:func:`raw_predictions`' values in the format of :func:`predict_outputs`."""
-    if task.kind == "regression":
-        return predictions * task.std + task.mean
-    if task.kind == "binary":
-        return np.column_stack([1.0 - predictions, predictions])
-    return predictions.reshape(-1, task.n_outputs)
-
-
-def _empty_model_outputs(task: Task, n_rows: int) -> np.ndarray:
-    """What a booster of no trees predicts for ``n_rows`` rows, as :func:`predict_outputs`."""
-    if task.kind == "regression":
-        return np.full(n_rows, float(task.mean))
-    return np.full((n_rows, task.n_outputs), 1.0 / task.n_outputs)
+        return empty_model_outputs(task, len(ids))
+    return as_outputs(raw_predictions(model, ids, values), task)
 
 
 def evaluate(model: GbdtModel, data, task: Task) -> float:
@@ -170,5 +131,5 @@ def evaluate(model: GbdtModel, data, task: Task) -> float:
     """
     labels = data.labels.detach().cpu().numpy()
     if model.booster is not None and model.known is not None and model.known[0] is data:
-        return task.score(labels, _as_outputs(model.known[1], task))
+        return task.score(labels, as_outputs(model.known[1], task))
     return task.score(labels, predict_outputs(model, task, data.ids, data.values))

@@ -1,0 +1,14 @@
+"""Scoring rows with a stored model, without torch: what ``trails.predict*`` and
+``trails.predict_table`` run in a backend.
+
+* :mod:`.stored` reads a ``trails.models`` row (layout, task, family, weights);
+* :mod:`.tree_format` is the stored trees model's format and its feature matrix (the gbdt
+  family trains with the same code);
+* :mod:`.torch_weights` reads a ``torch.save``'d ``state_dict`` into numpy arrays without torch;
+* :mod:`.mlp_forward` and :mod:`.trees_forward` predict one row or many from those;
+* :mod:`.row_encoder` turns one row (a dict from ``to_jsonb``) into a model's ids and values;
+* :mod:`.scorer` puts them together, cached per backend and model.
+
+Nothing here imports torch or :mod:`trails.families`: the first row of a new backend pays
+for numpy and LightGBM only.
+"""
