@@ -55,12 +55,13 @@ AS $$BEGIN
 END$$;
 
 -- One row under a stored model. PL/Python cannot take a polymorphic row, so the row travels
--- as jsonb (PostgreSQL's own rendering of each column). output: score (binary: P(positive);
+-- as json (to_json: PostgreSQL's own rendering of each column, as to_jsonb renders it, and
+-- cheaper to hand to Python than jsonb). output: score (binary: P(positive);
 -- regression: the value), label (the most probable class), proba (class → probability); the
 -- result holds that one, or the failure (see 02_errors.sql: no subtransaction a row).
 CREATE TYPE trails.row_prediction AS (score float8, label text, proba jsonb, failure jsonb);
 
-CREATE FUNCTION trails.py_predict_row(model_id bigint, row_value jsonb, output text)
+CREATE FUNCTION trails.py_predict_row(model_id bigint, row_value json, output text)
 RETURNS trails.row_prediction
 LANGUAGE plpython3u STABLE
 AS $$from trails.sql_api import predict_row; return predict_row(plpy, model_id, row_value, output)$$;
@@ -91,29 +92,29 @@ END$$;
 CREATE FUNCTION trails.predict(model_id bigint, row_value anyelement)
 RETURNS float8
 LANGUAGE sql STABLE
-AS $$SELECT (trails.checked(trails.py_predict_row(model_id, to_jsonb(row_value), 'score'))).score$$;
+AS $$SELECT (trails.checked(trails.py_predict_row(model_id, to_json(row_value), 'score'))).score$$;
 
 CREATE FUNCTION trails.predict_jsonb(model_id bigint, row_value jsonb)
 RETURNS float8
 LANGUAGE sql STABLE
-AS $$SELECT (trails.checked(trails.py_predict_row(model_id, row_value, 'score'))).score$$;
+AS $$SELECT (trails.checked(trails.py_predict_row(model_id, row_value::json, 'score'))).score$$;
 
 -- A classifier's most probable class for one row, as text.
 CREATE FUNCTION trails.predict_label(model_id bigint, row_value anyelement)
 RETURNS text
 LANGUAGE sql STABLE
-AS $$SELECT (trails.checked(trails.py_predict_row(model_id, to_jsonb(row_value), 'label'))).label$$;
+AS $$SELECT (trails.checked(trails.py_predict_row(model_id, to_json(row_value), 'label'))).label$$;
 
 -- A classifier's probability of each class for one row: {"class": p, ...}.
 CREATE FUNCTION trails.predict_proba(model_id bigint, row_value anyelement)
 RETURNS jsonb
 LANGUAGE sql STABLE
-AS $$SELECT (trails.checked(trails.py_predict_row(model_id, to_jsonb(row_value), 'proba'))).proba$$;
+AS $$SELECT (trails.checked(trails.py_predict_row(model_id, to_json(row_value), 'proba'))).proba$$;
 
 -- Every row of a table (id: its "id" column, else the row number): score (binary P(positive),
 -- regression value; NULL for multiclass), label (classifiers; NULL for regression) and, with
 -- with_proba => true, proba (class → probability; else NULL). The rows travel out of PL/Python as
--- one row of arrays, unnested here.
+-- one row of arrays per chunk of rows, unnested here.
 CREATE FUNCTION trails.py_predict_table(model_id bigint, tbl regclass, with_proba boolean)
 RETURNS TABLE(ids bigint[], scores float8[], labels text[], probas jsonb[])
 LANGUAGE plpython3u STABLE

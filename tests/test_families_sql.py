@@ -125,3 +125,37 @@ def test_served_rows_match_the_training_codes_predictions_and_need_no_torch(sql,
     done = subprocess.run([sys.executable, "-c", script, json.dumps(rows[0])], capture_output=True, text=True, check=True)
     value, imported_torch = json.loads(done.stdout)
     assert value == pytest.approx(expected[0], abs=1e-6) and not imported_torch
+
+
+@pytest.mark.parametrize("kind, label", [("multiclass", "(i % 7) % 3"), ("regression", "((i * 37) % 101) / 10.0 + i % 7")])
+def test_served_trees_of_every_task_match_the_training_codes_predictions(sql, pg_dsn, kind, label):
+    """One row at a time (LightGBM's single-row path) and by table, a multiclass and a
+    regression trees model give what the family's own predict gives."""
+    import psycopg2
+
+    from trails.data.row_values import columns_from_rows
+    from trails.data.session import PgSession
+    from trails.registry import load_model
+
+    sql(f"CREATE TABLE tasks AS SELECT i AS id, i % 7 AS a, chr(65 + i % 5) AS b, ((i * 37) % 101) / 10.0 AS c,"
+        f" {label} AS y FROM generate_series(1, 3000) AS i")
+    model_id = _select(sql, "model_selection('tasks', NULL, label => 'y', task => %s, max_trials => 2,"
+                            " families => 'gbdt', refinement => 'backend')", kind)["model_id"]
+    rows = [row for (row,) in sql("SELECT to_jsonb(t) FROM tasks t ORDER BY id LIMIT 200")]
+    with psycopg2.connect(pg_dsn) as connection:
+        stored = load_model(PgSession(connection), model_id)
+    ids, values, _ = stored.layout.encode(columns_from_rows(stored.layout, rows))
+    expected = stored.predict(ids, values)
+    table = {key: (score, label_) for key, score, label_ in
+             sql("SELECT id, score, label FROM trails.predict_table(%s, 'tasks')", model_id)}
+    if kind == "regression":
+        served = [v for (v,) in sql("SELECT trails.predict(%s, t) FROM tasks t ORDER BY id LIMIT 200", model_id)]
+        np.testing.assert_allclose(served, expected, rtol=1e-9, atol=1e-6)
+        np.testing.assert_allclose([table[row["id"]][0] for row in rows], expected, rtol=1e-9, atol=1e-6)
+        return
+    classes = stored.task.classes
+    served = sql("SELECT trails.predict_proba(%s, t), trails.predict_label(%s, t) FROM tasks t ORDER BY id LIMIT 200",
+                 model_id, model_id)
+    np.testing.assert_allclose([[proba[c] for c in classes] for proba, _ in served], expected, atol=1e-6)
+    assert [label_ for _, label_ in served] == [classes[i] for i in expected.argmax(axis=1)]
+    assert [table[row["id"]][1] for row in rows] == [label_ for _, label_ in served]

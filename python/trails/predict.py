@@ -44,7 +44,7 @@ def predict_one(session: Session, model_id, row, output: str):
     """One row's ``output``: the score (float: binary P(positive), regression value), the label
     (text) or the probabilities (JSON text); None for a NULL row.
 
-    ``row`` is a dict, or its JSON text (``to_jsonb(t)`` as PL/Python hands jsonb over).
+    ``row`` is a dict, or its JSON text (``to_json(t)`` as PL/Python hands json over).
 
     Raises:
         TrailsError: for an unknown model or output, an output the task has not, a value that
@@ -52,7 +52,7 @@ def predict_one(session: Session, model_id, row, output: str):
     """
     if output not in OUTPUTS:
         raise TrailsError(f"unknown output {output!r}", hint="one of: " + ", ".join(OUTPUTS))
-    if isinstance(row, str):  # jsonb from to_jsonb(row)
+    if isinstance(row, str):  # json from to_json(row)
         row = json.loads(row)
     if row is not None and not isinstance(row, dict):
         raise TrailsError("trails.predict expects a table row, e.g. trails.predict(1, t) FROM tbl t",
@@ -87,12 +87,18 @@ def check_table_fields(scorer: Scorer, table: str, columns: list[dict]) -> None:
                           + ", ".join(wrong), hint="cast them to numbers in a view")
 
 
-def predict_table(session: Session, model_id, table, with_proba: bool = False) -> dict:
-    """Every row of ``table`` (regclass text) scored, as arrays of one length: ``ids`` (the
-    table's ``id`` column when it has one, else the row number), ``scores`` (P(positive) or
-    the predicted value; None for multiclass), ``labels`` (the most probable class; None for
-    regression) and, when ``with_proba``, ``probas`` (class → probability as JSON text per row;
-    else None)."""
+def predict_table(session: Session, model_id, table, with_proba: bool = False) -> list[dict]:
+    """Every row of ``table`` (regclass text) scored, a chunk of rows (``[data] chunk_rows``) at a
+    time: per chunk, arrays of one length — ``ids`` (the table's ``id`` column when it has one,
+    else the row number), ``scores`` (P(positive) or the predicted value; None for
+    multiclass), ``labels`` (the most probable class; None for regression) and, when
+    ``with_proba``, ``probas`` (class → probability as JSON text per row; else None). Arrays
+    per chunk keep each one far below PostgreSQL's 1 GB a value on any table.
+
+    Raises:
+        TrailsError: for a NULL table, an unknown model, or a table lacking the model's columns
+            or holding them with types it cannot read.
+    """
     if table is None:
         raise TrailsError("tbl must not be NULL", hint="e.g. trails.predict_table(1, 'frappe_test')")
     scorer = scorer_for(session, model_id)
@@ -101,16 +107,15 @@ def predict_table(session: Session, model_id, table, with_proba: bool = False) -
     names = {c["name"] for c in columns}
     layout, task = scorer.stored.layout, scorer.task
     sql = layout.select_features_sql(table, session.quote_ident, "id" if "id" in names else None, names)
-    keys, parts = [], []
+    classes = np.array(task.classes, dtype=object)
+    chunks = []
     for chunk in session.chunks(sql, load_config().getint("data", "chunk_rows")):
         ids, values, _ = layout.encode(chunk)
-        keys.extend(chunk["key"])
-        parts.append(scorer.outputs(ids, values))
-    shape = (0,) if task.kind == "regression" else (0, task.n_outputs)
-    outputs = np.concatenate(parts) if parts else np.empty(shape)
-    if task.kind == "regression":
-        return {"ids": keys, "scores": outputs.tolist(), "labels": None, "probas": None}
-    classes = np.array(task.classes, dtype=object)
-    probas = [json.dumps(dict(zip(task.classes, p))) for p in outputs.tolist()] if with_proba else None
-    return {"ids": keys, "scores": outputs[:, 1].tolist() if task.kind == "binary" else None,
-            "labels": classes[outputs.argmax(axis=1)].tolist() if len(outputs) else [], "probas": probas}
+        outputs = scorer.outputs(ids, values)
+        if task.kind == "regression":
+            chunks.append({"ids": chunk["key"], "scores": outputs.tolist(), "labels": None, "probas": None})
+            continue
+        probas = [json.dumps(dict(zip(task.classes, p))) for p in outputs.tolist()] if with_proba else None
+        chunks.append({"ids": chunk["key"], "scores": outputs[:, 1].tolist() if task.kind == "binary" else None,
+                       "labels": classes[outputs.argmax(axis=1)].tolist(), "probas": probas})
+    return chunks

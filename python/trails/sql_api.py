@@ -61,25 +61,35 @@ def sql_function(body):
     return wrapper
 
 
+CANCELLED = "57014"  # query_canceled: what pg_cancel_backend and statement_timeout raise
+
+
 def reported_failure(width: int):
     """Decorator for functions called once per row: ``body(plpy, ...)`` returns a tuple of
-    ``width`` values (the SQL result's columns but the last), and a failure is *returned* as the last column instead
-    of raised — JSON ``{message, detail, hint, sqlstate}`` — for ``trails.checked``
-    (plpgsql, no EXCEPTION block) to raise: the user sees the message, DETAIL and HINT without
-    PL/Python's traceback, and no row pays for a subtransaction (see sql/02_errors.sql).
-    PostgreSQL's own errors (a cancel, a failed query) are raised as they are."""
+    ``width`` values (the SQL result's columns but the last), and a failure is *returned* as
+    the last column instead of raised — JSON ``{message, detail, hint, sqlstate}`` — for
+    ``trails.checked`` (plpgsql, no EXCEPTION block) to raise: the user sees the message,
+    DETAIL and HINT without PL/Python's traceback, and no row pays for a subtransaction (see
+    sql/02_errors.sql). A failed query inside (an SPIError: PL/Python ran it in its own
+    subtransaction) is reported with its own SQLSTATE; a cancel is raised as it is."""
 
     def decorate(body):
         @functools.wraps(body)
         def wrapper(plpy, *args, **kwargs):
             try:
                 return (*body(plpy, *args, **kwargs), None)
-            except (plpy.SPIError, plpy.Error):
+            except plpy.SPIError as error:
+                if getattr(error, "sqlstate", None) == CANCELLED:
+                    raise
+                failure = {"message": str(error.args[0]) if error.args else "query failed",
+                           "detail": getattr(error, "detail", None), "hint": getattr(error, "hint", None),
+                           "sqlstate": getattr(error, "sqlstate", None) or "XX000"}
+            except plpy.Error:
                 raise
             except Exception as error:
                 message, detail, hint, sqlstate = _failure(body.__name__, error)
                 failure = {"message": f"trails: {message}", "detail": detail, "hint": hint, "sqlstate": sqlstate}
-                return (*[None] * width, json.dumps(failure))
+            return (*[None] * width, json.dumps(failure))
 
         return wrapper
 
@@ -287,7 +297,10 @@ def model_selection_plan(plpy, dataset, budget_s, label, tfmem, task="auto"):
              plan["epoch_cap_s"], json.dumps(plan["cost_model"]))]
 
 
-@reported_failure(width=3)
+PREDICTION_COLUMNS = ("score", "label", "proba")  # trails.row_prediction's, before its failure
+
+
+@reported_failure(width=len(PREDICTION_COLUMNS))
 def predict_row(plpy, model_id, row, output):
     """(score, label, proba) of one row under stored model ``model_id``: the one ``output``
     asks for (``score``: P(positive) or the predicted value; ``label``: the class; ``proba``:
@@ -296,17 +309,19 @@ def predict_row(plpy, model_id, row, output):
     from trails.predict import predict_one
 
     value = predict_one(SpiSession(plpy), model_id, row, output)
-    return (value, None, None) if output == "score" else (None, value, None) if output == "label" else (None, None, value)
+    columns = [None, None, None]
+    columns[PREDICTION_COLUMNS.index(output)] = value
+    return columns
 
 
 @sql_function
 def predict_table(plpy, model_id, tbl, with_proba=False):
-    """One row of arrays (ids, scores, labels, probas): every row of ``tbl`` scored."""
+    """Rows of arrays (ids, scores, labels, probas), one a chunk: every row of ``tbl`` scored."""
     from trails.data.session import SpiSession
     from trails.predict import predict_table as score_table
 
-    arrays = score_table(SpiSession(plpy), model_id, tbl, bool(with_proba))
-    return [(arrays["ids"], arrays["scores"], arrays["labels"], arrays["probas"])]
+    chunks = score_table(SpiSession(plpy), model_id, tbl, bool(with_proba))
+    return [(chunk["ids"], chunk["scores"], chunk["labels"], chunk["probas"]) for chunk in chunks]
 
 
 @sql_function

@@ -6,7 +6,7 @@
   family trains with the same code);
 * :mod:`.torch_weights` reads a ``torch.save``'d ``state_dict`` into numpy arrays without torch;
 * :mod:`.mlp_forward` and :mod:`.trees_forward` predict one row or many from those;
-* :mod:`.row_encoder` turns one row (a dict from ``to_jsonb``) into a model's ids and values;
+* :mod:`.row_encoder` turns one row (a dict from ``to_json``) into a model's ids and values;
 * :mod:`.scorer` puts them together, cached per backend and model.
 
 Nothing here imports torch or :mod:`trails.families`: the first row of a new backend pays

@@ -47,6 +47,14 @@ class MlpForward:
             else:
                 self.layers.append(("linear", np.ascontiguousarray(state[prefix + "weight"].T), state[prefix + "bias"]))
 
+    def fits(self, n_ids: int, n_fields: int, n_outputs: int) -> bool:
+        """Whether the weights are those of a network for this many ids, fields and outputs."""
+        linear = [layer for layer in self.layers if layer[0] == "linear"]
+        width = n_fields * self.embedding.shape[1]
+        shapes_chain = all(a[1].shape[1] == b[1].shape[0] for a, b in zip(linear, linear[1:]))
+        return (self.embedding.shape[0] == n_ids and bool(linear) and linear[0][1].shape[0] == width
+                and linear[-1][1].shape[1] == n_outputs and shapes_chain)
+
     def logits(self, ids: np.ndarray, values: np.ndarray) -> np.ndarray:
         """Logits float32 ``(B, n_outputs)`` of ids int64 ``(B, F)`` and values float32 ``(B, F)``."""
         x = (self.embedding[ids] * values[:, :, None]).reshape(len(ids), -1)

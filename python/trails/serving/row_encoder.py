@@ -1,4 +1,4 @@
-"""One row, as ``to_jsonb(t)`` gives it to ``trails.predict``, into a model's ids and values.
+"""One row, as ``to_json(t)`` gives it to ``trails.predict``, into a model's ids and values.
 
 The same encoding as :meth:`trails.data.layout.Layout.encode` of
 :func:`trails.data.row_values.columns_from_rows` (what the table path and training read), done
@@ -17,7 +17,7 @@ from trails.data.row_values import as_postgres_text
 from trails.errors import TrailsError
 
 NON_FINITE = ("NaN", "Infinity", "-Infinity")
-"""How to_jsonb renders those numbers: read as missing."""
+"""How to_json and to_jsonb render those numbers: read as missing."""
 
 
 class RowEncoder:

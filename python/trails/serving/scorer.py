@@ -30,10 +30,12 @@ class Scorer:
 
     @property
     def task(self):
+        """The model's :class:`~trails.task.Task`."""
         return self.stored.task
 
-    def row_outputs(self, row: dict) -> np.ndarray:
-        """What the model predicts for one row dict: class probabilities ``(C,)``, or the value.
+    def row_outputs(self, row: dict):
+        """What the model predicts for one row dict, as plain floats: a list of class
+        probabilities, or the regression value.
 
         Raises:
             TrailsError: for a row the model cannot read (:meth:`RowEncoder.encode`).
@@ -46,27 +48,38 @@ class Scorer:
 
 
 def build_forward(stored: StoredRow):
-    """The forward pass of ``stored``'s family.
+    """The forward pass of ``stored``'s family, checked against its layout.
 
     Raises:
-        TrailsError: for a family this version cannot serve, or weights it cannot read.
+        TrailsError: for a family this version cannot serve, or weights it cannot read or that
+            do not fit the layout (ids, fields, outputs).
     """
+    layout = stored.layout
     if stored.family == "gbdt":
         from trails.serving.tree_format import read_trees_bytes
         from trails.serving.trees_forward import TreesForward
 
-        return TreesForward(*read_trees_bytes(stored.weights), stored.task)
-    if stored.family == "mlp":
+        model_string, feature_map = read_trees_bytes(stored.weights)
+        fits = (feature_map.n_ids, feature_map.n_fields) == (layout.n_ids, layout.n_fields)
+        forward = TreesForward(model_string, feature_map, stored.task) if fits else None
+    elif stored.family == "mlp":
         from trails.serving.mlp_forward import MlpForward
         from trails.serving.torch_weights import read_state
 
         try:
-            return MlpForward(read_state(stored.weights), stored.task)
+            forward = MlpForward(read_state(stored.weights), stored.task)
         except KeyError as error:
             raise TrailsError(f"the weights of model {stored.model_id} lack {error} of an MLP",
                               hint="the model's family and its weights disagree; store the model again") from None
-    raise TrailsError(f"model {stored.model_id} is of family {stored.family!r}, which this trails cannot serve",
-                      hint="upgrade the trails package")
+        fits = forward.fits(layout.n_ids, layout.n_fields, stored.task.n_outputs)
+    else:
+        raise TrailsError(f"model {stored.model_id} is of family {stored.family!r}, which this trails cannot serve",
+                          hint="upgrade the trails package")
+    if not fits:
+        raise TrailsError(f"the weights of model {stored.model_id} do not fit its layout ({layout.n_ids} ids, "
+                          f"{layout.n_fields} fields, {stored.task.n_outputs} outputs)",
+                          hint="the model and its layout disagree; store the model again")
+    return forward
 
 
 def scorer_for(session: Session, model_id) -> Scorer:

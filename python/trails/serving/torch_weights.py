@@ -26,7 +26,18 @@ STORAGE_DTYPES = {"FloatStorage": np.float32, "DoubleStorage": np.float64, "Half
 
 
 def _rebuild_tensor(storage: np.ndarray, offset: int, size, stride, *_ignored) -> np.ndarray:
-    """A tensor's array: ``size`` elements of ``storage`` from ``offset`` with ``stride``."""
+    """A tensor's array: ``size`` elements of ``storage`` from ``offset`` with ``stride`` — a
+    copy, after checking that every element lies inside the storage (the bytes are data, not
+    trusted: a view past its end would read memory that is not the tensor's).
+
+    Raises:
+        pickle.UnpicklingError: for a shape, stride or offset that does not fit the storage.
+    """
+    size, stride = tuple(int(n) for n in size), tuple(int(step) for step in stride)
+    if offset < 0 or len(size) != len(stride) or min(size, default=0) < 0 or min(stride, default=0) < 0:
+        raise pickle.UnpicklingError(f"a tensor of size {size}, stride {stride}, offset {offset}")
+    if min(size, default=1) > 0 and offset + sum((n - 1) * step for n, step in zip(size, stride)) >= len(storage):
+        raise pickle.UnpicklingError(f"a tensor of size {size} reaching past its storage of {len(storage)}")
     item = storage.itemsize
     view = np.lib.stride_tricks.as_strided(storage[offset:], shape=tuple(size),
                                            strides=tuple(step * item for step in stride))
@@ -34,11 +45,14 @@ def _rebuild_tensor(storage: np.ndarray, offset: int, size, stride, *_ignored) -
 
 
 class _StateUnpickler(pickle.Unpickler):
+    """Unpickles ``data.pkl`` of the archive: tensors and their storages only."""
+
     def __init__(self, data: bytes, archive: zipfile.ZipFile, root: str):
         super().__init__(io.BytesIO(data))
         self.archive, self.root = archive, root
 
     def find_class(self, module: str, name: str):
+        """The admitted globals (module docstring); anything else is refused."""
         if (module, name) == ("torch._utils", "_rebuild_tensor_v2"):
             return _rebuild_tensor
         if (module, name) == ("collections", "OrderedDict"):
@@ -48,6 +62,7 @@ class _StateUnpickler(pickle.Unpickler):
         raise pickle.UnpicklingError(f"stored weights hold {module}.{name}, which a state_dict of ours does not")
 
     def persistent_load(self, pid):
+        """A storage's bytes, as a 1-d array of its dtype."""
         kind, storage_type, key, _location, numel = pid
         if kind != "storage" or storage_type not in STORAGE_DTYPES:
             raise pickle.UnpicklingError(f"unexpected storage {kind!r} of type {storage_type!r}")
@@ -68,7 +83,8 @@ def read_state(data: bytes) -> dict[str, np.ndarray]:
         if archive.namelist().count(f"{root}/byteorder") and archive.read(f"{root}/byteorder") != b"little":
             raise pickle.UnpicklingError("big-endian weights")
         state = _StateUnpickler(archive.read(pickled), archive, root).load()
-    except (zipfile.BadZipFile, StopIteration, pickle.UnpicklingError, KeyError, ValueError, TypeError) as error:
+    except (zipfile.BadZipFile, StopIteration, pickle.UnpicklingError, KeyError, ValueError, TypeError,
+            EOFError, AttributeError, IndexError) as error:
         raise TrailsError(f"the stored weights are not a state_dict trails can read: {error}",
                           hint="the model's family and its weights disagree; store the model again") from None
     return dict(state)

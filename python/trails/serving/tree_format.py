@@ -36,6 +36,7 @@ HEADER_END = b"\n"
 NUMERIC_SENTINEL = 1.0
 """The value of every categorical field; a field holding any other value is numeric."""
 
+
 @dataclass(frozen=True)
 class FeatureMap:
     """How a model's rows become its feature matrix.
@@ -71,10 +72,12 @@ class FeatureMap:
         return [i for i, numeric in enumerate(self.numeric) if not numeric]
 
     def to_json(self) -> dict:
+        """What the stored bytes' header holds (:meth:`from_json` reads it back)."""
         return {"n_ids": self.n_ids, "numeric": list(self.numeric), "offsets": list(self.offsets)}
 
     @classmethod
     def from_json(cls, data: dict) -> "FeatureMap":
+        """The map of :meth:`to_json`'s object (``offsets`` absent on older models: all 0)."""
         return cls(int(data["n_ids"]), tuple(bool(flag) for flag in data["numeric"]),
                    tuple(int(offset) for offset in data.get("offsets", ())))
 

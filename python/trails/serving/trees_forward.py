@@ -85,7 +85,11 @@ class TreesForward:
 
 class _FastRow:
     """LightGBM's prepared single-row prediction of ``booster`` for the float32 row buffer
-    ``features`` (refilled before each :meth:`predict`)."""
+    ``features`` (refilled before each :meth:`predict`).
+
+    Raises:
+        RuntimeError: with LightGBM's message, when it cannot prepare the prediction.
+    """
 
     def __init__(self, booster: lightgbm.Booster, features: np.ndarray):
         self.library = _c_api()
@@ -104,8 +108,13 @@ class _FastRow:
                           self.out.ctypes.data_as(ctypes.POINTER(ctypes.c_double)))
 
     def predict(self) -> list:
-        """The booster's outputs (LightGBM's transformed output) for the row in the buffer."""
-        self.call(*self.arguments)
+        """The booster's outputs (LightGBM's transformed output) for the row in the buffer.
+
+        Raises:
+            RuntimeError: with LightGBM's message, when the call fails.
+        """
+        if self.call(*self.arguments) != 0:
+            raise RuntimeError(self.library.LGBM_GetLastError().decode())
         return self.out.tolist()
 
     def __del__(self):
