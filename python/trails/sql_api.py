@@ -305,13 +305,25 @@ def predict_row(plpy, model_id, row, output):
     """(score, label, proba) of one row under stored model ``model_id``: the one ``output``
     asks for (``score``: P(positive) or the predicted value; ``label``: the class; ``proba``:
     JSON class → probability), the others NULL."""
-    from trails.data.session import SpiSession
     from trails.predict import predict_one
 
-    value = predict_one(SpiSession(plpy), model_id, row, output)
     columns = [None, None, None]
-    columns[PREDICTION_COLUMNS.index(output)] = value
+    columns[PREDICTION_COLUMNS.index(output) if output in PREDICTION_COLUMNS else 0] = predict_one(
+        _row_session(plpy), model_id, row, output)
     return columns
+
+
+def _row_session(plpy):
+    """This backend's session for per-row calls (made once: its prepared plans last the backend)."""
+    session = _ROW_SESSION.get(id(plpy))
+    if session is None:
+        from trails.data.session import SpiSession
+
+        session = _ROW_SESSION[id(plpy)] = SpiSession(plpy)
+    return session
+
+
+_ROW_SESSION: dict = {}
 
 
 @sql_function
