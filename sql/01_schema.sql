@@ -71,3 +71,20 @@ CREATE TABLE trails.models (
     created_at  timestamptz NOT NULL DEFAULT clock_timestamp()
 );
 SELECT pg_catalog.pg_extension_config_dump('trails.models', '');
+
+-- One row per deployment (trails.deploy): which model of a dataset is the one in use — the
+-- dataset's newest row. Rows are appended, never changed (trails.deployments module docstring).
+CREATE TABLE trails.deployments (
+    deployment_id     bigserial PRIMARY KEY,
+    dataset           text NOT NULL,
+    model_id          bigint NOT NULL REFERENCES trails.models,
+    strategy          text NOT NULL,    -- 'model' | 'best_score' | 'most_recent' | 'rollback'
+    metric            text NOT NULL,    -- the model's, with its scores when deployed
+    valid_score       float8,
+    test_score        float8,
+    previous_model_id bigint,           -- the model deployed before (NULL: none)
+    deployed_by       name NOT NULL DEFAULT current_user,
+    deployed_at       timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+CREATE INDEX ON trails.deployments (dataset, deployment_id DESC);
+SELECT pg_catalog.pg_extension_config_dump('trails.deployments', '');

@@ -337,6 +337,15 @@ def predict_table(plpy, model_id, tbl, with_proba=False):
 
 
 @sql_function
+def deploy(plpy, dataset, model_id, strategy):
+    """The new ``trails.deployments`` row (see :mod:`trails.deployments`)."""
+    from trails.data.session import SpiSession
+    from trails.deployments import deploy as append_deployment
+
+    return [append_deployment(SpiSession(plpy), dataset, model_id, strategy)]
+
+
+@sql_function
 def export_model(plpy, model_id, fmt):
     """The stored model as ONNX or TorchScript bytes."""
     from trails.data.session import SpiSession

@@ -1,6 +1,7 @@
 -- trails 0.3.0 → 0.4.0: predict at table speed. Per-row predict reports its failure as a value
 -- that trails.checked raises (no subtransaction a row), and predict_table returns its
--- rows from arrays, with proba only when asked (with_proba => true). make appends every function
+-- rows from arrays, with proba only when asked (with_proba => true); trails.deployments and
+-- trails.deploy say which model of a dataset is in use. make appends every function
 -- of sql/02..39_*.sql to this file to build extension/trails--0.3.0--0.4.0.sql. Runs, models
 -- and layouts are kept as they are.
 
@@ -20,3 +21,20 @@ BEGIN
 END
 $$;
 DROP TYPE trails.selection_result;
+
+-- One row per deployment (trails.deploy): which model of a dataset is the one in use — the
+-- dataset's newest row. Rows are appended, never changed (trails.deployments module docstring).
+CREATE TABLE trails.deployments (
+    deployment_id     bigserial PRIMARY KEY,
+    dataset           text NOT NULL,
+    model_id          bigint NOT NULL REFERENCES trails.models,
+    strategy          text NOT NULL,    -- 'model' | 'best_score' | 'most_recent' | 'rollback'
+    metric            text NOT NULL,    -- the model's, with its scores when deployed
+    valid_score       float8,
+    test_score        float8,
+    previous_model_id bigint,           -- the model deployed before (NULL: none)
+    deployed_by       name NOT NULL DEFAULT current_user,
+    deployed_at       timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+CREATE INDEX ON trails.deployments (dataset, deployment_id DESC);
+SELECT pg_catalog.pg_extension_config_dump('trails.deployments', '');

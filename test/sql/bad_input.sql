@@ -67,6 +67,18 @@ SELECT name, kind, note FROM trails.describe('labels', 'nulls') WHERE kind LIKE 
 -- a numeric label is a regression target
 SELECT name, kind, note FROM trails.describe('labels', 'n') WHERE kind LIKE 'label%';
 SELECT (SELECT count(*) FROM trails.runs) AS runs, (SELECT count(*) FROM trails.models) AS models;
+
+--
+-- deployments: nothing deployed, nothing to deploy, bad strategies
+--
+SELECT trails.predict('shop', s) FROM shop AS s LIMIT 1;
+SELECT * FROM trails.predict_table('shop', 'shop');
+SELECT * FROM trails.deploy('shop');
+SELECT * FROM trails.deploy('shop', 999);
+SELECT * FROM trails.deploy('shop', strategy => 'rollback');
+SELECT * FROM trails.deploy('shop', strategy => 'sideways');
+SELECT * FROM trails.deploy(NULL, 1);
+SELECT count(*) AS deployments FROM trails.deployments;
 CREATE TABLE many_labels (x int, label int);
 INSERT INTO many_labels SELECT i % 3, i FROM generate_series(1, 2000) AS i;
 SELECT * FROM trails.describe('many_labels');
