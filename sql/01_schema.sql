@@ -78,7 +78,7 @@ CREATE TABLE trails.deployments (
     deployment_id     bigserial PRIMARY KEY,
     dataset           text NOT NULL,
     model_id          bigint NOT NULL REFERENCES trails.models,
-    strategy          text NOT NULL,    -- 'model' | 'best_score' | 'most_recent' | 'rollback'
+    strategy          text NOT NULL,    -- model | best_score | most_recent | rollback | if_better | always
     metric            text NOT NULL,    -- the model's, with its scores when deployed
     valid_score       float8,
     test_score        float8,

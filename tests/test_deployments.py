@@ -10,10 +10,10 @@ DEPLOYMENT = "deployment_id, model_id, strategy, previous_model_id, deployed_by 
 
 
 def _models(sql) -> list[int]:
-    """Two trees models of synth, selected with different seeds (ids in creation order)."""
+    """Two trees models of synth, selected with different seeds (ids in creation order), not deployed."""
     sql(SYNTHETIC)
     return [sql("SELECT model_id FROM model_selection('synth', NULL, max_trials => 2, families => 'gbdt',"
-                " refinement => 'backend', seed => %s)", seed)[0][0] for seed in (0, 1)]
+                " refinement => 'backend', seed => %s, deploy => 'never')", seed)[0][0] for seed in (0, 1)]
 
 
 def test_strategies_choose_and_the_deployed_model_predicts_by_dataset(sql):
@@ -85,3 +85,33 @@ def test_a_role_deploys_only_models_of_tables_it_may_read(sql):
             (first, "trails_deployer")
     finally:
         sql("RESET ROLE")
+
+
+def test_model_selection_deploys_if_better_on_the_current_test_rows(sql, postgresql):
+    sql(SYNTHETIC)
+    notices = []
+    postgresql.add_notice_handler(lambda diagnostic: notices.append(diagnostic.message_primary))
+    call = ("SELECT model_id, test_score, deployed FROM model_selection('synth', NULL, max_trials => 2,"
+            " families => 'gbdt', refinement => 'backend', seed => %s, deploy => %s)")
+    first, _, deployed = sql(call, 0, "if_better")[0]
+    assert deployed and sql("SELECT trails.deployed_model('synth')")[0][0] == first
+    assert any(f"model {first} deployed for synth: no model of synth was deployed" in n for n in notices)
+    kept, _, deployed = sql(call, 1, "never")[0]
+    assert not deployed and sql("SELECT trails.deployed_model('synth')")[0][0] == first
+    # the table grows: the deployed model is scored again on the test rows as they are now
+    sql("INSERT INTO synth SELECT i, i % 7, chr(65 + i % 5), ((i * 37) % 101) / 10.0,"
+        " CASE WHEN (i % 7) + (i % 5) > 5 THEN 1 ELSE 0 END FROM generate_series(12001, 15000) AS i")
+    notices.clear()
+    second, _, second_deployed = sql(call, 2, "if_better")[0]
+    verdict = [n for n in notices if n.startswith(f"model {second} ")]
+    assert len(verdict) == 1 and f"the deployed model {first}'s" in verdict[0], notices
+    assert ("does not beat" not in verdict[0]) == second_deployed and "test rows" in verdict[0]
+    assert sql("SELECT trails.deployed_model('synth')")[0][0] == (second if second_deployed else first)
+    third, _, deployed = sql(call, 3, "always")[0]
+    assert deployed and sql("SELECT trails.deployed_model('synth')")[0][0] == third
+    strategies = [s for (s,) in sql("SELECT strategy FROM trails.deployments ORDER BY deployment_id")]
+    assert strategies == ["if_better"] + ["if_better"] * second_deployed + ["always"]
+    assert kept not in [m for (m,) in sql("SELECT model_id FROM trails.deployments")]
+    with pytest.raises(psycopg.Error) as error:
+        sql(call, 4, "sometimes")
+    assert "unknown deploy choice 'sometimes'" in error.value.diag.message_primary

@@ -12,7 +12,10 @@ Strategies (``trails.deploy(dataset, model_id => NULL, strategy => ...)``):
 * ``best_score`` — the dataset's model with the best test score by its metric (higher for
   roc_auc, accuracy, r2...; lower for log_loss, rmse, mae); ties → the newest;
 * ``most_recent`` — the dataset's newest model;
-* ``rollback`` — the model the current deployment replaced.
+* ``rollback`` — the model the current deployment replaced (a second rollback returns to the
+  model the first one replaced);
+* ``if_better``, ``always`` — written by ``model_selection(..., deploy => ...)``
+  (:mod:`trails.selection.deployment`).
 
 Before a row is written the model must be one of the dataset's, the caller must be allowed to
 SELECT from the dataset's tables, and the model must read the table as it is now (every
@@ -25,9 +28,10 @@ from trails.data.dataset import resolve_dataset
 from trails.data.layout import table_columns
 from trails.data.session import Session
 from trails.errors import TrailsError, sql_text
-from trails.task import METRICS
+from trails.task import higher_is_better
 
 STRATEGIES = ("model", "best_score", "most_recent", "rollback")
+SELECTION_STRATEGIES = ("if_better", "always")  # model_selection's deploy argument (trails.selection.deployment)
 COLUMNS = ("deployment_id", "dataset", "model_id", "strategy", "metric", "valid_score", "test_score",
            "previous_model_id", "deployed_by", "deployed_at")
 
@@ -69,8 +73,7 @@ def _chosen(session: Session, dataset: str, strategy: str, model_id, deployed: d
         raise TrailsError(f"no model of dataset {dataset} has a test score", hint="deploy one by its model_id")
 
     def goodness(row):
-        higher = next((table[row["metric"]] for table in METRICS.values() if row["metric"] in table), True)
-        return row["test_score"] if higher else -row["test_score"]
+        return row["test_score"] if higher_is_better(row["metric"]) else -row["test_score"]
 
     return max(scored, key=lambda row: (goodness(row), row["model_id"]))["model_id"]
 
@@ -109,16 +112,28 @@ def deploy(session: Session, dataset, model_id=None, strategy=None) -> dict:
         raise TrailsError(f"strategy {sql_text(strategy)} " + ("names no model_id" if model_id is None
                                                                  else "chooses the model itself: model_id must be NULL"),
                           hint="trails.deploy('frappe', 12), or trails.deploy('frappe', strategy => 'best_score')")
-    session.query("SELECT pg_advisory_xact_lock(hashtext('trails.deployments'), hashtext($1))", [dataset], ["text"])
+    lock(session, dataset)
     deployed = current(session, dataset)
     chosen = _model_row(session, _chosen(session, dataset, strategy, model_id, deployed))
     if chosen["dataset"] != dataset:
         raise TrailsError(f"model {chosen['model_id']} is a model of {chosen['dataset']}, not of {dataset}",
                           hint=f"SELECT model_id FROM trails.models WHERE dataset = {sql_text(dataset)}")
     check_servable(session, dataset, chosen["model_id"])
+    return append(session, dataset, chosen["model_id"], strategy, deployed)
+
+
+def lock(session: Session, dataset: str) -> None:
+    """Serialise deployments of ``dataset`` until the transaction ends."""
+    session.query("SELECT pg_advisory_xact_lock(hashtext('trails.deployments'), hashtext($1))", [dataset], ["text"])
+
+
+def append(session: Session, dataset: str, model_id: int, strategy: str, deployed: dict | None) -> dict:
+    """Write the deployment of ``model_id`` (with its scores as stored) after ``deployed`` (the
+    current one, or None); returns the new row. The caller holds :func:`lock`."""
+    chosen = _model_row(session, model_id)
     return session.query(
         "INSERT INTO trails.deployments (dataset, model_id, strategy, metric, valid_score, test_score,"
         f" previous_model_id) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {', '.join(COLUMNS)}",
-        [dataset, chosen["model_id"], strategy, chosen["metric"], chosen["valid_score"], chosen["test_score"],
+        [dataset, model_id, strategy, chosen["metric"], chosen["valid_score"], chosen["test_score"],
          None if deployed is None else deployed["model_id"]],
         ["text", "bigint", "text", "text", "float8", "float8", "bigint"])[0]

@@ -46,6 +46,11 @@ def check_task_argument(task) -> None:
                           hint="valid: auto (from the label column), binary, multiclass, regression")
 
 
+def higher_is_better(metric: str) -> bool:
+    """Whether a larger ``metric`` (a key of :data:`METRICS`' tables) is a better model."""
+    return next((table[metric] for table in METRICS.values() if metric in table), True)
+
+
 def check_metric_argument(metric, task: str | None = None) -> None:
     """Raise TrailsError unless ``metric`` is NULL or a metric of ``task`` (of any task when
     ``task`` is None or ``auto``)."""

@@ -78,6 +78,7 @@ SELECT * FROM trails.deploy('shop', 999);
 SELECT * FROM trails.deploy('shop', strategy => 'rollback');
 SELECT * FROM trails.deploy('shop', strategy => 'sideways');
 SELECT * FROM trails.deploy(NULL, 1);
+SELECT * FROM model_selection('shop', 30, deploy => 'sometimes');
 SELECT count(*) AS deployments FROM trails.deployments;
 CREATE TABLE many_labels (x int, label int);
 INSERT INTO many_labels SELECT i % 3, i FROM generate_series(1, 2000) AS i;

@@ -2,7 +2,7 @@
 
     request → budget → prepare (dataset, layout, label: no torch yet) → preload → measure
     → plan → filter → choose candidates → revise the plan → enter the families (the race)
-    → refine → evaluate → store → row
+    → refine → evaluate → store → deploy → row
 
 Each phase is a function of named inputs returning one object (:mod:`trails.selection`'s
 modules); where training runs is the :class:`~trails.selection.refiners.Refiner`'s business
@@ -87,8 +87,12 @@ def select(session: Session, request: SelectionRequest, hooks: Hooks = Hooks(),
     with budget.phase("test_s"):
         outcome = phases.evaluate_winner(session, problem, refined, race.settings, request.seed)
     report.winner(refined, outcome.params, problem.task.metric, outcome.test_score)
-    return phases.store_selection(session, request, problem, budget, measured, scored, revision, race, refined,
-                                  outcome)
+    row = phases.store_selection(session, request, problem, budget, measured, scored, revision, race, refined,
+                                 outcome)
+    decision = phases.decide_deployment(session, request.deploy, problem, request.dataset, row["model_id"],
+                                        outcome.test_score, outcome.test_data)
+    report.deployment(row["model_id"], request.dataset, decision)
+    return dict(row, deployed=decision.deployed)
 
 
 def explain(session: Session, request: SelectionRequest) -> dict:
@@ -130,11 +134,11 @@ def run_model_selection(session: Session, dataset: str, budget_s: float | None, 
                         interrupt=Hooks.interrupt, sleep=Hooks.sleep, notice=Hooks.notice,
                         started: float | None = None, task: str = "auto", metric: str | None = None,
                         max_params: int | None = None, max_trials: int | None = None,
-                        families: str = "auto") -> dict:
+                        families: str = "auto", deploy: str = "if_better") -> dict:
     """:func:`select` with the SQL function's arguments (``interrupt``, ``sleep``, ``notice``:
     see :class:`Hooks`)."""
     request = SelectionRequest(dataset, budget_s, label, tfmem, refinement, seed, task, metric, max_params,
-                               max_trials, families)
+                               max_trials, families, deploy)
     return select(session, request, Hooks(interrupt, sleep, notice), started)
 
 

@@ -34,13 +34,15 @@ AUC = "roc_auc"
 class Outcome:
     """The winner's test score (the task's metric), its ROC-AUCs on valid and test (a binary
     label only; valid None when this process does not hold the valid split), its parameter
-    count and the hyper-parameters that rebuild it (``trails.models.hyper``)."""
+    count, the hyper-parameters that rebuild it (``trails.models.hyper``) and the test rows it
+    was scored on (the deployed model is compared on them: :mod:`trails.selection.deployment`)."""
 
     test_score: float
     valid_auc: float | None
     test_auc: float | None
     params: int
     hyper: ModelHyper
+    test_data: SplitTensors | None = None
 
 
 def auc_of(family: ModelFamily, model, data: SplitTensors | None, task: Task, score: float,
@@ -71,7 +73,8 @@ def evaluate_winner(session: Session, problem: Problem, refined: Refined, settin
     test_score = family.evaluate(network, test_data, task, settings.eval_batch_size)
     return Outcome(test_score,
                    auc_of(family, network, refined.valid, task, refined.valid_score, settings.eval_batch_size),
-                   auc_of(family, network, test_data, task, test_score, settings.eval_batch_size), params, hyper)
+                   auc_of(family, network, test_data, task, test_score, settings.eval_batch_size), params, hyper,
+                   test_data)
 
 
 def plan_record(plan: Plan, revision: Revision, race: Race, budget: Budget, measured: Measurements,

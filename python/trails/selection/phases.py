@@ -18,13 +18,15 @@ from trails.selection import entrants, planning
 from trails.selection.budget import Budget
 from trails.selection.measure import (Measurements, decision_rows, measure, time_boosting, time_candidates,
                                      time_tree_prediction)
+from trails.selection.deployment import decide as decide_deployment
 from trails.selection.outcome import evaluate_winner, store_selection
 from trails.selection.prepare import Problem
 from trails.selection.refiners import RefineTask, ServiceRefiner, choose_refiner
 from trails.selection.scoring import params_filter, score_candidates, vectorised
 from trails.space import arch_text
 
-__all__ = ["RefineTask", "ServiceRefiner", "TrainingSettings", "choose_refiner", "evaluate_winner", "measure",
+__all__ = ["RefineTask", "ServiceRefiner", "TrainingSettings", "choose_refiner", "decide_deployment", "evaluate_winner",
+           "measure",
            "params_filter", "plan_summary", "race", "revise", "score_candidates", "store_selection", "vectorised"]
 
 PORTFOLIO_SIZE = 10

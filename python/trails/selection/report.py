@@ -120,6 +120,12 @@ class Reporter:
             self.notice(f"gbdt:{config.text} left out: its booster would need about {need / 2**20:.0f} MiB for this "
                         f"table, more than half the memory free")
 
+    def deployment(self, model_id: int, dataset: str, decision) -> None:
+        """Whether model ``model_id`` is now ``dataset``'s deployed one, and why (a
+        :class:`~trails.selection.deployment.Decision`)."""
+        verdict = "deployed" if decision.deployed else "stored, not deployed"
+        self.notice(f"model {model_id} {verdict} for {dataset}: {decision.reason}")
+
     def winner(self, refined, params: int, metric: str, test_score: float) -> None:
         """The winner (a :class:`~trails.selection.refiners.Refined`) and each family's best
         valid score on the decision sample."""

@@ -24,6 +24,11 @@ FAMILY_CHOICES = {"auto": ("mlp", "gbdt"), "mlp": ("mlp",), "gbdt": ("gbdt",)}
 ``auto`` all of them, ``mlp`` TRAILS' MLPs only (the paper's behaviour), ``gbdt`` trees only."""
 
 
+DEPLOY_CHOICES = {"if_better": "when it beats the deployed model on the current test rows, or none is deployed",
+                  "always": "whatever the deployed model scores", "never": "store it only"}
+"""``model_selection``'s ``deploy`` argument → what it means (:mod:`trails.selection.deployment`)."""
+
+
 def _no_op() -> None:
     return None
 
@@ -62,6 +67,7 @@ class SelectionRequest:
         max_params: the largest MLP (parameters) filtering may keep, or None.
         max_trials: the most candidates refined, or None; without ``budget_s`` exactly that many.
         families: which model families race (:data:`FAMILY_CHOICES`).
+        deploy: whether the new model becomes the dataset's deployed one (:data:`DEPLOY_CHOICES`).
     """
 
     dataset: str
@@ -75,6 +81,7 @@ class SelectionRequest:
     max_params: int | None = None
     max_trials: int | None = None
     families: str = "auto"
+    deploy: str = "if_better"
 
     @property
     def family_names(self) -> tuple[str, ...]:
@@ -112,6 +119,9 @@ class SelectionRequest:
             raise TrailsError(f"unknown model families {sql_text(self.families)}",
                               hint="valid: auto (MLPs and gradient-boosted trees in one race), mlp (MLPs only, "
                                    "as TRAILS), gbdt (gradient-boosted trees only)")
+        if self.deploy not in DEPLOY_CHOICES:
+            raise TrailsError(f"unknown deploy choice {sql_text(self.deploy)}",
+                              hint="valid: " + "; ".join(f"{name} ({meaning})" for name, meaning in DEPLOY_CHOICES.items()))
         if not self.label:
             raise TrailsError("label must name a column", hint="e.g. label => 'label'")
         require_seed(self.seed)
