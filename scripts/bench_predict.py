@@ -11,7 +11,10 @@ on ``--table`` (default frappe_test), measured in the database named by the PG* 
 * **predict_table**: ``SELECT sum(score) FROM trails.predict_table(m, 'table')``, and again
   ``with_proba => true``, warm, median of ``--repeats``;
 * **count(*)**: ``SELECT count(*) FROM table`` in the same runs: the reference each rows/s is
-  divided by.
+  divided by;
+* **the model alone**, in this process (not in the database): the rows read and encoded once,
+  then the forward pass of :mod:`trails.serving` over all of them at once, and one row at a
+  time from their dicts (encoding included) — the ceiling the SQL paths approach.
 
 Prints a table (rows/s and the ratio to count(*)) and writes ``bench_predict.csv`` and
 ``bench_predict.txt`` under ``$TRAILS_RESULTS_DIR`` (default exps/results).
@@ -31,6 +34,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import psycopg2
 
 REPO = Path(__file__).resolve().parent.parent
@@ -106,6 +110,42 @@ def measure(dsn: str, model_id: int, table: str, repeats: int) -> dict:
             **{name: statistics.median(values) for name, values in times.items()}}
 
 
+def model_alone(dsn: str, model_id: int, table: str, repeats: int) -> dict:
+    """Median seconds of the model's batch forward pass over every row of ``table`` and of
+    scoring them one row dict at a time, in this process (see the module docstring)."""
+    import json
+
+    from trails.data.layout import table_columns
+    from trails.data.session import PgSession
+    from trails.serving.scorer import scorer_for
+
+    connection = psycopg2.connect(dsn)
+    try:
+        session = PgSession(connection)
+        scorer = scorer_for(session, model_id)
+        layout = scorer.stored.layout
+        names = {c["name"] for c in table_columns(session, table)}
+        encoded = [layout.encode(chunk)[:2] for chunk in
+                   session.chunks(layout.select_features_sql(table, session.quote_ident, None, names), 10000)]
+        ids, values = (np.concatenate([part[i] for part in encoded]) for i in (0, 1))
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT to_json(t)::text FROM {session.quote_ident(table)} t")
+            rows = [json.loads(text) for (text,) in cursor.fetchall()]
+    finally:
+        connection.close()
+    batch, one_by_one = [], []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        scorer.outputs(ids, values)
+        batch.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        for row in rows:
+            scorer.row_outputs(row)
+        one_by_one.append(time.perf_counter() - started)
+    return {"model alone, all rows at once": statistics.median(batch),
+            "model alone, one row at a time": statistics.median(one_by_one)}
+
+
 def cpu_name() -> str:
     with open("/proc/cpuinfo") as handle:
         return next((line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")),
@@ -133,15 +173,17 @@ def main(argv=None) -> int:
               f"nothing else running")
     lines, records = [header], []
     for model_id in models:
-        result = measure(dsn, model_id, args.table, args.repeats)
+        result = {**measure(dsn, model_id, args.table, args.repeats),
+                  **model_alone(dsn, model_id, args.table, args.repeats)}
         rows = result["rows"]
         reference = rows / result["count(*)"]
         lines.append(f"\nmodel {model_id}: {names[model_id]}, {rows} rows; count(*) {result['count(*)'] * 1e3:.1f} ms "
                      f"({reference:,.0f} rows/s)")
         lines.append(f"  first row in a new backend: {result['first row']:.2f} s")
-        for path in ("per row", "predict_table", "predict_table with_proba"):
+        for path in ("per row", "predict_table", "predict_table with_proba", "model alone, all rows at once",
+                     "model alone, one row at a time"):
             speed = rows / result[path]
-            lines.append(f"  {path:<26} {result[path]:7.3f} s  {speed:>10,.0f} rows/s  ({speed / reference:.4f} x count(*))")
+            lines.append(f"  {path:<31} {result[path]:7.3f} s  {speed:>10,.0f} rows/s  ({speed / reference:.4f} x count(*))")
             records.append({"model_id": model_id, "model": names[model_id], "path": path, "rows": rows,
                             "seconds": round(result[path], 4), "rows_per_s": round(speed),
                             "count_rows_per_s": round(reference), "first_row_s": round(result["first row"], 3)})

@@ -16,6 +16,7 @@ CREATE TABLE trails.layouts (
 );
 CREATE INDEX ON trails.layouts (train_table, label, train_rows, settings);
 SELECT pg_catalog.pg_extension_config_dump('trails.layouts', '');
+SELECT pg_catalog.pg_extension_config_dump('trails.layouts_layout_id_seq', '');  -- pg_dump keeps where ids go on
 
 -- One row per finished model_selection call (written at the end, in a subtransaction with
 -- its model: a failed or cancelled call leaves no row).
@@ -50,6 +51,7 @@ CREATE TABLE trails.runs (
     finished_at timestamptz NOT NULL DEFAULT clock_timestamp()
 );
 SELECT pg_catalog.pg_extension_config_dump('trails.runs', '');
+SELECT pg_catalog.pg_extension_config_dump('trails.runs_run_id_seq', '');  -- pg_dump keeps where ids go on
 
 -- The selected models: architecture, encoding (layout) and weights (torch state_dict).
 CREATE TABLE trails.models (
@@ -71,6 +73,7 @@ CREATE TABLE trails.models (
     created_at  timestamptz NOT NULL DEFAULT clock_timestamp()
 );
 SELECT pg_catalog.pg_extension_config_dump('trails.models', '');
+SELECT pg_catalog.pg_extension_config_dump('trails.models_model_id_seq', '');  -- pg_dump keeps where ids go on
 
 -- One row per deployment (trails.deploy): which model of a dataset is the one in use — the
 -- dataset's newest row. Rows are appended, never changed (trails.deployments module docstring).
@@ -88,3 +91,4 @@ CREATE TABLE trails.deployments (
 );
 CREATE INDEX ON trails.deployments (dataset, deployment_id DESC);
 SELECT pg_catalog.pg_extension_config_dump('trails.deployments', '');
+SELECT pg_catalog.pg_extension_config_dump('trails.deployments_deployment_id_seq', '');  -- pg_dump keeps where ids go on

@@ -38,3 +38,8 @@ CREATE TABLE trails.deployments (
 );
 CREATE INDEX ON trails.deployments (dataset, deployment_id DESC);
 SELECT pg_catalog.pg_extension_config_dump('trails.deployments', '');
+SELECT pg_catalog.pg_extension_config_dump('trails.deployments_deployment_id_seq', '');
+-- the id sequences are dumped with their tables (before 0.4.0 a restore started them at 1 again)
+SELECT pg_catalog.pg_extension_config_dump('trails.layouts_layout_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('trails.runs_run_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('trails.models_model_id_seq', '');
