@@ -95,10 +95,12 @@ class Budget:
         """Context manager timing phase ``name`` (see :meth:`Clock.phase`)."""
         return self.clock.phase(name)
 
-    def settle(self, test_read_s: float, pending_load_s: float) -> None:
+    def settle(self, test_read_s: float, pending_load_s: float, comparisons: int = 0) -> None:
         """Fix the reserve (storing, plus reading and evaluating the test split: twice
-        ``test_read_s``) and what the plan may spend from now."""
-        self.reserve_s = STORE_RESERVE_S + 2 * test_read_s
+        ``test_read_s``, and once more for each of ``comparisons`` models scored on it — the
+        deployed model :mod:`~trails.selection.deployment` compares with) and what the plan
+        may spend from now."""
+        self.reserve_s = STORE_RESERVE_S + (2 + comparisons) * test_read_s
         self.pending_load_s = pending_load_s
         self.spent_at_settle_s = self.spent_s
         if self.budget_s is not None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import importlib
 
+from trails import deployments
 from trails.data.session import Session
 from trails.errors import TrailsError
 from trails.selection import planning
@@ -56,7 +57,8 @@ def select(session: Session, request: SelectionRequest, hooks: Hooks = Hooks(),
     hooks.interrupt()
     with budget.phase("profile_s"):
         measured = phases.measure(problem, request.tfmem, sample, settings, request.seed, allowed)
-    budget.settle(*refiner.read_costs(problem, budget.clock.phases["load_s"]))
+    comparing = request.deploy == "if_better" and deployments.current(session, request.dataset) is not None
+    budget.settle(*refiner.read_costs(problem, budget.clock.phases["load_s"]), comparisons=int(comparing))
     plan = planning.initial_plan(rules, measured.t1, measured.t2, budget_s=request.budget_s,
                                  spent_s=budget.spent_at_settle_s, reserve_s=budget.reserve_s,
                                  max_trials=request.max_trials)
