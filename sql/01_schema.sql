@@ -12,7 +12,8 @@ CREATE TABLE trails.layouts (
     train_rows  bigint NOT NULL,
     settings    text NOT NULL,
     layout      jsonb NOT NULL,
-    created_at  timestamptz NOT NULL DEFAULT now()
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    extends_layout bigint REFERENCES trails.layouts  -- a warm start's: that layout, its ids kept (NULL: inferred)
 );
 CREATE INDEX ON trails.layouts (train_table, label, train_rows, settings);
 SELECT pg_catalog.pg_extension_config_dump('trails.layouts', '');
@@ -46,6 +47,7 @@ CREATE TABLE trails.runs (
     families    text NOT NULL DEFAULT 'mlp',  -- model_selection's families argument (0.2.0: MLPs only)
     family      text NOT NULL DEFAULT 'mlp',  -- the winner's model family (best_arch is its candidate)
     family_scores jsonb,                -- each family's best valid score (the decision sample's)
+    warm_start  jsonb,                  -- what a warm start reused (NULL: a cold start)
     status      text NOT NULL DEFAULT 'done',
     started_at  timestamptz NOT NULL,
     finished_at timestamptz NOT NULL DEFAULT clock_timestamp()
@@ -92,3 +94,16 @@ CREATE TABLE trails.deployments (
 CREATE INDEX ON trails.deployments (dataset, deployment_id DESC);
 SELECT pg_catalog.pg_extension_config_dump('trails.deployments', '');
 SELECT pg_catalog.pg_extension_config_dump('trails.deployments_deployment_id_seq', '');  -- pg_dump keeps where ids go on
+
+-- TFMEM scores of archs, kept for warm starts (trails.selection.score_cache): one row per
+-- scoring signature (TFMEM, seed, space, the MLP's input and output widths and, for a
+-- data-dependent TFMEM, its batch of rows); archs and scores are parallel arrays.
+CREATE TABLE trails.tfmem_scores (
+    signature  text PRIMARY KEY,
+    tfmem      text NOT NULL,
+    seed       int NOT NULL,
+    archs      text[] NOT NULL,         -- '64-128-64'
+    scores     float8[] NOT NULL,
+    updated_at timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+SELECT pg_catalog.pg_extension_config_dump('trails.tfmem_scores', '');

@@ -8,6 +8,10 @@
 -- every random choice. families: auto (MLPs and gradient-boosted trees in one race), mlp, gbdt.
 -- deploy: if_better (the new model becomes the dataset's deployed one when it beats the deployed
 -- model on the current test rows, or none is deployed), always, never; the row says (deployed).
+-- warm_start: when a model of this dataset and label exists (the deployed one, else the newest),
+-- reuse cached TFMEM scores, extend that model's layout (new values get new ids; old ids keep
+-- their meaning) and resume its candidate from its weights beside fresh ones; NOTICEs say what
+-- was reused, or why the call started cold.
 -- (A composite type, not RETURNS TABLE: its task and metric columns share the arguments' names.)
 CREATE TYPE trails.selection_result AS (
     run_id bigint, best_arch text, valid_auc float8, test_auc float8, n_scored int, k_refined int,
@@ -16,21 +20,22 @@ CREATE TYPE trails.selection_result AS (
 
 CREATE FUNCTION trails.py_model_selection(dataset text, budget_s float8, label text, tfmem text,
                                           refinement text, seed int, task text, metric text,
-                                          max_params bigint, max_trials int, families text, deploy text)
+                                          max_params bigint, max_trials int, families text, deploy text,
+                                          warm_start boolean)
 RETURNS SETOF trails.selection_result
 LANGUAGE plpython3u VOLATILE
-AS $$from trails.sql_api import model_selection; return model_selection(plpy, dataset, budget_s, label, tfmem, refinement, seed, task, metric, max_params, max_trials, families, deploy)$$;
+AS $$from trails.sql_api import model_selection; return model_selection(plpy, dataset, budget_s, label, tfmem, refinement, seed, task, metric, max_params, max_trials, families, deploy, warm_start)$$;
 
 CREATE FUNCTION model_selection(dataset text, budget_s float8, label text DEFAULT 'label',
                                 tfmem text DEFAULT 'express_flow', refinement text DEFAULT 'auto',
                                 seed int DEFAULT 0, task text DEFAULT 'auto',
                                 metric text DEFAULT NULL, max_params bigint DEFAULT NULL,
                                 max_trials int DEFAULT NULL, families text DEFAULT 'auto',
-                                deploy text DEFAULT 'if_better')
+                                deploy text DEFAULT 'if_better', warm_start boolean DEFAULT true)
 RETURNS SETOF trails.selection_result
 LANGUAGE plpgsql VOLATILE
 AS $$BEGIN
-    RETURN QUERY SELECT * FROM trails.py_model_selection($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12);
+    RETURN QUERY SELECT * FROM trails.py_model_selection($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13);
 -- @reraise
 END$$;
 

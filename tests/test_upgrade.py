@@ -1,5 +1,5 @@
 """ALTER EXTENSION trails UPDATE from 0.1.0 (its script as released, then the released step to
-0.2.0, the steps to 0.3.0 and to 0.4.0) keeps runs, models and layouts usable: scores, parameter counts,
+0.2.0, the steps to 0.3.0, 0.4.0 and 0.5.0) keeps runs, models and layouts usable: scores, parameter counts,
 tasks and families filled in, stored models still predict."""
 
 import io
@@ -44,7 +44,7 @@ def test_update_from_0_1_0(sql, pg_dsn):
             db.execute("INSERT INTO paint VALUES ('red', 1), ('blue', 0), (NULL, 0)")
 
             db.execute("ALTER EXTENSION trails UPDATE")
-            assert db.execute("SELECT extversion FROM pg_extension WHERE extname = 'trails'").fetchone()[0] == "0.4.0"
+            assert db.execute("SELECT extversion FROM pg_extension WHERE extname = 'trails'").fetchone()[0] == "0.5.0"
             assert db.execute("SELECT task, metric, valid_score, test_score FROM trails.runs").fetchone() == \
                 ("binary", "roc_auc", 0.8, 0.7)
             assert db.execute("SELECT families, family, family_scores FROM trails.runs").fetchone() == \

@@ -86,7 +86,7 @@ def read_scoring_batch(session: Session, dataset: Dataset, layout: Layout, rows:
 
 
 def resolve_context(session: Session, dataset: str, label: str, tfmem: str | None = None,
-                    batch_rows: int | None = None, task: str = "auto") -> DatasetContext:
+                    batch_rows: int | None = None, task: str = "auto", extends: Layout | None = None) -> DatasetContext:
     """Resolve ``dataset`` once, in ``session`` (its search_path and privileges).
 
     Args:
@@ -98,10 +98,13 @@ def resolve_context(session: Session, dataset: str, label: str, tfmem: str | Non
         batch_rows: rows of the scoring batch.
         task: ``auto`` or the task asked for; the layout's task is what it resolved to, and
             the notes of resolving the label (rows and classes left out) are sent as NOTICEs.
+        extends: a stored layout whose ids to keep (a warm start: see
+            :func:`~trails.data.layout_store.get_or_create_layout`).
 
     Raises:
         TrailsError: for an unknown dataset or label, an unusable table or label, a bad
             ``batch_rows``.
+        CannotExtend: when ``extends`` cannot describe the table now.
     """
     started = time.perf_counter()
     if not label:
@@ -116,7 +119,8 @@ def resolve_context(session: Session, dataset: str, label: str, tfmem: str | Non
     # before a fresh backend spends seconds importing it
     resolved = resolve_dataset(session, dataset)
     rows = count_split_rows(session, resolved)
-    layout = get_or_create_layout(session, resolved, label, train_rows=rows["train"], task=task)
+    layout = get_or_create_layout(session, resolved, label, train_rows=rows["train"], task=task,
+                                  extends=extends)
     for note in layout.notes:
         session.notice(note)
     embedding_dim = config.getint("refinement", "embedding_dim")

@@ -56,12 +56,14 @@ def model_layout(session: Session, model_id) -> dict:
         "model_id": model.model_id, "dataset": model.dataset, "arch": model.arch, "params": model.params,
         "label": layout.label, "task": task.to_json(), "n_ids": layout.n_ids, "n_fields": layout.n_fields,
         "inputs": {"ids": "int64 [B, n_fields]", "values": "float32 [B, n_fields]"}, "output": output,
-        "encoding": "field i (in this order): categorical → ids[:, i] = first_id + position of the value "
-                    "(as PostgreSQL's ::text renders it) in values, unknown_id for a value not there, "
+        "encoding": "field i (in this order): categorical → ids[:, i] = the id at the position of the value "
+                    "(as PostgreSQL's ::text renders it) in values (first_id + that position unless a warm "
+                    "start extended the layout), unknown_id for a value not there, "
                     "missing_id for NULL or ''; values[:, i] = 1. numeric → ids[:, i] = first_id and "
                     "values[:, i] = (x - mean) / std, or missing_id and 1 for NULL, NaN or ±Infinity.",
         "fields": [{"name": f.name, "kind": f.kind, "sql_type": f.sql_type, "first_id": f.first_id,
                     "cardinality": f.cardinality, "missing_id": f.missing_id, "unknown_id": f.unknown_id,
-                    **({"values": list(f.values)} if f.kind == "categorical" else {"mean": f.mean, "std": f.std})}
+                    **(dict(zip(("values", "ids"), f.dictionary())) if f.kind == "categorical"
+                       else {"mean": f.mean, "std": f.std})}
                    for f in layout.fields],
     }

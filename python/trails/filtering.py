@@ -9,7 +9,7 @@ through SPI in the database, through psycopg2 out of it; the scoring is the same
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
@@ -48,12 +48,17 @@ class FilteringResult:
         space: the space they were drawn from.
         score_s: seconds spent choosing and scoring archs.
         stopped_early: the deadline stopped scoring before ``n`` archs.
+        reused: archs whose score came from ``known`` (the score cache) instead of the TFMEM.
+        new_scores: ``{arch: score}`` of the archs the TFMEM scored in this call (finite
+            scores only): what the score cache lacks.
     """
 
     ranked: list
     space: SearchSpace
     score_s: float
     stopped_early: bool = False
+    reused: int = 0
+    new_scores: dict = field(default_factory=dict)
 
     @property
     def n_scored(self) -> int:
@@ -84,11 +89,18 @@ class FilteringDeadline(Exception):
 
 class ProgressScorer:
     """``score_fn`` for :func:`trails.search.search` that scores in chunks of about a tenth of
-    ``n``, calls ``report(done, n, seconds)`` after each tenth and stops at the deadline."""
+    ``n``, calls ``report(done, n, seconds)`` after each tenth and stops at the deadline.
+
+    Archs in ``known`` (``{arch: score}``, e.g. :func:`trails.selection.score_cache.load`) take
+    that score instead of being scored; the others that are scored are kept in ``new_scores``.
+    """
 
     def __init__(self, metric: str, inputs: ScoringInputs, seed: int, n: int,
-                 report: ReportFn | None, deadline: float | None = None, allowed=None):
+                 report: ReportFn | None, deadline: float | None = None, allowed=None,
+                 known: dict | None = None):
         self.metric, self.inputs, self.seed, self.allowed = metric, inputs, seed, allowed
+        self.known = known or {}
+        self.reused, self.new_scores = 0, {}  # archs taken from known; {arch: finite score} scored here
         self.n, self.report, self.deadline = n, report, deadline
         self.chunk = max(1, n // 10)
         self.done, self.next_report = 0, self.chunk
@@ -111,21 +123,34 @@ class ProgressScorer:
         return np.concatenate(scores) if scores else np.empty(0)
 
     def _score(self, part: list[Arch]) -> np.ndarray:
-        """Scores of ``part``; archs ``allowed`` rejects get -inf without being scored."""
+        """Scores of ``part``; archs ``allowed`` rejects get -inf without being scored, archs in
+        ``known`` get their known score without being scored."""
         keep = np.ones(len(part), dtype=bool) if self.allowed is None else \
             np.asarray(self.allowed(np.array(part, dtype=np.int64)), dtype=bool)
         scores = np.full(len(part), -np.inf)
-        if keep.any():
-            chosen = [arch for arch, kept in zip(part, keep) if kept]
-            scores[keep] = score_archs(self.metric, chosen, self.inputs.in_features, self.seed,
-                                       self.inputs.batch, self.inputs.n_outputs)
+        fresh = []  # positions in part of the archs to score
+        for position, arch in enumerate(part):
+            if not keep[position]:
+                continue
+            if arch in self.known:
+                scores[position] = self.known[arch]
+                self.reused += 1
+            else:
+                fresh.append(position)
+        if fresh:
+            chosen = [part[position] for position in fresh]
+            scores[fresh] = score_archs(self.metric, chosen, self.inputs.in_features, self.seed,
+                                        self.inputs.batch, self.inputs.n_outputs)
+            self.new_scores.update((arch, float(score)) for arch, score in zip(chosen, scores[fresh])
+                                   if np.isfinite(score))
         return scores
 
 
 def filter_archs(space: SearchSpace, inputs: ScoringInputs, n: int, metric: str = "express_flow",
                  strategy: str = "evolution", seed: int = 0, deadline: float | None = None,
                  report: ReportFn | None = None,
-                 settings: SearchSettings | None = None, allowed=None) -> FilteringResult:
+                 settings: SearchSettings | None = None, allowed=None,
+                 known: dict | None = None) -> FilteringResult:
     """Score ``n`` archs of ``space`` chosen by ``strategy`` with ``metric`` and rank them.
 
     Args:
@@ -142,6 +167,10 @@ def filter_archs(space: SearchSpace, inputs: ScoringInputs, n: int, metric: str 
         settings: evolution's settings (``[search]`` when None).
         allowed: ``allowed(archs)`` → bool mask over an int64 ``(n, layers)`` array: archs it
             rejects (e.g. over ``max_params``) are never scored and never ranked.
+        known: ``{arch: score}`` already computed with the same metric, seed and inputs (the
+            score cache, :mod:`trails.selection.score_cache`): those archs are not scored
+            again and keep their score in place, so the search makes the choices and the
+            ranking of the run that computed them.
 
     Raises:
         TrailsError: for an invalid argument, or a data-dependent metric without a batch.
@@ -152,7 +181,7 @@ def filter_archs(space: SearchSpace, inputs: ScoringInputs, n: int, metric: str 
                           hint="resolve the context with this TFMEM, or use a data-agnostic one")
     settings = settings or SearchSettings.from_config()
     started = time.perf_counter()
-    scorer = ProgressScorer(metric, inputs, seed, min(n, space.size), report, deadline, allowed)
+    scorer = ProgressScorer(metric, inputs, seed, min(n, space.size), report, deadline, allowed, known)
     stopped_early = False
     try:
         scored = search(space, n, scorer, strategy=strategy, seed=seed, population=settings.population,
@@ -164,7 +193,7 @@ def filter_archs(space: SearchSpace, inputs: ScoringInputs, n: int, metric: str 
         keep = np.asarray(allowed(np.array([arch for arch, _ in scored], dtype=np.int64)), dtype=bool)
         scored = [pair for pair, kept in zip(scored, keep) if kept]
     ranked = sorted(((arch, float(score)) for arch, score in scored), key=lambda pair: -pair[1])
-    return FilteringResult(ranked, space, score_s, stopped_early)
+    return FilteringResult(ranked, space, score_s, stopped_early, scorer.reused, scorer.new_scores)
 
 
 def profile_scoring(space: SearchSpace, inputs: ScoringInputs, metric: str = "express_flow",

@@ -62,18 +62,20 @@ class StoredModel:
 def store_run_and_model(session: Session, run: dict, model: dict) -> tuple[int, int]:
     """Insert the run and its model atomically; returns (run_id, model_id).
 
-    ``run``: the ``trails.runs`` columns but run_id/finished_at (``phases`` a dict);
+    ``run``: the ``trails.runs`` columns but run_id/finished_at (``phases`` a dict;
+    ``warm_start`` a dict, or absent or None for a cold start);
     ``model``: the ``trails.models`` columns but model_id/run_id/dataset/layout_id/created_at
     (``hyper`` a :class:`ModelHyper` or its JSON dict, ``weights`` bytes).
     """
     run_columns = ["dataset", "label", "layout_id", "budget_s", "tfmem", "refinement", "n_scored",
                    "k_refined", "u", "t1", "t2", "phases", "best_arch", "task", "metric", "valid_score",
                    "test_score", "valid_auc", "test_auc", "elapsed_s", "seed", "started_at", "families", "family",
-                   "family_scores"]
+                   "family_scores", "warm_start"]
     run_types = ["text", "text", "bigint", "float8", "text", "text", "int", "int", "int", "float8",
                  "float8", "jsonb", "text", "text", "text", "float8", "float8", "float8", "float8",
-                 "float8", "int", "timestamptz", "text", "text", "jsonb"]
-    values = [json.dumps(run[c]) if c in ("phases", "family_scores") else run[c] for c in run_columns]
+                 "float8", "int", "timestamptz", "text", "text", "jsonb", "jsonb"]
+    values = [run.get("warm_start") and json.dumps(run["warm_start"]) if c == "warm_start"
+              else json.dumps(run[c]) if c in ("phases", "family_scores") else run[c] for c in run_columns]
     placeholders = ", ".join(f"${i}" for i in range(1, len(run_columns) + 1))
     with session.atomic():
         run_id = session.query(

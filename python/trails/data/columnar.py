@@ -145,8 +145,7 @@ def plan_columns(session: Session, layout: Layout, table: str, quote_ident,
         if fld.kind == "numeric":
             planned.append(_number_column(column))
         else:
-            codes_args = (fld.values, range(fld.first_id, fld.first_id + fld.cardinality), fld.missing_id,
-                          fld.unknown_id)
+            codes_args = (*fld.dictionary(), fld.missing_id, fld.unknown_id)
             planned.append(_category_column(column, infos.get(fld.name), enum_hashes, codes_args, i in as_bytes))
     label, task = f"t.{quote_ident(layout.label)}", layout.task
     if task.is_classification:

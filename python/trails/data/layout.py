@@ -16,6 +16,11 @@ Ids are laid end to end field by field (so frappe's are ARM-Net's 0..5381), then
 gets two more: a *missing* id (NULL, or an empty string) and an *unknown* id (a category not
 in the dictionary). ``n_ids = Σ cardinality + 2·fields``.
 
+A layout a warm start *extends* (:mod:`trails.data.layout_extend`) keeps every value id; the
+values new rows brought get ids after the last value id (``added_values``/``added_ids`` of
+their field), and the missing and unknown ids move up past them, so they stay the last
+``2·fields`` ids: ``n_ids = Σ cardinality + Σ added + 2·fields``.
+
 The label is resolved to a :class:`~trails.task.Task` (binary, multiclass or regression) by
 :func:`trails.data.label.resolve_task`, which also checks it; the task is stored with the
 layout and encodes the labels.
@@ -52,10 +57,24 @@ class Field:
     values: list = field(default_factory=list)  # categorical dictionary (text)
     mean: float = 0.0
     std: float = 1.0
+    added_values: list = field(default_factory=list)  # values an extension added (text)
+    added_ids: list = field(default_factory=list)  # their ids, in the same order
 
     @property
     def last_id(self) -> int:
+        """The last id of the field's first block (its values as first inferred)."""
         return self.first_id + self.cardinality - 1
+
+    @property
+    def value_count(self) -> int:
+        """Values with an id of their own: the first block and what extensions added."""
+        return self.cardinality + len(self.added_values)
+
+    def dictionary(self) -> tuple[list, list]:
+        """``(values, ids)`` of a categorical field: its first block, then what extensions
+        added (both lists in the same order)."""
+        ids = list(range(self.first_id, self.first_id + self.cardinality)) + [int(i) for i in self.added_ids]
+        return list(self.values) + list(self.added_values), ids
 
     def encode_numbers(self, x: np.ndarray) -> tuple:
         """A numeric field's float64 values ``(B,)`` → ids int64 ``(B,)`` and values
@@ -87,7 +106,7 @@ class Layout:
 
     @property
     def n_ids(self) -> int:
-        return sum(f.cardinality for f in self.fields) + 2 * len(self.fields)
+        return sum(f.value_count for f in self.fields) + 2 * len(self.fields)
 
     def to_json(self) -> dict:
         return {"label": self.label, "task": self.task.to_json(), "train_rows": self.train_rows,
@@ -154,8 +173,7 @@ class Layout:
     def _lookup(self, index: int) -> dict:
         cache = self.__dict__.setdefault("_lookups", {})
         if index not in cache:
-            fld = self.fields[index]
-            cache[index] = {value: fld.first_id + j for j, value in enumerate(fld.values)}
+            cache[index] = dict(zip(*self.fields[index].dictionary()))
         return cache[index]
 
 

@@ -140,6 +140,19 @@ class ModelFamily(Protocol):
         left as it was)."""
         ...
 
+    def resume_trial(self, config: Hashable, weights: bytes, id_map, n_ids: int, n_fields: int,
+                     max_iterations: int, settings, seed: int = 0, device="cpu", task=None) -> Trainable:
+        """A trainable of ``config`` that starts as the stored model ``weights`` (:meth:`to_bytes`
+        of a model of this family, trained on a layout whose ids ``id_map`` —
+        :class:`~trails.data.layout_extend.IdMap` — sends into this one of ``n_ids`` ids);
+        what it trains from here counts from 0 (a warm start:
+        :mod:`trails.families.stored_start`).
+
+        Raises:
+            TrailsError: when ``weights`` do not fit ``config`` and the settings.
+        """
+        ...
+
     def trial_from_state(self, state: dict, n_ids: int, n_fields: int, settings, device="cpu",
                              task=None) -> Trainable:
         """The trainable whose :meth:`Trainable.export_state` was ``state``."""

@@ -17,6 +17,7 @@ threads); rows on a GPU are copied to the host.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 import numpy as np
@@ -28,6 +29,7 @@ from trails.families.gbdt_model import (GbdtModel, GbdtSnapshot, evaluate, model
 from trails.families.gbdt_training import FAMILY_NAME, GbdtTrainable, prediction_seconds, train_units
 from trails.families.hyper import ModelHyper
 from trails.refinement.settings import TrainingSettings
+from trails.serving.tree_format import read_trees_bytes
 from trails.task import BINARY_01, Task
 
 __all__ = ["GBDT", "GbdtConfig", "GbdtFamily", "GbdtModel", "GbdtSnapshot", "GbdtTrainable", "portfolio"]
@@ -126,6 +128,23 @@ class GbdtFamily:
         """A fresh :class:`GbdtTrainable` (``max_iterations`` is not used: boosting has no
         learning-rate horizon)."""
         return GbdtTrainable(config, n_ids, n_fields, settings, seed, task)
+
+    def resume_trial(self, config: GbdtConfig, weights: bytes, id_map, n_ids: int, n_fields: int,
+                     max_iterations: int, settings: TrainingSettings, seed: int = 0, device="cpu",
+                     task: Task = BINARY_01) -> GbdtTrainable:
+        """A :class:`GbdtTrainable` whose boosting continues the stored trees (``weights``):
+        its features are the stored model's (categories keep their codes; ``id_map`` is not
+        needed: missing and unknown ids are NaN wherever they are); trees added later see the
+        new values too.
+
+        Raises:
+            TrailsError: when ``weights`` are not a trails trees model.
+        """
+        model_string, feature_map = read_trees_bytes(weights)
+        trainable = GbdtTrainable(config, n_ids, n_fields, settings, seed, task)
+        trainable.model_string = model_string
+        trainable.feature_map = dataclasses.replace(feature_map, n_ids=int(n_ids))
+        return trainable
 
     def trial_from_state(self, state: dict, n_ids: int, n_fields: int, settings: TrainingSettings,
                          device="cpu", task: Task = BINARY_01) -> GbdtTrainable:

@@ -146,6 +146,33 @@ class MlpFamily:
         """A fresh :class:`~trails.refinement.trainer.Trial` of the arch ``config``."""
         return Trial(config, n_ids, n_fields, max_iterations, settings, seed=seed, device=device, task=task)
 
+    def resume_trial(self, config: Sequence[int], weights: bytes, id_map, n_ids: int, n_fields: int,
+                     max_iterations: int, settings: TrainingSettings, seed: int = 0, device="cpu",
+                     task: Task = BINARY_01) -> Trial:
+        """A :class:`~trails.refinement.trainer.Trial` of ``config`` whose network starts as the
+        stored ``weights`` (a fresh optimiser and schedule): embedding rows move where ``id_map``
+        sends them, ids it does not reach keep their fresh rows (from ``seed``).
+
+        Raises:
+            TrailsError: when ``weights`` are not a network of ``config`` with this embedding
+                width, BatchNorm and outputs.
+        """
+        trial = Trial(config, n_ids, n_fields, max_iterations, settings, seed=seed, device=device, task=task)
+        state = state_from_bytes(weights, trial.device)
+        table = trial.model.embedding.weight.detach().clone()
+        try:
+            id_map.move_rows(state.pop("embedding.weight"), table)
+            with torch.no_grad():
+                trial.model.embedding.weight.copy_(table)
+            missing, unexpected = trial.model.load_state_dict(state, strict=False)
+        except (KeyError, ValueError, RuntimeError) as error:
+            raise TrailsError(f"the stored weights are not those of {arch_text(config)} with these settings",
+                              detail=str(error).splitlines()[0]) from None
+        if unexpected or [key for key in missing if key != "embedding.weight"]:
+            raise TrailsError(f"the stored weights are not those of {arch_text(config)} with these settings",
+                              detail=f"missing: {', '.join(missing) or 'none'}; unexpected: {', '.join(unexpected) or 'none'}")
+        return trial
+
     def trial_from_state(self, state: dict, n_ids: int, n_fields: int, settings: TrainingSettings,
                          device="cpu", task: Task = BINARY_01) -> Trial:
         """:meth:`Trial.from_state <trails.refinement.trainer.Trial.from_state>`."""

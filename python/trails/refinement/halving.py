@@ -89,6 +89,7 @@ import torch
 
 from trails.errors import TrailsError
 from trails.families import Candidate, as_candidate, get_family
+from trails.families.stored_start import starts_by_candidate
 from trails.refinement.book import RungBook, TrialHandle
 from trails.refinement.data import SplitTensors
 from trails.refinement.executor import Executor, LocalExecutor
@@ -123,6 +124,8 @@ class HalvingConfig:
             uses (:meth:`Task.better` handles lower-is-better metrics).
         reserves: candidates trained when a finished winner leaves time (see the module
             docstring), in this order; only with ``finish`` and a deadline.
+        starts: :class:`~trails.families.stored_start.StoredStart` values: candidates that start
+            from stored weights (a warm start) instead of fresh ones.
     """
 
     u: int
@@ -133,6 +136,7 @@ class HalvingConfig:
     finish: bool = False
     task: Task = BINARY_01
     reserves: tuple = ()
+    starts: tuple = ()
 
 
 def successive_halving(
@@ -154,15 +158,17 @@ def successive_halving(
     task: Task = BINARY_01,
     executor: Executor | None = None,
     reserves: Sequence = (),
+    starts: Sequence = (),
 ) -> HalvingResult:
     """Successive halving over ``candidates`` (see the module docstring): :func:`halve` with a
     :class:`HalvingConfig` of ``u``, ``eta``, ``max_epochs``, ``settings`` (``[refinement]`` of
-    ``config.ini`` when None), ``seed``, ``finish``, ``task`` and ``reserves``; the other
+    ``config.ini`` when None), ``seed``, ``finish``, ``task``, ``reserves`` and ``starts``; the other
     arguments as there.
     """
     settings = settings if settings is not None else TrainingSettings.from_config()
     config = HalvingConfig(u=u, settings=settings, eta=eta, max_epochs=max_epochs, seed=seed, finish=finish,
-                           task=task, reserves=tuple(as_candidate(entry) for entry in reserves))
+                           task=task, reserves=tuple(as_candidate(entry) for entry in reserves),
+                           starts=tuple(starts))
     return halve(candidates, train_data, valid_data, n_ids, n_fields, config, device=device, deadline=deadline,
                  should_stop=should_stop, progress=progress, executor=executor)
 
@@ -219,7 +225,8 @@ def halve(candidates: Sequence, train_data: SplitTensors, valid_data: SplitTenso
     book = RungBook(schedule, planned, progress, task)
     final_rows = len(valid_data) if decision_data is not valid_data else 0
     context = HalvingContext(train_data, decision_data, int(n_ids), int(n_fields), settings, int(config.seed),
-                             device, task, max_units, deadline, StopCheck(should_stop), final_rows)
+                             device, task, max_units, deadline, StopCheck(should_stop), final_rows,
+                             starts_by_candidate(config.starts))
     executor = executor if executor is not None else LocalExecutor()
     try:
         executor.prepare(context)

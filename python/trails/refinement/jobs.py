@@ -54,6 +54,8 @@ class JobSpec:
         settings: every training setting (:class:`TrainingSettings`).
         reserves: candidates as text trained from scratch when a finished winner leaves time
             (:attr:`trails.refinement.halving.HalvingConfig.reserves`), in this order.
+        starts: candidates that start from stored weights (a warm start), as
+            :meth:`StoredStart.to_json <trails.families.stored_start.StoredStart.to_json>` objects.
     """
 
     dataset: str
@@ -75,6 +77,7 @@ class JobSpec:
     metric: str | None = None
     finish: bool = False
     reserves: tuple[str, ...] = ()
+    starts: tuple[dict, ...] = ()
 
     @classmethod
     def field_names(cls) -> set[str]:
@@ -85,8 +88,10 @@ class JobSpec:
         """The JSON body of ``POST /v1/jobs``."""
         data = {name: getattr(self, name) for name in sorted(self.field_names())}
         data["candidates"], data["reserves"] = list(self.candidates), list(self.reserves)
-        if not self.reserves:  # a service older than reserves refuses the field: leave it out when empty
-            del data["reserves"]
+        data["starts"] = [dict(start) for start in self.starts]
+        for name in ("reserves", "starts"):  # a service older than the field refuses it: leave it out when empty
+            if not data[name]:
+                del data[name]
         data["settings"] = self.settings.to_json()
         return data
 
@@ -108,6 +113,7 @@ class JobSpec:
         settings = data["settings"]
         data["settings"] = settings if isinstance(settings, TrainingSettings) else TrainingSettings.from_json(settings)
         data["candidates"], data["reserves"] = tuple(data["candidates"]), tuple(data.get("reserves") or ())
+        data["starts"] = tuple(dict(start) for start in data.get("starts") or ())
         return cls(**data)
 
 

@@ -149,7 +149,8 @@ class RungWorker:
         with self.lock:
             self.contexts[job] = HalvingContext(
                 train_data, decision_data, spec["n_ids"], spec["n_fields"], spec["settings"], spec["seed"],
-                self.device, spec["task"], spec["max_units"], None, should_stop, spec["final_rows"])
+                self.device, spec["task"], spec["max_units"], None, should_stop, spec["final_rows"],
+                spec.get("starts", {}))
         return len(train_data)
 
     def release(self, job: str) -> None:
@@ -310,7 +311,7 @@ class RayExecutor:
         decision_ref = ray.put(_split_arrays(context.decision_data))
         spec = {"n_ids": context.n_ids, "n_fields": context.n_fields, "settings": context.settings,
                 "seed": context.seed, "task": context.task, "max_units": context.max_units,
-                "final_rows": context.final_rows}
+                "final_rows": context.final_rows, "starts": context.starts}
         self._wait([a.load.remote(self._job, train_ref, decision_ref, spec) for a in self.actors], context)
 
     def release(self, context: HalvingContext) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -74,6 +74,8 @@ class HalvingContext:
         should_stop: the cancel check, or None.
         final_rows: rows of the whole valid split when the winner is evaluated on it afterwards
             (0 when the decision sample is the whole split).
+        starts: candidate → :class:`~trails.families.stored_start.StoredStart`: candidates
+            that start from stored weights (a warm start) instead of fresh ones.
     """
 
     train_data: SplitTensors
@@ -88,6 +90,7 @@ class HalvingContext:
     deadline: float | None
     should_stop: Callable[[], bool] | None
     final_rows: int = 0
+    starts: dict = field(default_factory=dict)
 
     def is_stop(self, error: BaseException) -> bool:
         """Whether ``error`` stops the run rather than one candidate: a :class:`Cancelled`, or
@@ -96,10 +99,16 @@ class HalvingContext:
                                                 and self.should_stop.raised is error)
 
     def new_trial(self, candidate: Candidate) -> Trainable:
-        """A fresh trainable of ``candidate``, seeded by :meth:`Candidate.seed` of the run's seed."""
+        """A fresh trainable of ``candidate``, seeded by :meth:`Candidate.seed` of the run's seed
+        (its stored weights when :attr:`starts` has it: ids a fresh layout added start from
+        that seed)."""
         family = get_family(candidate.family)
         horizon = (CONSTANT_LEARNING_RATE if self.max_units is None
                    else family.max_iterations(self.max_units, len(self.train_data), self.settings))
+        start = self.starts.get(candidate)
+        if start is not None:
+            return family.resume_trial(candidate.config, start.weights, start.id_map, self.n_ids, self.n_fields,
+                                       horizon, self.settings, candidate.seed(self.seed), self.device, self.task)
         return family.new_trial(candidate.config, self.n_ids, self.n_fields, horizon, self.settings,
                                 candidate.seed(self.seed), self.device, self.task)
 

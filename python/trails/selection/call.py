@@ -1,8 +1,9 @@
 """``model_selection`` and ``model_selection_plan``: the phases of one call, in order.
 
-    request → budget → prepare (dataset, layout, label: no torch yet) → preload → measure
-    → plan → filter → choose candidates → revise the plan → enter the families (the race)
-    → refine → evaluate → store → deploy → row
+    request → budget → prepare (dataset, layout, label: no torch yet; a warm start keeps the
+    previous model's ids) → preload → measure → plan → filter (a warm start reuses cached
+    scores) → choose candidates → revise the plan → enter the families (the race; a warm start
+    resumes the previous model's candidate) → refine → evaluate → store → deploy → row
 
 Each phase is a function of named inputs returning one object (:mod:`trails.selection`'s
 modules); where training runs is the :class:`~trails.selection.refiners.Refiner`'s business
@@ -20,7 +21,7 @@ import importlib
 from trails import deployments
 from trails.data.session import Session
 from trails.errors import TrailsError
-from trails.selection import planning
+from trails.selection import planning, score_cache, warm
 from trails.selection.budget import Budget
 from trails.selection.prepare import prepare
 from trails.selection.report import Reporter
@@ -46,8 +47,12 @@ def select(session: Session, request: SelectionRequest, hooks: Hooks = Hooks(),
     """
     request.validate()
     budget, report = Budget.start(request.budget_s, started), Reporter(hooks.notice)
+    record = warm.WarmRecord() if request.warm_start else None
     with budget.phase("prepare_s"):
-        problem = prepare(session, request, report)
+        problem, previous = warm.prepare_warm(session, request, report, record) if record else (
+            prepare(session, request, report), None)
+        if previous is not None:
+            report.warm_layout(record, problem.layout.layout_id)
         phases = _training_phases()
         settings, rules = phases.TrainingSettings.from_config(), planning.Rules.from_config()
         allowed = phases.params_filter(request.max_params, problem, settings.batch_norm, settings.embedding_dim)
@@ -67,8 +72,16 @@ def select(session: Session, request: SelectionRequest, hooks: Hooks = Hooks(),
     with budget.phase("filtering_s"):
         scope = planning.filtering_scope(plan, budget.available_s, phases.vectorised(request.tfmem),
                                          problem.context.space.size)
+        cache = record and score_cache.signature(request.tfmem, request.seed, problem.context.space,
+                                                 problem.context.scoring)
+        known = score_cache.load(session, cache) if record else None
         scored = phases.score_candidates(problem, scope, budget.seconds_from_now(scope.seconds), request.tfmem,
-                                         request.seed, allowed, request.max_params, hooks.interrupt, report)
+                                         request.seed, allowed, request.max_params, hooks.interrupt, report,
+                                         known=known)
+        if record:  # a cold call (warm_start => false) neither reads nor writes the cache
+            score_cache.save(session, cache, request.tfmem, request.seed, {**known, **scored.new_scores})
+            record.scores_reused, record.scores_new = scored.reused, len(scored.new_scores)
+            report.warm_scores(record.scores_reused, record.scores_new)
         candidates = planning.choose_candidates(scored.ranked, measured.cost, plan, budget.available_s,
                                                 request.max_trials)
         report.candidates(candidates.archs, candidates.epoch_cap_s,
@@ -80,17 +93,24 @@ def select(session: Session, request: SelectionRequest, hooks: Hooks = Hooks(),
         report.revision(revision, budget.in_trials, request.max_trials, request.max_params)
         race = phases.race(problem, request.family_names, revision, sample, settings, rules, measured, budget,
                            request.seed, request.max_params)
+        start = None
+        if previous is not None:
+            race, start = warm.resume(previous, problem.layout, race, race.settings, request.max_params, record)
         report.race(race)
+        if start is not None:
+            report.warm_resumed(start, len(race.candidates) - 1)
+        for reason in record.cold if record else ():
+            report.cold(reason)
     with budget.phase("refinement_s"):
         refined = refiner.refine(session, problem, phases.RefineTask(
             list(race.candidates), race.plan, race.rung_epochs, budget.deadline, request.seed, race.settings, rules,
-            race.reserves),
+            race.reserves, () if start is None else (start,)),
             hooks, report)
     with budget.phase("test_s"):
         outcome = phases.evaluate_winner(session, problem, refined, race.settings, request.seed)
     report.winner(refined, outcome.params, problem.task.metric, outcome.test_score)
     row = phases.store_selection(session, request, problem, budget, measured, scored, revision, race, refined,
-                                 outcome)
+                                 outcome, record.to_json() if record else None)
     decision = phases.decide_deployment(session, request.deploy, problem, request.dataset, row["model_id"],
                                         outcome.test_score, outcome.test_data)
     report.deployment(row["model_id"], request.dataset, decision)
@@ -136,11 +156,11 @@ def run_model_selection(session: Session, dataset: str, budget_s: float | None, 
                         interrupt=Hooks.interrupt, sleep=Hooks.sleep, notice=Hooks.notice,
                         started: float | None = None, task: str = "auto", metric: str | None = None,
                         max_params: int | None = None, max_trials: int | None = None,
-                        families: str = "auto", deploy: str = "if_better") -> dict:
+                        families: str = "auto", deploy: str = "if_better", warm_start: bool = True) -> dict:
     """:func:`select` with the SQL function's arguments (``interrupt``, ``sleep``, ``notice``:
     see :class:`Hooks`)."""
     request = SelectionRequest(dataset, budget_s, label, tfmem, refinement, seed, task, metric, max_params,
-                               max_trials, families, deploy)
+                               max_trials, families, deploy, warm_start)
     return select(session, request, Hooks(interrupt, sleep, notice), started)
 
 

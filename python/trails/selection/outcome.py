@@ -95,8 +95,9 @@ def plan_record(plan: Plan, revision: Revision, race: Race, budget: Budget, meas
 
 def store_selection(session: Session, request: SelectionRequest, problem: Problem, budget: Budget,
                     measured: Measurements, scored: FilteringResult, revision: Revision, race: Race,
-                    refined: Refined, outcome: Outcome) -> dict:
-    """Insert the run and its model (atomically); returns the row ``model_selection`` returns."""
+                    refined: Refined, outcome: Outcome, warm_start: dict | None = None) -> dict:
+    """Insert the run and its model (atomically); returns the row ``model_selection`` returns.
+    ``warm_start``: what a warm start reused (``trails.runs.warm_start``), None for a cold call."""
     plan, task, k = race.plan, problem.task, len(race.candidates)
     phases = dict(budget.clock.phases, plan=plan_record(plan, revision, race, budget, measured, request),
                   refinement=refined.summary, rows=problem.rows)
@@ -111,7 +112,7 @@ def store_selection(session: Session, request: SelectionRequest, problem: Proble
                budget_s=request.budget_s, tfmem=request.tfmem, refinement=refined.mode, n_scored=scored.n_scored,
                k_refined=k, u=plan.u, t1=measured.t1, t2=measured.t2, phases=phases, best_arch=best_arch,
                elapsed_s=budget.clock.elapsed(), seed=request.seed, started_at=budget.clock.started_at.isoformat(),
-               families=request.families, family_scores=family_scores)
+               families=request.families, family_scores=family_scores, warm_start=warm_start)
     run_id, model_id = store_run_and_model(session, run, dict(
         scores, arch=best_arch, hyper=outcome.hyper, weights=refined.weights, params=outcome.params))
     return dict(scores, run_id=run_id, family_scores=family_scores, best_arch=best_arch, n_scored=scored.n_scored, k_refined=k, u=plan.u,

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from trails.context import DatasetContext, resolve_context
+from trails.data.layout import Layout
 from trails.data.session import Session
 from trails.errors import TrailsError
 from trails.selection.report import Reporter
@@ -42,15 +43,18 @@ class Problem:
         return self.context.rows
 
 
-def prepare(session: Session, request: SelectionRequest, report: Reporter) -> Problem:
-    """Resolve ``request.dataset`` in ``session``, choose the task's metric, report the task
-    (when it was inferred) and check that valid and test have labelled rows.
+def prepare(session: Session, request: SelectionRequest, report: Reporter, extends: Layout | None = None) -> Problem:
+    """Resolve ``request.dataset`` in ``session`` (keeping the ids of the stored layout
+    ``extends``, when given: a warm start), choose the task's metric, report the task (when it
+    was inferred) and check that valid and test have labelled rows.
 
     Raises:
         TrailsError: for an unknown dataset or label, an unusable label, or a valid or test
             split without a usable label.
+        CannotExtend: when ``extends`` cannot describe the table now (nothing reported yet).
     """
-    context = resolve_context(session, request.dataset, request.label, request.tfmem, task=request.task)
+    context = resolve_context(session, request.dataset, request.label, request.tfmem, task=request.task,
+                              extends=extends)
     task = context.layout.task.with_metric(request.metric)
     if request.task == "auto":
         report.task(task, request.label)

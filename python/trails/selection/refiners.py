@@ -49,8 +49,10 @@ class RefineTask:
     """What successive halving is asked: the candidates (:class:`~trails.families.base.Candidate`
     values of every family in the race, best first), the plan (U and the rungs), the most units
     a candidate trains in the rungs, the deadline (``time.monotonic()``, None without one), the
-    seed, the training settings (a trees unit's rounds included), η, and the reserves
-    (candidates trained when the winner leaves time: :attr:`entrants.Race.reserves`)."""
+    seed, the training settings (a trees unit's rounds included), η, the reserves
+    (candidates trained when the winner leaves time: :attr:`entrants.Race.reserves`) and the
+    candidates that start from stored weights (a warm start:
+    :class:`~trails.families.stored_start.StoredStart`)."""
 
     candidates: list
     plan: Plan
@@ -60,6 +62,7 @@ class RefineTask:
     settings: TrainingSettings
     rules: Rules
     reserves: tuple = ()
+    starts: tuple = ()
 
 
 @dataclass
@@ -136,7 +139,7 @@ class BackendRefiner:
             u=max(1, task.plan.u), eta=task.rules.eta, max_epochs=task.rung_epochs, settings=task.settings,
             seed=task.seed, device="cpu", deadline=task.deadline,
             should_stop=throttled(lambda: hooks.interrupt() and False, CANCEL_CHECK_S), progress=progress,
-            finish=task.deadline is not None, task=problem.task, reserves=task.reserves)
+            finish=task.deadline is not None, task=problem.task, reserves=task.reserves, starts=task.starts)
         return Refined("backend", result.winner, result.valid_score, result.weights(), result.to_json(),
                        valid=self.valid)
 
@@ -192,7 +195,8 @@ def job_spec(session: Session, problem: Problem, task: RefineTask) -> JobSpec:
         max_epochs=task.rung_epochs,
         deadline_s=None if task.deadline is None else max(0.1, task.deadline - time.monotonic()),
         seed=task.seed, metric=problem.task.metric, finish=task.deadline is not None, settings=task.settings,
-        reserves=tuple(candidate.text for candidate in task.reserves))
+        reserves=tuple(candidate.text for candidate in task.reserves),
+        starts=tuple(start.to_json() for start in task.starts))
 
 
 class AutoRefiner:

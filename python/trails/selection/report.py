@@ -120,6 +120,26 @@ class Reporter:
             self.notice(f"gbdt:{config.text} left out: its booster would need about {need / 2**20:.0f} MiB for this "
                         f"table, more than half the memory free")
 
+    def warm_layout(self, record, layout_id: int) -> None:
+        """How the layout continued the previous model's (a :class:`~trails.selection.warm.WarmRecord`)."""
+        whose = f"model {record.model_id}" + (" (deployed)" if record.deployed else "")
+        if record.layout == "same":
+            self.notice(f"warm start from {whose}: its layout {layout_id}, the train split has not grown")
+        elif record.layout == "extended":
+            self.notice(f"warm start from {whose}: layout {layout_id} extends its layout, old ids kept, "
+                        f"{record.added_values} new values got new ids")
+
+    def warm_scores(self, reused: int, computed: int) -> None:
+        self.notice(f"warm start: {reused} TFMEM scores reused from trails.tfmem_scores, {computed} computed")
+
+    def warm_resumed(self, start, fresh: int) -> None:
+        """A :class:`~trails.families.stored_start.StoredStart` joined the race."""
+        self.notice(f"warm start: {start.candidate.text} resumes from model {start.model_id}'s weights beside "
+                    f"{fresh} fresh candidates")
+
+    def cold(self, reason: str) -> None:
+        self.notice(f"cold start: {reason}")
+
     def deployment(self, model_id: int, dataset: str, decision) -> None:
         """Whether model ``model_id`` is now ``dataset``'s deployed one, and why (a
         :class:`~trails.selection.deployment.Decision`)."""

@@ -68,6 +68,7 @@ class SelectionRequest:
         max_trials: the most candidates refined, or None; without ``budget_s`` exactly that many.
         families: which model families race (:data:`FAMILY_CHOICES`).
         deploy: whether the new model becomes the dataset's deployed one (:data:`DEPLOY_CHOICES`).
+        warm_start: continue from the dataset's previous model where it can (:mod:`trails.selection.warm`).
     """
 
     dataset: str
@@ -82,6 +83,7 @@ class SelectionRequest:
     max_trials: int | None = None
     families: str = "auto"
     deploy: str = "if_better"
+    warm_start: bool = True
 
     @property
     def family_names(self) -> tuple[str, ...]:
@@ -124,5 +126,8 @@ class SelectionRequest:
                               hint="valid: " + "; ".join(f"{name} ({meaning})" for name, meaning in DEPLOY_CHOICES.items()))
         if not self.label:
             raise TrailsError("label must name a column", hint="e.g. label => 'label'")
+        if self.warm_start is None:
+            raise TrailsError("warm_start must not be NULL",
+                              hint="true: continue from the dataset's previous model where it can; false: start cold")
         require_seed(self.seed)
 

@@ -49,9 +49,10 @@ def params_filter(max_params: int | None, problem: Problem, batch_norm: bool, em
 
 def score_candidates(problem: Problem, scope: FilteringScope, deadline: float | None, tfmem: str, seed: int,
                      allowed, max_params: int | None, interrupt: Callable[[], None],
-                     report: Reporter) -> FilteringResult:
+                     report: Reporter, known: dict | None = None) -> FilteringResult:
     """Rank ``scope.n`` archs of the problem's space with ``tfmem`` (``scope.strategy``) until
-    ``deadline`` (``time.monotonic()``, or None).
+    ``deadline`` (``time.monotonic()``, or None). Archs in ``known`` (``{arch: score}``, the
+    score cache) keep that score without being scored (:func:`trails.filtering.filter_archs`).
 
     Raises:
         TrailsError: when no arch is within ``max_params``.
@@ -63,7 +64,7 @@ def score_candidates(problem: Problem, scope: FilteringScope, deadline: float | 
         report.filtering(done, total, seconds)
 
     scored = filter_archs(context.space, context.scoring, scope.n, tfmem, scope.strategy, seed=seed,
-                          deadline=deadline, allowed=allowed, report=progress)
+                          deadline=deadline, allowed=allowed, report=progress, known=known)
     if scored.stopped_early:
         report.filtering_stopped(scored.n_scored, scope.n)
     if not scored.ranked:

@@ -37,7 +37,7 @@ class RowEncoder:
             if f.kind == "numeric":
                 self.plan.append((f.name, True, (float(f.mean), float(f.std)), f.first_id, f.missing_id, None))
             else:
-                lookup = {value: f.first_id + j for j, value in enumerate(f.values)}
+                lookup = dict(zip(*f.dictionary()))
                 self.plan.append((f.name, False, lookup, f.first_id, f.missing_id, f.unknown_id))
 
     def encode(self, row: dict) -> tuple[list, list]:

@@ -24,6 +24,7 @@ from trails.refinement.service.settings import ServiceSettings
 from trails.refinement.settings import PRECISIONS
 from trails.refinement.trainer import default_device
 from trails.families import parse_candidate
+from trails.families.stored_start import StoredStart
 
 __all__ = ["JobRequest", "SettingsRequest", "create_app"]
 
@@ -84,6 +85,9 @@ class JobRequest(BaseModel):
     reserves: list[str] = Field(default_factory=list, max_length=1000,
                                 description="candidates trained from scratch, in this order, when a finished "
                                 "winner leaves time")
+    starts: list[dict] = Field(default_factory=list, max_length=100,
+                               description="candidates that start from stored weights (a warm start): "
+                               "{candidate, weights (base64), id_map, model_id}")
 
     @field_validator("candidates", "reserves")
     @classmethod
@@ -94,6 +98,19 @@ class JobRequest(BaseModel):
             return [parse_candidate(text).text for text in candidates]
         except TrailsError as error:
             raise ValueError(error.message) from None
+
+    @field_validator("starts")
+    @classmethod
+    def _starts_parse(cls, starts: list[dict]) -> list[dict]:
+        """Each start as :meth:`StoredStart.from_json` reads it; a malformed one is a 422."""
+        for start in starts:
+            try:
+                StoredStart.from_json(start)
+            except TrailsError as error:
+                raise ValueError(error.message) from None
+            except (KeyError, ValueError, TypeError) as error:
+                raise ValueError(f"a start needs candidate, weights (base64), id_map and model_id: {error}") from None
+        return starts
 
     @model_validator(mode="after")
     def _u_within_max_epochs(self) -> "JobRequest":

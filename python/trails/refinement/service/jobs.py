@@ -29,6 +29,7 @@ from trails.refinement.service.settings import ServiceSettings
 from trails.refinement.settings import TrainingSettings
 from trails.refinement.trainer import Cancelled, warm_up_optimizer
 from trails.families import parse_candidate
+from trails.families.stored_start import StoredStart
 
 __all__ = ["Job", "JobManager", "UnknownJob", "refusal"]
 
@@ -274,7 +275,8 @@ class JobManager:
         spec, layout = job.spec, loaded.layout
         config = HalvingConfig(u=spec.u, settings=spec.settings, eta=spec.eta, max_epochs=spec.max_epochs,
                                seed=spec.seed, finish=spec.finish, task=layout.task.with_metric(spec.metric),
-                               reserves=tuple(parse_candidate(text) for text in spec.reserves))
+                               reserves=tuple(parse_candidate(text) for text in spec.reserves),
+                               starts=tuple(StoredStart.from_json(start) for start in spec.starts))
         return halve([parse_candidate(text) for text in spec.candidates], loaded.train, loaded.valid,
                      layout.n_ids, layout.n_fields, config, device=self.device, deadline=job.deadline,
                      should_stop=job.cancel_event.is_set, progress=job.on_progress, executor=self.executor)
