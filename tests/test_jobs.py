@@ -28,7 +28,8 @@ def _spec(**changes) -> JobSpec:
                   oids={"train": 1, "valid": 2, "test": 3}, split_bounds=None, layout={"fields": []},
                   candidates=("8-8", "16-16"), u=2, eta=3, max_epochs=9, deadline_s=12.5, seed=7,
                   metric="roc_auc", finish=True, settings=SETTINGS,
-                  reserves=("gbdt:leaves=15,lr=0.1,min_child=20,ff=1,bf=1,l2=0,cat=10",))
+                  reserves=("gbdt:leaves=15,lr=0.1,min_child=20,ff=1,bf=1,l2=0,cat=10",),
+                  starts=({"candidate": "8-8", "weights": "AAEC", "id_map": [[0, 0, 5], [5, 7, 2]], "model_id": 4},))
     fields.update(changes)
     return JobSpec(**fields)
 
@@ -44,6 +45,7 @@ def test_a_job_spec_survives_json_exactly():
     minimal = JobSpec(dataset="d", layout_id=1, candidates=("8",), u=1, settings=TrainingSettings())
     assert JobSpec.from_json(minimal.to_json()) == minimal
     assert "reserves" not in minimal.to_json()  # what a service older than reserves accepts
+    assert "starts" not in minimal.to_json()  # nor starts, when there are none
 
 
 def test_a_job_spec_refuses_unknown_missing_and_bad_fields():
@@ -97,6 +99,9 @@ def test_the_service_refuses_a_job_whose_settings_it_cannot_honour(app_client, m
     out_of_range = app_client.post("/v1/jobs", json=_body(batch_size=0))
     assert out_of_range.status_code == 422
     assert "settings.batch_size: Input should be greater than or equal to 1" in out_of_range.json()["error"]
+    malformed = dict(_body(), starts=[{"candidate": "8-8", "weights": "not base64!", "id_map": [], "model_id": 1}])
+    refused = app_client.post("/v1/jobs", json=malformed)
+    assert refused.status_code == 422 and "a start needs candidate, weights (base64)" in refused.json()["error"]
     assert app_client.get("/v1/jobs").json() == []  # nothing was queued
 
 
