@@ -6,7 +6,8 @@ cut at its own 80th percentile of that key: the oldest 80 % of the rows are *old
 *new*. For each seed:
 
 1. ``ws_<dataset>_s<seed>_{train,valid,test}`` get the old rows (a fresh copy; an ``id`` row
-   number is added where the table has none, so that ``trails.predict_table`` can join back);
+   number is added where the table has none, so that ``trails.predict_table`` can join back),
+   and an earlier run's models, runs and deployments of that name are deleted;
 2. ``model_selection(..., budget, seed)`` on them: the *old* model, deployed;
 3. the new rows are appended to the three tables;
 4. a *cold* (``warm_start => false``) and a *warm* (``warm_start => true``) ``model_selection``
@@ -78,6 +79,13 @@ def append_new_rows(cursor, name: str, key: str, cuts: dict) -> dict:
     return rows
 
 
+def forget_models(cursor, name: str) -> None:
+    """Delete the deployments, runs and models of dataset ``name`` (this benchmark's own)."""
+    _run(cursor, "DELETE FROM trails.deployments WHERE dataset = %s", name)
+    _run(cursor, "DELETE FROM trails.models WHERE dataset = %s", name)
+    _run(cursor, "DELETE FROM trails.runs WHERE dataset = %s", name)
+
+
 def select(cursor, name: str, label: str, budget: float, seed: int, warm: bool, deploy: str) -> dict:
     started = time.monotonic()
     row = _run(cursor, "SELECT model_id, run_id, best_arch, family, test_score, elapsed_s FROM model_selection("
@@ -99,6 +107,7 @@ def test_auc(cursor, model_id: int, name: str, label: str) -> float:
 
 def run_seed(cursor, dataset: str, seed: int, budget: float) -> list[dict]:
     spec, name = DATASETS[dataset], f"ws_{dataset}_s{seed}"
+    forget_models(cursor, name)  # an earlier run's models of this name would be continued
     common.log(f"{dataset} seed {seed}: old tables ({KEYS[dataset]} ≤ each split's 80th percentile)")
     cuts = make_old_tables(cursor, dataset, name)
     old_rows = {split: _run(cursor, f"SELECT count(*) FROM {quote(name + '_' + split)}")[0][0] for split in SPLITS}

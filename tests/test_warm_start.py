@@ -137,22 +137,22 @@ def test_a_warm_start_reuses_scores_extends_the_layout_and_resumes_the_deployed_
 
     sql(SYNTHETIC)
     first, first_run = sql(SELECT, True)[0]
-    assert _warm(sql, first_run)["cold"] == ['no model of synth predicts "label" yet']
+    assert _warm(sql, first_run)["cold"][0].startswith('no model of synth predicts "label" of synth')
     first_arch, first_layout = sql("SELECT arch, layout_id FROM trails.models WHERE model_id = %s", first)[0]
     sql(GROW)  # 3,000 rows, three new values of b
     notices = []
     postgresql.add_notice_handler(lambda diagnostic: notices.append(diagnostic.message_primary))
     second, second_run = sql(SELECT, True)[0]
     warm = _warm(sql, second_run)
-    assert (warm["model_id"], warm["deployed"], warm["layout"], warm["added_values"], warm["resumed"]) == \
-        (first, True, "extended", 3, first_arch)
+    assert (warm["model_id"], warm["deployed"], warm["layout"], warm["added_values"]) == (first, True, "extended", 3)
     assert warm["scores_reused"] > 0 and warm["cold"] == []
     layout, extends = sql("SELECT l.layout_id, l.extends_layout FROM trails.layouts l JOIN trails.models m"
                           " USING (layout_id) WHERE m.model_id = %s", second)[0]
     assert extends == first_layout
     assert any(f"warm start from model {first} (deployed): layout {layout} extends its layout" in n for n in notices)
     assert any("TFMEM scores reused from trails.tfmem_scores" in n for n in notices)
-    assert any(f"warm start: {first_arch} resumes from model {first}'s weights" in n for n in notices)
+    assert warm["resumed"] == f"{first_arch}@model{first}"
+    assert any(f"warm start: {first_arch}@model{first} resumes from model {first}'s weights" in n for n in notices)
     new_values = sql("SELECT trails.predict(%s, s) FROM synth s WHERE b IN ('F', 'G', 'H') LIMIT 5", second)
     assert len(new_values) == 5 and all(0.0 <= p <= 1.0 for (p,) in new_values)
 
@@ -193,4 +193,16 @@ def test_a_warm_start_travels_to_the_refinement_service(sql, pg_dsn):
     refinement, warm = sql("SELECT refinement, warm_start FROM trails.runs WHERE run_id = %s", run_id)[0]
     assert refinement == "service"
     assert (warm["model_id"], warm["layout"]) == (first, "extended")
-    assert warm["resumed"] == sql("SELECT arch FROM trails.models WHERE model_id = %s", first)[0][0]
+    assert warm["resumed"] == sql("SELECT arch FROM trails.models WHERE model_id = %s", first)[0][0] + f"@model{first}"
+
+
+def test_a_resumed_candidate_is_another_candidate_than_its_fresh_copy():
+    from trails.families import parse_candidate
+
+    fresh = parse_candidate("gbdt:leaves=31,lr=0.3,min_child=20,ff=0.9,bf=1,l2=1,cat=10")
+    resumed = parse_candidate(fresh.text + "@model12")
+    assert resumed != fresh and resumed.resumed_from == 12 and resumed.config == fresh.config
+    assert resumed.text == fresh.text + "@model12" and resumed.stored_text == fresh.text
+    assert parse_candidate(resumed.text) == resumed and parse_candidate("8-16@model3").stored_text == "8-16"
+    with pytest.raises(Exception, match="names no stored model"):
+        parse_candidate("8-16@modelx")

@@ -107,7 +107,8 @@ def _check_same_table(old: Layout, inferred: Layout) -> None:
         if fld.name in now and now[fld.name].sql_type != fld.sql_type:
             raise CannotExtend(f"column \"{fld.name}\" is {now[fld.name].sql_type} now, was {fld.sql_type}")
     known = {f.name for f in old.fields} | set(old.skipped)
-    new_columns = [f.name for f in inferred.fields if f.name not in known]
+    # any new column, even one left out now: a table split by hashing its rows splits them anew
+    new_columns = [name for name in [f.name for f in inferred.fields] + list(inferred.skipped) if name not in known]
     if new_columns:
         raise CannotExtend("new column" + ("s " if len(new_columns) > 1 else " ")
                            + ", ".join(f'"{name}"' for name in new_columns))

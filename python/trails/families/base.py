@@ -35,6 +35,10 @@ DEFAULT_FAMILY = "mlp"
 FAMILY_SEPARATOR = ":"
 """Between the family's name and the configuration's text in a candidate's text."""
 
+RESUMED_MARK = "@model"
+"""Ends the text of a candidate that resumes from a stored model (a warm start):
+``"64-128-64@model12"`` — beside a fresh ``"64-128-64"``, another candidate."""
+
 CANDIDATE_SEED_MASK = 0x7FFFFFFF
 """Candidate seeds are non-negative 31-bit integers (what ``torch.manual_seed`` and others take)."""
 
@@ -212,15 +216,27 @@ class Candidate:
     Attributes:
         family: the family's name (:attr:`ModelFamily.name`).
         config: the family's configuration (hashable; for the MLP the arch tuple).
+        resumed_from: the stored model it starts from (a warm start:
+            :mod:`trails.families.stored_start`), None for a fresh one; the two are different
+            candidates and may race side by side.
     """
 
     family: str
     config: Hashable
+    resumed_from: int | None = None
 
     @property
     def text(self) -> str:
         """The candidate as text: the MLP's is its arch (``"64-128-64"``), another family's is
-        ``family:configuration`` (see the module docstring)."""
+        ``family:configuration`` (see the module docstring); a resumed one's ends with
+        ``@model<id>`` (:data:`RESUMED_MARK`)."""
+        origin = "" if self.resumed_from is None else f"{RESUMED_MARK}{self.resumed_from}"
+        return self.stored_text + origin
+
+    @property
+    def stored_text(self) -> str:
+        """The text of its configuration alone (what ``trails.models.arch`` stores: a model
+        is a model of its configuration, however it started)."""
         config = get_family(self.family).config_text(self.config)
         return config if self.family == DEFAULT_FAMILY else f"{self.family}{FAMILY_SEPARATOR}{config}"
 
@@ -287,15 +303,22 @@ def as_candidate(entry) -> Candidate:
 
 
 def parse_candidate(text: str) -> Candidate:
-    """The candidate ``text`` names: ``family:configuration``, or an MLP arch without a prefix
-    (inverse of :attr:`Candidate.text`).
+    """The candidate ``text`` names: ``family:configuration``, or an MLP arch without a prefix,
+    either followed by ``@model<id>`` for a resumed one (inverse of :attr:`Candidate.text`).
 
     Raises:
         TrailsError: for an unknown family or a configuration its family cannot read.
     """
     text = str(text).strip()
+    resumed_from = None
+    if RESUMED_MARK in text:
+        text, _, origin = text.rpartition(RESUMED_MARK)
+        if not origin.isdigit():
+            raise TrailsError(f"the candidate {text + RESUMED_MARK + origin!r} names no stored model after "
+                              f"{RESUMED_MARK!r}", hint=f"e.g. 64-128-64{RESUMED_MARK}12")
+        resumed_from = int(origin)
     name, separator, config = text.partition(FAMILY_SEPARATOR)
     if not separator:
         name, config = DEFAULT_FAMILY, text
     family = get_family(name.strip())
-    return Candidate(family.name, family.parse_config(config))
+    return Candidate(family.name, family.parse_config(config), resumed_from)

@@ -135,15 +135,16 @@ class GbdtFamily:
         """A :class:`GbdtTrainable` whose boosting continues the stored trees (``weights``):
         its features are the stored model's (categories keep their codes; ``id_map`` is not
         needed: missing and unknown ids are NaN wherever they are); trees added later see the
-        new values too.
+        new values too. When the train split's features turn out to be read otherwise (other
+        category offsets: e.g. a model stored before offsets existed) it boosts afresh.
 
         Raises:
             TrailsError: when ``weights`` are not a trails trees model.
         """
         model_string, feature_map = read_trees_bytes(weights)
         trainable = GbdtTrainable(config, n_ids, n_fields, settings, seed, task)
-        trainable.model_string = model_string
-        trainable.feature_map = dataclasses.replace(feature_map, n_ids=int(n_ids))
+        trainable.model_string, trainable.stored_start = model_string, True
+        trainable.feature_map = dataclasses.replace(feature_map, n_ids=int(n_ids))  # checked when boosting starts
         return trainable
 
     def trial_from_state(self, state: dict, n_ids: int, n_fields: int, settings: TrainingSettings,

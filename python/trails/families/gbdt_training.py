@@ -110,6 +110,7 @@ class GbdtTrainable:
         self.exhausted = False  # the booster can split no further (update() said so)
         self.watched = False
         self.resumed = False  # its booster was resumed from a model string (it cannot start watching)
+        self.stored_start = False  # its model string is a stored model's (a warm start), not its own
         self.best_loss: float | None = None
         self.best_iteration: int | None = None
         self.watch_data = None  # the rows watched (the decision sample), once watching
@@ -201,8 +202,10 @@ def _start_booster(trainable: GbdtTrainable, data, num_threads: int, watch=None)
     only while training, so the caller counts that round); watching ``watch`` when given."""
     feature_map, shared = train_dataset(data, trainable.n_ids, num_threads)
     if trainable.feature_map is not None and trainable.feature_map != feature_map:
-        raise TrailsError(f"{trainable.candidate.text} was trained on rows of another layout",
-                          hint="train a candidate on the train split it started on")
+        if not trainable.stored_start:
+            raise TrailsError(f"{trainable.candidate.text} was trained on rows of another layout",
+                              hint="train a candidate on the train split it started on")
+        trainable.model_string = None  # stored trees that read these rows' features otherwise: boost afresh
     trainable.feature_map = feature_map
     if trainable.model_string is None:
         params = booster_params(trainable.config, trainable.task, trainable.seed, num_threads)

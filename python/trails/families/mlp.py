@@ -158,14 +158,14 @@ class MlpFamily:
                 width, BatchNorm and outputs.
         """
         trial = Trial(config, n_ids, n_fields, max_iterations, settings, seed=seed, device=device, task=task)
-        state = state_from_bytes(weights, trial.device)
         table = trial.model.embedding.weight.detach().clone()
         try:
+            state = state_from_bytes(weights, trial.device)
             id_map.move_rows(state.pop("embedding.weight"), table)
             with torch.no_grad():
                 trial.model.embedding.weight.copy_(table)
             missing, unexpected = trial.model.load_state_dict(state, strict=False)
-        except (KeyError, ValueError, RuntimeError) as error:
+        except Exception as error:  # noqa: BLE001 — any unreadable or misfit state_dict
             raise TrailsError(f"the stored weights are not those of {arch_text(config)} with these settings",
                               detail=str(error).splitlines()[0]) from None
         if unexpected or [key for key in missing if key != "embedding.weight"]:

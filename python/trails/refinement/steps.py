@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from trails.errors import TrailsError
 from trails.families import Candidate, Trainable, get_family
 from trails.refinement.data import SplitTensors
 from trails.refinement.trainer import Cancelled, TrainingSettings
@@ -107,8 +108,14 @@ class HalvingContext:
                    else family.max_iterations(self.max_units, len(self.train_data), self.settings))
         start = self.starts.get(candidate)
         if start is not None:
-            return family.resume_trial(candidate.config, start.weights, start.id_map, self.n_ids, self.n_fields,
-                                       horizon, self.settings, candidate.seed(self.seed), self.device, self.task)
+            try:
+                trial = family.resume_trial(candidate.config, start.weights, start.id_map, self.n_ids, self.n_fields,
+                                            horizon, self.settings, candidate.seed(self.seed), self.device, self.task)
+            except TrailsError:  # weights that do not fit after all: it starts fresh, under its own name
+                trial = family.new_trial(candidate.config, self.n_ids, self.n_fields, horizon, self.settings,
+                                         candidate.seed(self.seed), self.device, self.task)
+            trial.candidate = candidate
+            return trial
         return family.new_trial(candidate.config, self.n_ids, self.n_fields, horizon, self.settings,
                                 candidate.seed(self.seed), self.device, self.task)
 

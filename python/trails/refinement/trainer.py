@@ -179,10 +179,15 @@ class Trial:
 
     @property
     def candidate(self):
-        """This trial's :class:`~trails.families.base.Candidate` (the MLP family, its arch)."""
+        """This trial's :class:`~trails.families.base.Candidate` (the MLP family, its arch;
+        the resumed candidate it was given, for one started from stored weights)."""
         from trails.families.base import DEFAULT_FAMILY, Candidate  # families import this module
 
-        return Candidate(DEFAULT_FAMILY, self.arch)
+        return self.__dict__.get("_candidate") or Candidate(DEFAULT_FAMILY, self.arch)
+
+    @candidate.setter
+    def candidate(self, candidate) -> None:
+        self._candidate = candidate
 
     def snapshot(self) -> dict:
         """The model's weights now, as CPU tensors (:meth:`state_dict_cpu`)."""

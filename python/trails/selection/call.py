@@ -79,7 +79,8 @@ def select(session: Session, request: SelectionRequest, hooks: Hooks = Hooks(),
                                          request.seed, allowed, request.max_params, hooks.interrupt, report,
                                          known=known)
         if record:  # a cold call (warm_start => false) neither reads nor writes the cache
-            score_cache.save(session, cache, request.tfmem, request.seed, {**known, **scored.new_scores})
+            if scored.new_scores:
+                score_cache.save(session, cache, request.tfmem, request.seed, {**known, **scored.new_scores})
             record.scores_reused, record.scores_new = scored.reused, len(scored.new_scores)
             report.warm_scores(record.scores_reused, record.scores_new)
         candidates = planning.choose_candidates(scored.ranked, measured.cost, plan, budget.available_s,

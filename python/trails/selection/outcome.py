@@ -103,7 +103,7 @@ def store_selection(session: Session, request: SelectionRequest, problem: Proble
                   refinement=refined.summary, rows=problem.rows)
     if refined.service_failed is not None:
         phases["service_failed"] = refined.service_failed
-    best_arch = refined.winner.text
+    best_arch = refined.winner.stored_text  # a model of its configuration, however it started
     scores = {"task": task.kind, "metric": task.metric, "valid_score": refined.valid_score,
               "test_score": outcome.test_score, "valid_auc": outcome.valid_auc, "test_auc": outcome.test_auc,
               "family": refined.winner.family}

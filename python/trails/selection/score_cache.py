@@ -33,6 +33,8 @@ from trails.space import Arch, SearchSpace, arch_text, parse_arch
 CACHE_VERSION = 1
 
 _LOAD = "SELECT archs, scores FROM trails.tfmem_scores WHERE signature = $1"
+_LOCK = "SELECT pg_try_advisory_xact_lock(hashtext('trails.tfmem_scores:' || $1)) AS locked"
+SKIPPED_SQLSTATES = ("40001", "55P03")  # serialization failure, lock not available: another call's write
 _SAVE = ("INSERT INTO trails.tfmem_scores (signature, tfmem, seed, archs, scores) "
          "VALUES ($1, $2, $3, $4::text[], $5::float8[]) "
          "ON CONFLICT (signature) DO UPDATE SET archs = EXCLUDED.archs, scores = EXCLUDED.scores, "
@@ -88,25 +90,47 @@ def load(session: Session, sig: str) -> dict[Arch, float]:
     """The scores stored under ``sig``: ``{arch: score}`` (archs as int tuples, scores finite
     floats), ``{}`` when there is no row.
 
-    Raises:
-        ValueError: when the row's ``archs`` and ``scores`` differ in length (a corrupt row).
+    A corrupt row (arrays of different lengths, an arch that does not parse) reads as ``{}``:
+    the scores are computed again.
     """
     rows = session.query(_LOAD, [sig], ["text"])
     if not rows:
         return {}
     archs, scores = rows[0]["archs"], rows[0]["scores"]
-    return {parse_arch(text, bounded=False): float(score) for text, score in zip(archs, scores, strict=True)}
+    try:
+        return {parse_arch(text, bounded=False): float(score) for text, score in zip(archs, scores, strict=True)}
+    except (TrailsError, ValueError, TypeError):
+        return {}
 
 
-def save(session: Session, sig: str, tfmem: str, seed: int, scores: dict[Arch, float]) -> None:
+def save(session: Session, sig: str, tfmem: str, seed: int, scores: dict[Arch, float]) -> bool:
     """Store ``scores`` (``{arch: score}``, the cached ones merged with the new ones) under
-    ``sig``, replacing the row's arrays, in one atomic step. Scores that are not finite (−inf:
-    archs ``max_params`` rejected, never scored) are left out; with none left nothing is written.
+    ``sig``, replacing the row's arrays, in one atomic step; returns whether it was stored.
+
+    Scores that are not finite (−inf: archs ``max_params`` rejected, never scored) are left out;
+    with none left nothing is written. A cache must never make a call wait: the write is
+    skipped (False) when another transaction is writing the same signature (its advisory lock
+    is held until that transaction ends) or when the row changed under this transaction's
+    snapshot (a serialization failure) — that call's scores stand.
     """
     kept = [(arch, float(score)) for arch, score in scores.items() if math.isfinite(score)]
     if not kept:
-        return
+        return False
     archs = [arch_text(arch) for arch, _ in kept]
     values = [score for _, score in kept]
-    with session.atomic():
-        session.query(_SAVE, [sig, tfmem, int(seed), archs, values], ["text", "text", "int4", "text[]", "float8[]"])
+    try:
+        with session.atomic():
+            if not session.query(_LOCK, [sig], ["text"])[0]["locked"]:
+                return False
+            session.query(_SAVE, [sig, tfmem, int(seed), archs, values],
+                          ["text", "text", "int4", "text[]", "float8[]"])
+    except Exception as error:  # noqa: BLE001 — only another writer's conflict is skipped
+        if _sqlstate(error) in SKIPPED_SQLSTATES:
+            return False
+        raise
+    return True
+
+
+def _sqlstate(error: BaseException) -> str | None:
+    """The SQLSTATE of a failed query (PL/Python's ``SPIError.sqlstate``, psycopg2's ``pgcode``)."""
+    return getattr(error, "sqlstate", None) or getattr(error, "pgcode", None)

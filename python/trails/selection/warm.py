@@ -9,9 +9,10 @@ Re-selection when a table grows reuses what the previous selection learnt, in th
 2. **Layout.** The previous model's layout is *extended*, not inferred anew
    (:mod:`trails.data.layout_extend`): old ids keep their meaning, new values get new ids.
 3. **Weights.** The previous model's candidate resumes from its stored weights
-   (:class:`~trails.families.stored_start.StoredStart`) beside fresh candidates, in the place
-   of its family's last fresh one (or its own place when it was chosen again); it races and
-   is promoted or dropped like any other.
+   (:class:`~trails.families.stored_start.StoredStart`) beside fresh candidates — a fresh
+   copy of its configuration included, when filtering chose it again: the resumed one is
+   another candidate (``…@model<id>``) — in the place of its family's last fresh one; it
+   races and is promoted or dropped like any other.
 
 *The previous model* is the dataset's deployed one when it predicts this label with this
 layout's settings, else the newest model that does. Without one, or when it cannot be
@@ -28,6 +29,7 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from trails import deployments
+from trails.data.dataset import resolve_dataset
 from trails.data.layout import Layout
 from trails.data.layout_extend import CannotExtend, added_values, id_map
 from trails.data.layout_store import settings_signature
@@ -75,14 +77,18 @@ class WarmRecord:
         return dataclasses.asdict(self)
 
 
-def _model_of_label(session: Session, request: SelectionRequest, model_id: int | None) -> int | None:
-    """``model_id`` when it predicts ``request.label`` with layouts of this call's settings,
-    else the dataset's newest model that does (None: none)."""
+def _model_of_label(session: Session, request: SelectionRequest, train_table: str, model_id: int | None) -> int | None:
+    """``model_id`` when it predicts ``request.label`` of ``train_table`` with layouts of this
+    call's settings, else the dataset's newest model that does (None: none). Refit models
+    (``trails.refit``: trained on the valid rows too) are never continued: the race would score
+    them on rows they learnt."""
     query = ("SELECT m.model_id FROM trails.models m JOIN trails.layouts l ON l.layout_id = m.layout_id"
-             " WHERE m.dataset = $1 AND l.label = $2 AND l.settings = $3")
-    args, types = [request.dataset, request.label, settings_signature(request.task)], ["text", "text", "text"]
+             " WHERE m.dataset = $1 AND l.label = $2 AND l.settings = $3 AND l.train_table = $4"
+             " AND m.refit_of IS NULL AND NOT (m.hyper ? 'refit_rows')")
+    args = [request.dataset, request.label, settings_signature(request.task), train_table]
+    types = ["text", "text", "text", "text"]
     if model_id is not None:
-        rows = session.query(query + " AND m.model_id = $4", args + [model_id], types + ["bigint"])
+        rows = session.query(query + " AND m.model_id = $5", args + [model_id], types + ["bigint"])
         if rows:
             return model_id
     rows = session.query(query + " ORDER BY m.model_id DESC LIMIT 1", args, types)
@@ -94,9 +100,11 @@ def find_previous(session: Session, request: SelectionRequest, record: WarmRecor
     (``record.cold`` says why)."""
     deployed = deployments.current(session, request.dataset)
     deployed_id = None if deployed is None else deployed["model_id"]
-    model_id = _model_of_label(session, request, deployed_id)
+    train_table = resolve_dataset(session, request.dataset).train_table
+    model_id = _model_of_label(session, request, train_table, deployed_id)
     if model_id is None:
-        record.cold.append(f"no model of {request.dataset} predicts \"{request.label}\" yet")
+        record.cold.append(f"no model of {request.dataset} predicts \"{request.label}\" of {train_table} with these "
+                           "layout settings and task yet (refit models are not continued)")
         return None
     record.model_id, record.deployed = model_id, model_id == deployed_id
     return Previous(read_stored(session, model_id), record.deployed)
@@ -157,10 +165,9 @@ def resume(previous: Previous, layout: Layout, race, settings, max_params: int |
     if reason is not None:
         record.cold.append(f"model {previous.stored.model_id} does not resume: {reason}")
         return race, None
-    others = [c for c in race.candidates if c != candidate]
-    if len(others) == len(race.candidates):  # not chosen again: it takes its family's last place
-        last = max(i for i, c in enumerate(others) if c.family == candidate.family)
-        others.pop(last)
+    candidate = dataclasses.replace(candidate, resumed_from=previous.stored.model_id)
+    others = list(race.candidates)  # it takes the place of its family's last fresh candidate
+    others.pop(max(i for i, c in enumerate(others) if c.family == candidate.family))
     record.resumed = candidate.text
     start = StoredStart(candidate, previous.stored.weights, mapping, previous.stored.model_id)
     return dataclasses.replace(race, candidates=(candidate, *others)), start
