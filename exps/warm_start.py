@@ -91,9 +91,11 @@ def select(cursor, name: str, label: str, budget: float, seed: int, warm: bool, 
     row = _run(cursor, "SELECT model_id, run_id, best_arch, family, test_score, elapsed_s FROM model_selection("
                        "%s, %s, label => %s, seed => %s, refinement => 'backend', deploy => %s, warm_start => %s)",
                name, budget, label, seed, deploy, warm)[0]
-    warm_json = _run(cursor, "SELECT warm_start FROM trails.runs WHERE run_id = %s", row[1])[0][0]
-    return {"model_id": row[0], "run_id": row[1], "winner": row[2], "family": row[3], "run_test_score": row[4],
-            "elapsed_s": row[5], "wall_s": time.monotonic() - started, "warm_start": json.dumps(warm_json)}
+    warm_json, raced = _run(cursor, "SELECT warm_start, phases->'refinement'->>'winner' FROM trails.runs"
+                                    " WHERE run_id = %s", row[1])[0]
+    return {"model_id": row[0], "run_id": row[1], "winner": row[2], "raced_winner": raced, "family": row[3],
+            "run_test_score": row[4], "elapsed_s": row[5], "wall_s": time.monotonic() - started,
+            "warm_start": json.dumps(warm_json)}
 
 
 def test_auc(cursor, model_id: int, name: str, label: str) -> float:
@@ -140,7 +142,7 @@ def summary(rows: list[dict], header: str) -> str:
             f"{statistics.median(by[v]):.4f}" for v in VARIANTS) + f" | {gap('warm', 'cold'):+.4f} | "
             f"{gap('warm', 'old'):+.4f} |")
     lines += ["", "per seed:"] + [f"  {r['dataset']} seed {r['seed']} {r['variant']:4s} {r['test_score']:.4f} "
-                                   f"{r['winner']} {r['elapsed_s']:.1f} s warm_start={r['warm_start']}" for r in rows]
+                                   f"{r['raced_winner']} {r['elapsed_s']:.1f} s warm_start={r['warm_start']}" for r in rows]
     return "\n".join(lines) + "\n"
 
 
@@ -153,8 +155,8 @@ def plot(rows: list[dict], path: Path) -> None:
             scores = [r["test_score"] for r in rows if r["dataset"] == dataset and r["variant"] == variant]
             axis.bar(i, statistics.median(scores), color=("0.6", "tab:blue", "tab:orange")[i], alpha=0.6)
             axis.scatter([i] * len(scores), scores, color="k", s=12, zorder=3)
-        low = min(r["test_score"] for r in rows if r["dataset"] == dataset)
-        axis.set_ylim(low - 0.01, None)
+        scores = [r["test_score"] for r in rows if r["dataset"] == dataset]
+        axis.set_ylim(min(scores) - 0.005, max(scores) + 0.003)
         axis.set_xticks(range(len(VARIANTS)), ["old model", "cold", "warm"])
         axis.set_title(f"{dataset}: test AUC after +20 % rows")
     common.save_figure(figure, path)
@@ -179,7 +181,7 @@ def main() -> None:
         for dataset in args.datasets:
             for seed in range(seeds):
                 rows += run_seed(cursor, dataset, seed, budget)
-    columns = ["dataset", "seed", "variant", "metric", "test_score", "run_test_score", "winner", "family",
+    columns = ["dataset", "seed", "variant", "metric", "test_score", "run_test_score", "winner", "raced_winner", "family",
                "elapsed_s", "wall_s", "budget_s", "old_train_rows", "train_rows", "test_rows", "order", "model_id",
                "warm_start"]
     common.write_csv(common.result_path("warm_start", "csv", args.quick), rows, columns)

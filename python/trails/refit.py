@@ -67,6 +67,9 @@ def refit_model(session: Session, model_id, budget_s, interrupt: Callable[[], No
                              seed=candidate.seed(hyper.seed), task=task)
     notice(f"refit of model {model_id} ({stored.arch}): {epochs} epochs on {len(train_data)} train + "
            f"{len(valid_data)} valid rows")
+    if "resumed_from" in hyper.extra:
+        notice(f"model {model_id} continued model {hyper.extra['resumed_from']}'s weights (a warm start): the refit "
+               f"trains its configuration from scratch for the {epochs} epochs it trained after that")
     deadline = started + float(budget_s) - REFIT_RESERVE_S
     losses = family.train(trial, both, epochs, settings, deadline=deadline,
                           should_stop=throttled(lambda: interrupt() and False, INTERRUPT_CHECK_S))

@@ -66,7 +66,8 @@ def evaluate_winner(session: Session, problem: Problem, refined: Refined, settin
                        embedding_dim=settings.embedding_dim, batch_norm=settings.batch_norm,
                        epochs=refined.summary.get("winner_epochs"), learning_rate=settings.learning_rate,
                        batch_size=settings.batch_size, iter_per_epoch=settings.iter_per_epoch, seed=seed,
-                       family=family.name)
+                       family=family.name,  # a warm start's winner may have started from a stored model
+                       extra={} if refined.winner.resumed_from is None else {"resumed_from": refined.winner.resumed_from})
     network = family.from_bytes(refined.winner.config, hyper, task.n_outputs, refined.weights)
     params = family.model_parameters(network)
     hyper = dataclasses.replace(hyper, mlp_params=params, rounds_per_unit=settings.rounds_per_unit)
