@@ -45,7 +45,7 @@ def trails_call(connection, spec: DatasetSpec, budget_s: float, seed: int, famil
     """One model_selection call; ``families`` None leaves the argument out (today's MLP-only
     behaviour on an extension without it)."""
     sql = ("SELECT * FROM model_selection(%s, %s, label => %s, seed => %s, task => %s,"
-           " metric => %s, refinement => %s" + (", families => %s)" if families else ")"))
+           " metric => %s, refinement => %s" + (", families => %s, warm_start => false)" if families else ")"))
     params = [spec.name, float(budget_s), spec.label, int(seed), spec.task, spec.metric, refinement]
     params += [families] if families else []
     started = time.monotonic()

@@ -43,7 +43,7 @@ def trails_sql(connection, dataset: str, budget_s: float, label: str, seed: int,
     with connection.cursor() as cursor:
         cursor.execute("SELECT run_id, best_arch, valid_auc, test_auc, n_scored, k_refined, u,"
                        " elapsed_s, model_id FROM model_selection(%s, %s, label => %s,"
-                       " tfmem => %s, refinement => %s, seed => %s)",
+                       " tfmem => %s, refinement => %s, seed => %s, warm_start => false)",
                        (dataset, float(budget_s), label, tfmem, refinement, int(seed)))
         names = [column.name for column in cursor.description]
         row = dict(zip(names, cursor.fetchone()))

@@ -48,7 +48,7 @@ def main() -> None:
         before = peak_mib(backend)
         started = time.monotonic()
         cursor.execute("SELECT best_arch, test_auc, k_refined, elapsed_s FROM model_selection(%s, %s,"
-                       " refinement => %s)", (args.dataset, args.budget, args.mode))
+                       " refinement => %s, warm_start => false)", (args.dataset, args.budget, args.mode))
         row = cursor.fetchone()
         seconds = time.monotonic() - started
         cursor.execute(f"SELECT (SELECT count(*) FROM {args.dataset}_train) + (SELECT count(*) FROM "

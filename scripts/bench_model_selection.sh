@@ -20,7 +20,7 @@ printf '%-8s %8s %10s %9s %6s %9s %9s %5s %4s %2s  %s\n' mode budget_s elapsed_s
 for mode in $MODES; do
   for budget in "${BUDGETS[@]}"; do
     row="$($PSQL -tA -F ' ' -c "SELECT elapsed_s, valid_auc, test_auc, n_scored, k_refined, u, best_arch
-                               FROM model_selection('frappe', $budget, refinement => '$mode')" 2>/dev/null)"
+                               FROM model_selection('frappe', $budget, refinement => '$mode', warm_start => false)" 2>/dev/null)"
     read -r elapsed valid test n k u arch <<<"$row"
     awk -v m="$mode" -v b="$budget" -v e="$elapsed" -v va="$valid" -v ta="$test" -v n="$n" -v k="$k" \
         -v u="$u" -v a="$arch" 'BEGIN { l = b * 1.05 + 2; printf "%-8s %8.0f %10.2f %9.2f %6s %9.4f %9.4f %5d %4d %2d  %s\n",

@@ -20,12 +20,13 @@ import subprocess
 import sys
 
 RUN = """
-import json, sys, time, psycopg2
+import inspect, json, sys, time, psycopg2
 from trails.data.session import PgSession
 from trails.selection import run_model_selection
 connection = psycopg2.connect("")
 started = time.monotonic()
-row = run_model_selection(PgSession(connection), sys.argv[1], float(sys.argv[2]), refinement="backend")
+cold = {"warm_start": False} if "warm_start" in inspect.signature(run_model_selection).parameters else {}
+row = run_model_selection(PgSession(connection), sys.argv[1], float(sys.argv[2]), refinement="backend", **cold)
 row["wall_s"] = time.monotonic() - started
 print("RESULT " + json.dumps(row))
 """

@@ -62,7 +62,7 @@ def one_call(dataset: str, budget: float, stream: bool, port: int) -> dict:
         connection.autocommit = True
         started = time.monotonic()
         with connection.cursor() as cursor:
-            cursor.execute("SELECT test_auc FROM model_selection(%s, %s, refinement => 'service')", (dataset, budget))
+            cursor.execute("SELECT test_auc FROM model_selection(%s, %s, refinement => 'service', warm_start => false)", (dataset, budget))
             test_auc = cursor.fetchone()[0]
         wall = time.monotonic() - started
         connection.close()

@@ -167,7 +167,8 @@ def run_selection(params: dict, budget_s: float, families: str, log: Path) -> tu
     lines: list[str] = []
     started = time.monotonic()
     try:
-        row = select(PgSession(connection), SelectionRequest("frappe", budget_s, refinement="service", families=families),
+        row = select(PgSession(connection), SelectionRequest("frappe", budget_s, refinement="service", families=families,
+                                                             warm_start=False),
                      Hooks(notice=lines.append), started=started)
         connection.commit()
     finally:
