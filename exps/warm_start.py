@@ -20,6 +20,7 @@ Writes ``warm_start.csv`` (one row per dataset, seed and variant), ``warm_start.
 medians as text (``warm_start.txt``); ``--quick``: 1 seed, 10 s.
 
     python exps/warm_start.py [--datasets frappe movielens] [--budget 30] [--seeds 3] [--threads 2]
+                              [--first-seed 0] [--append]
 """
 
 from __future__ import annotations
@@ -167,6 +168,9 @@ def main() -> None:
     p.set_defaults(threads=2)
     p.add_argument("--datasets", nargs="+", default=list(KEYS), choices=list(KEYS))
     p.add_argument("--budget", type=float, default=30.0)
+    p.add_argument("--first-seed", type=int, default=0, help="seeds first-seed, first-seed + 1, ...")
+    p.add_argument("--append", action="store_true",
+                   help="add these rows to the existing results (more seeds) and summarise them all")
     args = p.parse_args()
     common.setup(args)
     seeds = args.seeds or (1 if args.quick else 3)
@@ -179,12 +183,16 @@ def main() -> None:
     rows = []
     with connection.cursor() as cursor:
         for dataset in args.datasets:
-            for seed in range(seeds):
+            for seed in range(args.first_seed, args.first_seed + seeds):
                 rows += run_seed(cursor, dataset, seed, budget)
     columns = ["dataset", "seed", "variant", "metric", "test_score", "run_test_score", "winner", "raced_winner", "family",
                "elapsed_s", "wall_s", "budget_s", "old_train_rows", "train_rows", "test_rows", "order", "model_id",
                "warm_start"]
-    common.write_csv(common.result_path("warm_start", "csv", args.quick), rows, columns)
+    path = common.result_path("warm_start", "csv", args.quick)
+    if args.append and path.exists():
+        rows = common.read_csv(path) + rows
+        header += f" (appended seeds {args.first_seed}..{args.first_seed + seeds - 1})"
+    common.write_csv(path, rows, columns)
     text = summary(rows, header)
     common.result_path("warm_start", "txt", args.quick).write_text(text)
     print(text)
