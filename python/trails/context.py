@@ -86,7 +86,8 @@ def read_scoring_batch(session: Session, dataset: Dataset, layout: Layout, rows:
 
 
 def resolve_context(session: Session, dataset: str, label: str, tfmem: str | None = None,
-                    batch_rows: int | None = None, task: str = "auto", extends: Layout | None = None) -> DatasetContext:
+                    batch_rows: int | None = None, task: str = "auto", extends: Layout | None = None,
+                    resolved: Dataset | None = None) -> DatasetContext:
     """Resolve ``dataset`` once, in ``session`` (its search_path and privileges).
 
     Args:
@@ -100,6 +101,7 @@ def resolve_context(session: Session, dataset: str, label: str, tfmem: str | Non
             the notes of resolving the label (rows and classes left out) are sent as NOTICEs.
         extends: a stored layout whose ids to keep (a warm start: see
             :func:`~trails.data.layout_store.get_or_create_layout`).
+        resolved: ``dataset`` already resolved in this session (not looked up again).
 
     Raises:
         TrailsError: for an unknown dataset or label, an unusable table or label, a bad
@@ -117,7 +119,7 @@ def resolve_context(session: Session, dataset: str, label: str, tfmem: str | Non
         tfmems.get_metric(tfmem)  # raises: unknown TFMEM
     # the dataset, its layout and the label's checks need no torch: a bad label is refused
     # before a fresh backend spends seconds importing it
-    resolved = resolve_dataset(session, dataset)
+    resolved = resolved if resolved is not None else resolve_dataset(session, dataset)
     rows = count_split_rows(session, resolved)
     layout = get_or_create_layout(session, resolved, label, train_rows=rows["train"], task=task,
                                   extends=extends)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from trails.context import DatasetContext, resolve_context
+from trails.data.dataset import Dataset
 from trails.data.layout import Layout
 from trails.data.session import Session
 from trails.errors import TrailsError
@@ -43,10 +44,11 @@ class Problem:
         return self.context.rows
 
 
-def prepare(session: Session, request: SelectionRequest, report: Reporter, extends: Layout | None = None) -> Problem:
-    """Resolve ``request.dataset`` in ``session`` (keeping the ids of the stored layout
-    ``extends``, when given: a warm start), choose the task's metric, report the task (when it
-    was inferred) and check that valid and test have labelled rows.
+def prepare(session: Session, request: SelectionRequest, report: Reporter, extends: Layout | None = None,
+            dataset: Dataset | None = None) -> Problem:
+    """Resolve ``request.dataset`` in ``session`` (``dataset``: already resolved; keeping the
+    ids of the stored layout ``extends``, when given: a warm start), choose the task's metric,
+    report the task (when it was inferred) and check that valid and test have labelled rows.
 
     Raises:
         TrailsError: for an unknown dataset or label, an unusable label, or a valid or test
@@ -54,7 +56,7 @@ def prepare(session: Session, request: SelectionRequest, report: Reporter, exten
         CannotExtend: when ``extends`` cannot describe the table now (nothing reported yet).
     """
     context = resolve_context(session, request.dataset, request.label, request.tfmem, task=request.task,
-                              extends=extends)
+                              extends=extends, resolved=dataset)
     task = context.layout.task.with_metric(request.metric)
     if request.task == "auto":
         report.task(task, request.label)

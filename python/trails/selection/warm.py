@@ -95,12 +95,12 @@ def _model_of_label(session: Session, request: SelectionRequest, train_table: st
     return rows[0]["model_id"] if rows else None
 
 
-def find_previous(session: Session, request: SelectionRequest, record: WarmRecord) -> Previous | None:
-    """The model a warm start of ``request`` continues (see the module docstring), or None
-    (``record.cold`` says why)."""
+def find_previous(session: Session, request: SelectionRequest, train_table: str,
+                  record: WarmRecord) -> Previous | None:
+    """The model a warm start of ``request`` (whose train split is ``train_table``) continues
+    (see the module docstring), or None (``record.cold`` says why)."""
     deployed = deployments.current(session, request.dataset)
     deployed_id = None if deployed is None else deployed["model_id"]
-    train_table = resolve_dataset(session, request.dataset).train_table
     model_id = _model_of_label(session, request, train_table, deployed_id)
     if model_id is None:
         record.cold.append(f"no model of {request.dataset} predicts \"{request.label}\" of {train_table} with these "
@@ -119,18 +119,19 @@ def prepare_warm(session: Session, request: SelectionRequest, report: Reporter,
     Raises:
         TrailsError: as :func:`~trails.selection.prepare.prepare`.
     """
-    previous = find_previous(session, request, record)
+    dataset = resolve_dataset(session, request.dataset)  # once: prepare takes it as resolved
+    previous = find_previous(session, request, dataset.train_table, record)
     if previous is not None:
         old = previous.stored.layout
         try:
-            problem = prepare(session, request, report, extends=old)
+            problem = prepare(session, request, report, extends=old, dataset=dataset)
         except CannotExtend as error:
             record.cold.append(f"the layout of model {previous.stored.model_id} cannot describe the table now: {error}")
         else:
             same = problem.layout.layout_id == old.layout_id
             record.layout, record.added_values = ("same", 0) if same else ("extended", added_values(old, problem.layout))
             return problem, previous
-    return prepare(session, request, report), None
+    return prepare(session, request, report, dataset=dataset), None
 
 
 def _why_not(previous: Previous, layout: Layout, families: tuple, settings, max_params: int | None) -> str | None:
