@@ -27,14 +27,11 @@ from __future__ import annotations
 
 import json
 import statistics
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import common  # noqa: E402
-from peers_data import DATASETS, quote  # noqa: E402
+import common
+from peers_data import DATASETS, quote
 
 KEYS = {"frappe": "id", "movielens": "timestamp"}
 OLD_SHARE = 0.8

@@ -51,8 +51,6 @@ def select(session: Session, request: SelectionRequest, hooks: Hooks = Hooks(),
     with budget.phase("prepare_s"):
         problem, previous = warm.prepare_warm(session, request, report, record) if record else (
             prepare(session, request, report), None)
-        if previous is not None:
-            report.warm_layout(record, problem.layout.layout_id)
         phases = _training_phases()
         settings, rules = phases.TrainingSettings.from_config(), planning.Rules.from_config()
         allowed = phases.params_filter(request.max_params, problem, settings.batch_norm, settings.embedding_dim)

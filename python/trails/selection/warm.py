@@ -114,7 +114,8 @@ def prepare_warm(session: Session, request: SelectionRequest, report: Reporter,
                  record: WarmRecord) -> tuple[Problem, Previous | None]:
     """:func:`~trails.selection.prepare.prepare` keeping the previous model's ids (its layout,
     or its extension), and that model; a layout inferred anew and None when there is no previous
-    model or its layout cannot describe the table now (``record`` says which).
+    model or its layout cannot describe the table now (``record`` says which). Reports how the
+    layout continued the previous model's.
 
     Raises:
         TrailsError: as :func:`~trails.selection.prepare.prepare`.
@@ -130,6 +131,7 @@ def prepare_warm(session: Session, request: SelectionRequest, report: Reporter,
         else:
             same = problem.layout.layout_id == old.layout_id
             record.layout, record.added_values = ("same", 0) if same else ("extended", added_values(old, problem.layout))
+            report.warm_layout(record, problem.layout.layout_id)
             return problem, previous
     return prepare(session, request, report, dataset=dataset), None
 
