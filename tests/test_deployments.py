@@ -64,27 +64,46 @@ def test_refused_deployments_change_nothing(sql):
     assert sql("SELECT count(*) FROM trails.deployments")[0][0] == 1
 
 
-def test_a_role_deploys_only_models_of_tables_it_may_read(sql):
+def test_a_role_sees_and_deploys_only_models_of_tables_it_may_read(sql):
     first, _ = _models(sql)
+    sql("SELECT * FROM trails.deploy('synth', %s)", first)
+    sql("CREATE TABLE other_synth AS SELECT * FROM synth")
+    other = sql("SELECT model_id FROM model_selection('other_synth', NULL, max_trials => 1, families => 'gbdt',"
+                " refinement => 'backend', deploy => 'always')")[0][0]
     sql("CREATE ROLE trails_deployer")
     sql("GRANT USAGE ON SCHEMA trails TO trails_deployer")
     sql("GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA trails TO trails_deployer")
     sql("GRANT USAGE ON ALL SEQUENCES IN SCHEMA trails TO trails_deployer")
-    sql("REVOKE ALL ON synth FROM PUBLIC")
+    sql("REVOKE ALL ON synth, other_synth FROM PUBLIC")
+    visible = ("SELECT (SELECT array_agg(model_id ORDER BY model_id) FROM trails.models),"
+               " (SELECT array_agg(DISTINCT dataset ORDER BY dataset) FROM trails.deployments),"
+               " (SELECT count(*) FROM trails.runs), (SELECT count(*) FROM trails.layouts)")
     sql("SET ROLE trails_deployer")
-    try:
+    try:  # no table readable: no row of trails' tables either
+        assert sql(visible)[0] == (None, None, 0, 0)
+        for statement in ("SELECT * FROM trails.deploy('synth', %s)" % first,
+                          "SELECT trails.predict(%s, s) FROM (SELECT 1 AS a) s" % other):
+            with pytest.raises(psycopg.Error) as error:
+                sql(statement)
+            assert "not found" in error.value.diag.message_primary, statement
+            assert "may SELECT from" in error.value.diag.message_detail, statement
         with pytest.raises(psycopg.Error) as error:
-            sql("SELECT * FROM trails.deploy('synth', %s)", first)
-        assert "may not read" in error.value.diag.message_primary
+            sql("SELECT trails.deployed_model('synth')")
+        assert "no model of synth is deployed" in error.value.diag.message_primary
     finally:
         sql("RESET ROLE")
     sql("GRANT SELECT ON synth TO trails_deployer")
     sql("SET ROLE trails_deployer")
-    try:
+    try:  # synth readable: its models, runs, layout and deployment, and none of other_synth's
+        models, deployed, runs, layouts = sql(visible)[0]
+        assert other not in models and first in models and deployed == ["synth"] and runs == len(models)
+        assert layouts >= 1
         assert sql("SELECT model_id, deployed_by::text FROM trails.deploy('synth', %s)", first)[0] == \
             (first, "trails_deployer")
+        assert sql("SELECT trails.deployed_model('synth')")[0][0] == first
     finally:
         sql("RESET ROLE")
+    assert sql("SELECT count(DISTINCT dataset) FROM trails.deployments")[0][0] == 2  # the owner sees all
 
 
 def test_model_selection_deploys_if_better_on_the_current_test_rows(sql, postgresql):

@@ -1,6 +1,7 @@
 """ALTER EXTENSION trails UPDATE from 0.1.0 (its script as released, then the released step to
-0.2.0, the steps to 0.3.0, 0.4.0 and 0.5.0) keeps runs, models and layouts usable: scores, parameter counts,
-tasks and families filled in, stored models still predict."""
+0.2.0, the steps to 0.3.0, 0.4.0, 0.5.0 and 0.6.0) keeps runs, models and layouts usable: scores, parameter
+counts, tasks and families filled in, stored models still predict; the updated extension has a fresh
+one's functions and row-level security policies."""
 
 import io
 import json
@@ -44,7 +45,7 @@ def test_update_from_0_1_0(sql, pg_dsn):
             db.execute("INSERT INTO paint VALUES ('red', 1), ('blue', 0), (NULL, 0)")
 
             db.execute("ALTER EXTENSION trails UPDATE")
-            assert db.execute("SELECT extversion FROM pg_extension WHERE extname = 'trails'").fetchone()[0] == "0.5.0"
+            assert db.execute("SELECT extversion FROM pg_extension WHERE extname = 'trails'").fetchone()[0] == "0.6.0"
             assert db.execute("SELECT task, metric, valid_score, test_score FROM trails.runs").fetchone() == \
                 ("binary", "roc_auc", 0.8, 0.7)
             assert db.execute("SELECT families, family, family_scores FROM trails.runs").fetchone() == \
@@ -70,6 +71,9 @@ def test_update_from_0_1_0(sql, pg_dsn):
                          " WHERE d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'trails')"
                          " AND d.deptype = 'e' ORDER BY 1")
             updated = [row[0] for row in db.execute(functions)]
+            policies = ("SELECT tablename, policyname, qual FROM pg_policies WHERE schemaname = 'trails' ORDER BY 1, 2")
+            updated_policies = [tuple(row) for row in db.execute(policies)]
         assert updated == [row[0] for row in sql(functions)]
+        assert len(updated_policies) == 4 and updated_policies == [tuple(row) for row in sql(policies)]
     finally:
         sql(f"DROP DATABASE {other} WITH (FORCE)")

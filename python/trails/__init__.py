@@ -4,7 +4,7 @@ The package holds all logic; the SQL functions of the extension are one-line PL/
 bodies that call :mod:`trails.sql_api`.
 """
 
-__version__ = "0.5.0"
+__version__ = "0.6.0"
 
 # PostgreSQL runs a process per connection on few cores; OpenMP threads that spin while
 # waiting (libgomp's default) then steal the cores other processes need. Measured here with

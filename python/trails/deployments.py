@@ -27,7 +27,7 @@ from __future__ import annotations
 from trails.data.dataset import resolve_dataset
 from trails.data.layout import table_columns
 from trails.data.session import Session
-from trails.errors import TrailsError, sql_text
+from trails.errors import MODEL_NOT_VISIBLE, TrailsError, sql_text
 from trails.task import higher_is_better
 
 STRATEGIES = ("model", "best_score", "most_recent", "rollback")
@@ -47,7 +47,8 @@ def _model_row(session: Session, model_id: int) -> dict:
     rows = session.query("SELECT model_id, dataset, metric, valid_score, test_score FROM trails.models"
                          " WHERE model_id = $1", [model_id], ["bigint"])
     if not rows:
-        raise TrailsError(f"model {model_id} not found", hint="SELECT model_id, dataset FROM trails.models")
+        raise TrailsError(f"model {model_id} not found", detail=MODEL_NOT_VISIBLE,
+                          hint="SELECT model_id, dataset FROM trails.models")
     return rows[0]
 
 

@@ -23,6 +23,11 @@ class TrailsError(ValueError):
         return text
 
 
+MODEL_NOT_VISIBLE = ("trails.models has no model of this id that this role may see: a role sees only the "
+                     "models of tables it may SELECT from")
+"""The DETAIL of a ``model N not found`` ERROR."""
+
+
 def sql_text(value) -> str:
     """A user's argument as SQL would show it: ``NULL``, ``'text'``, ``60``, ``Infinity``."""
     if value is None:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from trails.data.layout import Layout
 from trails.data.layout_store import load_layout
 from trails.data.session import Session
-from trails.errors import TrailsError
+from trails.errors import MODEL_NOT_VISIBLE, TrailsError
 from trails.task import Task
 
 MLP_FAMILY = "mlp"
@@ -52,7 +52,7 @@ def read_stored(session: Session, model_id) -> StoredRow:
         known = session.query("SELECT string_agg(model_id::text, ', ' ORDER BY model_id DESC) AS ids"
                               " FROM (SELECT model_id FROM trails.models ORDER BY model_id DESC"
                               " LIMIT 10) s")[0]["ids"]
-        raise TrailsError(f"model {model_id} not found",
+        raise TrailsError(f"model {model_id} not found", detail=MODEL_NOT_VISIBLE,
                           hint=f"stored models: {known}" if known else
                           "run SELECT * FROM model_selection('frappe', 60) to create one")
     row = rows[0]
