@@ -248,14 +248,15 @@ class Splits:
 
 
 @functools.lru_cache(maxsize=4)
-def load_splits(name: str, label: str = "label") -> Splits:
-    """``name``'s layout and its three splits as CPU tensors, read once per process."""
+def load_splits(name: str, label: str = "label", task: str = "binary") -> Splits:
+    """``name``'s layout (for ``label`` as a ``task``) and its three splits as CPU tensors, read
+    once per process."""
     from trails.context import resolve_context
     from trails.data.session import PgSession
     from trails.refinement.data import load_split
 
     session = PgSession(connect(autocommit=False))  # server-side cursors need a transaction
-    context = resolve_context(session, name, label, task="binary")
+    context = resolve_context(session, name, label, task=task)
     dataset, layout = context.dataset, context.layout
     started = time.monotonic()
     train = load_split(session, dataset, layout, "train")

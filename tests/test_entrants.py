@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from trails.coordinator import Plan
+from trails.families.mlp_config import MlpConfig
+from trails.refinement.recipe import REGULARISED
 from trails.refinement.settings import TrainingSettings
 from trails.selection import entrants
 from trails.selection.entrants import MAX_ROUNDS_PER_UNIT, MIN_ROUNDS_PER_UNIT, TREES
@@ -63,9 +67,20 @@ def test_one_planned_slot_still_races_both_families():
     assert race.plan.k == 2 and race.rung_epochs == 1 and race.plan.rungs[0].n_models == 2
 
 
-def test_mlp_only_is_the_trails_race_unchanged():
+def test_mlp_only_with_one_recipe_is_the_trails_race_unchanged():
     before = revision(3)
-    race = entrants.enter(before, ("mlp",), RULES, TrainingSettings(), PORTFOLIO, in_trials=False, unit_s=0.5,
+    one_recipe = dataclasses.replace(RULES, mlp_recipes=1)
+    race = entrants.enter(before, ("mlp",), one_recipe, TrainingSettings(), PORTFOLIO, in_trials=False, unit_s=0.5,
                           round_s=0.01)
     assert race.plan == before.plan and [c.config for c in race.candidates] == ARCHS[:3]
     assert race.settings == TrainingSettings() and race.round_s is None and race.reserves == ()
+
+
+def test_mlp_slots_pair_the_best_arch_with_each_recipe_then_the_next_archs_in_turn():
+    race = entrants.enter(revision(4), ("mlp",), RULES, TrainingSettings(), PORTFOLIO, in_trials=False, unit_s=0.5,
+                          round_s=0.01)
+    assert [c.config for c in race.candidates] == [ARCHS[0], MlpConfig(ARCHS[0], REGULARISED),
+                                                   MlpConfig(ARCHS[1], REGULARISED), ARCHS[2]]
+    assert race.candidates[1].text == "64-64/drop=0.3,wd=0.1,eml2=0.001"
+    in_trials = entrants.enter(revision(4), ("mlp",), RULES, TrainingSettings(), PORTFOLIO, in_trials=True)
+    assert [c.config for c in in_trials.candidates] == ARCHS  # max_trials: K archs with the run's recipe

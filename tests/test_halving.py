@@ -266,7 +266,8 @@ def test_finish_trains_the_winner_on_until_the_deadline(splits):
     final = [r for r in result.rungs if r.final]
     # the leader first; a runner-up too when the leader's finish left a tenth of the time
     assert final and len({r.candidate for r in final}) == len(final)
-    assert result.finish_epochs >= 1 and final[0].total_epochs > 3  # beyond the last rung's 3
+    # the leader trained on beyond the rung's 1 epoch; it holds the best-validated of those epochs
+    assert result.finish_epochs >= 1 and final[0].total_epochs >= 2
     assert not result.deadline_hit
     assert elapsed < window + 0.5  # the final evaluation fits before the deadline (plus slack)
     assert result.to_json()["finish_epochs"] == result.finish_epochs
@@ -388,3 +389,50 @@ def test_successive_halving_starts_before_the_train_split_is_read(splits):
     with pytest.raises(TrailsError, match="connection was lost"):  # at the start, or at an epoch's
         failing.wait_for_rows(1)
         run((failing.split, valid_data), candidates=CANDIDATES[:3], u=3, max_epochs=9)
+
+
+def _finishing_context(splits, settings=SETTINGS):
+    from trails.refinement.steps import HalvingContext
+    from trails.task import BINARY_01
+
+    train_data, valid_data = splits
+    return HalvingContext(train_data, valid_data, N_IDS, N_FIELDS, settings, 0, torch.device("cpu"), BINARY_01,
+                          max_units=None, deadline=None, should_stop=None)
+
+
+def test_best_weights_restores_the_best_evaluated_epoch(splits):
+    from trails.refinement.finishing import BestWeights
+    from trails.refinement.trainer import evaluate
+
+    context = _finishing_context(splits)
+    trial = Trial((8,), N_IDS, N_FIELDS, 10**12, SETTINGS, seed=0)
+    train(trial, splits[0], 2, 128, 15)
+    best = BestWeights(context)
+    best(trial, 0.0)
+    kept, epochs = best.score, trial.epochs_trained
+    with torch.no_grad():  # a far worse model: every output weight flipped
+        trial.model.mlp[-1].weight.neg_()
+    worse = evaluate(trial.model, splits[1], context.task)
+    best(trial, 0.0)
+    assert worse < kept and best.score == kept  # the worse epoch is not kept
+    trial.epochs_trained += 3
+    assert best.restore_if_better(trial, worse) == kept
+    assert evaluate(trial.model, splits[1], context.task) == kept and trial.epochs_trained == epochs
+    assert best.restore_if_better(trial, kept + 0.01) == kept + 0.01  # a better last model stays
+
+
+def test_finish_returns_the_best_validated_weights_of_its_epochs(splits):
+    from trails.refinement.finishing import finish_trial
+    from trails.refinement.trainer import evaluate
+
+    # few rows and a high rate: later epochs overfit, so the best epoch is often not the last
+    settings = TrainingSettings(batch_size=32, iter_per_epoch=10, learning_rate=5e-2)
+    small = (SplitTensors(splits[0].ids[:320], splits[0].values[:320], splits[0].labels[:320]), splits[1])
+    context = _finishing_context(small, settings)
+    trial = Trial((32, 16), N_IDS, N_FIELDS, 10**12, settings, seed=0)
+    train(trial, small[0], 1, 32, 10)
+    seen = []
+    step = finish_trial(trial, context, time.monotonic() + 1.5, 0.01,
+                        on_epoch=lambda t, loss: seen.append(evaluate(t.model, small[1], context.task)))
+    assert len(seen) >= 2 and step.valid_score >= max(seen)
+    assert evaluate(trial.model, small[1], context.task) == step.valid_score  # the model it returns

@@ -20,6 +20,7 @@ from trails.data.session import Session
 from trails.errors import TrailsError, is_positive_number, sql_text
 from trails.families import ModelHyper
 from trails.refinement.data import SplitTensors, load_split
+from trails.refinement.settings import RECIPE_SETTINGS
 from trails.refinement.trainer import TrainingSettings, throttled
 from trails.registry import insert_model, load_model
 from trails.selection.outcome import auc_of
@@ -32,11 +33,13 @@ INTERRUPT_CHECK_S = 0.2
 
 def training_settings(hyper: ModelHyper) -> TrainingSettings:
     """The settings ``hyper`` was trained with: the stored batch size, iterations per epoch,
-    learning rate, embedding width, BatchNorm switch and boosting rounds per unit (trees); the
-    configuration's for the rest
-    (and for those an old row does not hold)."""
+    learning rate, embedding width, BatchNorm switch, boosting rounds per unit (trees) and the
+    MLP's recipe (``hyper.extra["recipe"]``: dropout, weight decay, embedding L2); the
+    configuration's for the rest (and for those an old row does not hold)."""
+    recipe = hyper.extra.get("recipe") or {}
     settings = TrainingSettings.from_config(batch_size=hyper.batch_size, iter_per_epoch=hyper.iter_per_epoch,
-                                            learning_rate=hyper.learning_rate, rounds_per_unit=hyper.rounds_per_unit)
+                                            learning_rate=hyper.learning_rate, rounds_per_unit=hyper.rounds_per_unit,
+                                            **{name: recipe.get(name) for name in RECIPE_SETTINGS})
     return dataclasses.replace(settings, embedding_dim=hyper.embedding_dim, batch_norm=hyper.batch_norm)
 
 

@@ -1,8 +1,10 @@
 """The MLP family: TRAILS' tabular MLP (:mod:`trails.model`) behind :class:`ModelFamily`.
 
 A configuration is an arch, the hidden widths as a tuple (``(64, 128, 64)``, text
-``"64-128-64"``, :func:`trails.space.arch_text`); the training resource is epochs, trained and
-resumed by :class:`trails.refinement.trainer.Trial`. The network is built by
+``"64-128-64"``, :func:`trails.space.arch_text`), or an arch with the training recipe it trains
+with (:mod:`trails.families.mlp_config`, :mod:`trails.refinement.recipe`: ``"64-128-64/drop=0.3,…"``);
+the training resource is epochs, trained and resumed by :class:`trails.refinement.trainer.Trial`,
+which trains with the run's settings and the configuration's recipe on top. The network is built by
 :func:`trails.model.build_model`, stored as its ``state_dict`` (:func:`trails.model.state_to_bytes`)
 and exported as ONNX or as a ``torch.export`` program (the ``torch_export`` format; torch
 deprecates ``torch.jit``, so TorchScript is not written).
@@ -19,12 +21,13 @@ import torch
 from torch import nn
 
 from trails.errors import TrailsError
-from trails.families.base import DEFAULT_FAMILY
+from trails.families.base import DEFAULT_FAMILY, Candidate
 from trails.families.hyper import ModelHyper
+from trails.families.mlp_config import arch_and_recipe, config_text, parse_config
 from trails.model import TabularMLP, build_model, mlp_parameters, predict_outputs, state_from_bytes, state_to_bytes
 from trails.refinement.data import SplitTensors
 from trails.refinement.trainer import Trial, TrainingSettings, evaluate, iterations_per_epoch, train
-from trails.space import arch_text, parse_arch
+from trails.space import arch_text
 from trails.task import BINARY_01, Task
 
 ONNX_OPSET = 17
@@ -90,44 +93,47 @@ EXPORTERS: dict[str, Callable[[nn.Module, int], bytes]] = {"onnx": export_onnx, 
 
 
 class MlpFamily:
-    """The MLP family (see the module docstring); configurations are arch tuples."""
+    """The MLP family (see the module docstring); configurations are arch tuples, or
+    :class:`~trails.families.mlp_config.MlpConfig` for an arch with its own recipe."""
 
     name = DEFAULT_FAMILY
     resource = "epochs"
     export_formats = tuple(EXPORTERS)
     rescored = True
 
-    def parse_config(self, text: str) -> tuple[int, ...]:
-        """The arch ``text`` names (:func:`trails.space.parse_arch`)."""
-        return parse_arch(text)
+    def parse_config(self, text: str):
+        """The configuration ``text`` names (:func:`~trails.families.mlp_config.parse_config`)."""
+        return parse_config(text)
 
-    def config_text(self, config: Sequence[int]) -> str:
-        """``"64-128-64"`` for ``(64, 128, 64)``."""
-        return arch_text(config)
+    def config_text(self, config) -> str:
+        """``"64-128-64"`` for ``(64, 128, 64)``; ``"64-128-64/drop=0.3,…"`` with a recipe."""
+        return config_text(config)
 
-    def build(self, config: Sequence[int], hyper: ModelHyper, n_outputs: int, device="cpu") -> TabularMLP:
+    def build(self, config, hyper: ModelHyper, n_outputs: int, device="cpu") -> TabularMLP:
         """A fresh :class:`~trails.model.TabularMLP` (train mode) from the global torch RNG."""
-        return build_model(tuple(config), hyper.n_ids, hyper.n_fields, hyper.embedding_dim, hyper.batch_norm,
+        arch, _ = arch_and_recipe(config)
+        return build_model(arch, hyper.n_ids, hyper.n_fields, hyper.embedding_dim, hyper.batch_norm,
                            device=device, n_outputs=n_outputs)
 
-    def from_bytes(self, config: Sequence[int], hyper: ModelHyper, n_outputs: int, data: bytes,
+    def from_bytes(self, config, hyper: ModelHyper, n_outputs: int, data: bytes,
                    device="cpu") -> TabularMLP:
         """The stored network, in eval mode on ``device``.
 
         Raises:
             RuntimeError: when ``data`` is not the weights of this arch and hyper.
         """
-        return build_model(tuple(config), hyper.n_ids, hyper.n_fields, hyper.embedding_dim, hyper.batch_norm,
+        arch, _ = arch_and_recipe(config)
+        return build_model(arch, hyper.n_ids, hyper.n_fields, hyper.embedding_dim, hyper.batch_norm,
                            state=state_from_bytes(data, device), device=device, n_outputs=n_outputs)
 
     def to_bytes(self, model: nn.Module) -> bytes:
         """The network's ``state_dict`` on the CPU, ``torch.save``'d."""
         return state_to_bytes(model.state_dict())
 
-    def parameter_count(self, config: Sequence[int], hyper: ModelHyper, n_outputs: int) -> int:
+    def parameter_count(self, config, hyper: ModelHyper, n_outputs: int) -> int:
         """The MLP's parameters (:func:`trails.model.mlp_parameters`; the embedding table is the
         layout's and is not counted)."""
-        return mlp_parameters(config, hyper.n_fields * hyper.embedding_dim, n_outputs, hyper.batch_norm)
+        return mlp_parameters(arch_and_recipe(config)[0], hyper.n_fields * hyper.embedding_dim, n_outputs, hyper.batch_norm)
 
     def prediction_seconds(self, units: int, settings: TrainingSettings) -> float:
         """0: an MLP predicts the test split within the budget's own reserve."""
@@ -141,12 +147,18 @@ class MlpFamily:
         """``units`` epochs of :func:`~trails.refinement.trainer.iterations_per_epoch` iterations."""
         return int(units) * iterations_per_epoch(n_rows, settings.batch_size, settings.iter_per_epoch)
 
-    def new_trial(self, config: Sequence[int], n_ids: int, n_fields: int, max_iterations: int,
+    def new_trial(self, config, n_ids: int, n_fields: int, max_iterations: int,
                   settings: TrainingSettings, seed: int = 0, device="cpu", task: Task = BINARY_01) -> Trial:
-        """A fresh :class:`~trails.refinement.trainer.Trial` of the arch ``config``."""
-        return Trial(config, n_ids, n_fields, max_iterations, settings, seed=seed, device=device, task=task)
+        """A fresh :class:`~trails.refinement.trainer.Trial` of ``config``'s arch, trained with
+        ``settings`` and the configuration's recipe on top."""
+        arch, recipe = arch_and_recipe(config)
+        trial = Trial(arch, n_ids, n_fields, max_iterations, recipe.apply(settings), seed=seed, device=device,
+                      task=task)
+        if not recipe.is_default:
+            trial.candidate = Candidate(self.name, config)
+        return trial
 
-    def resume_trial(self, config: Sequence[int], weights: bytes, id_map, n_ids: int, n_fields: int,
+    def resume_trial(self, config, weights: bytes, id_map, n_ids: int, n_fields: int,
                      max_iterations: int, settings: TrainingSettings, seed: int = 0, device="cpu",
                      task: Task = BINARY_01) -> Trial:
         """A :class:`~trails.refinement.trainer.Trial` of ``config`` whose network starts as the
@@ -157,7 +169,8 @@ class MlpFamily:
             TrailsError: when ``weights`` are not a network of ``config`` with this embedding
                 width, BatchNorm and outputs.
         """
-        trial = Trial(config, n_ids, n_fields, max_iterations, settings, seed=seed, device=device, task=task)
+        trial = self.new_trial(config, n_ids, n_fields, max_iterations, settings, seed=seed, device=device, task=task)
+        arch, _ = arch_and_recipe(config)
         table = trial.model.embedding.weight.detach().clone()
         try:
             state = state_from_bytes(weights, trial.device)
@@ -166,10 +179,10 @@ class MlpFamily:
                 trial.model.embedding.weight.copy_(table)
             missing, unexpected = trial.model.load_state_dict(state, strict=False)
         except Exception as error:  # noqa: BLE001 — any unreadable or misfit state_dict
-            raise TrailsError(f"the stored weights are not those of {arch_text(config)} with these settings",
+            raise TrailsError(f"the stored weights are not those of {arch_text(arch)} with these settings",
                               detail=str(error).splitlines()[0]) from None
         if unexpected or [key for key in missing if key != "embedding.weight"]:
-            raise TrailsError(f"the stored weights are not those of {arch_text(config)} with these settings",
+            raise TrailsError(f"the stored weights are not those of {arch_text(arch)} with these settings",
                               detail=f"missing: {', '.join(missing) or 'none'}; unexpected: {', '.join(unexpected) or 'none'}")
         return trial
 
@@ -181,10 +194,11 @@ class MlpFamily:
     def train(self, trainable: Trial, data: SplitTensors, units: int, settings: TrainingSettings,
               deadline: float | None = None, should_stop: Callable[[], bool] | None = None,
               on_epoch: Callable[[Trial, float], None] | None = None, watch=None) -> list[float]:
-        """:func:`~trails.refinement.trainer.train` for ``units`` epochs with the settings'
-        batch size and iterations per epoch (``watch`` is not used: the last weights are the
-        model)."""
-        return train(trainable, data, units, settings.batch_size, settings.iter_per_epoch, deadline=deadline,
+        """:func:`~trails.refinement.trainer.train` for ``units`` epochs with the trial's own
+        batch size and iterations per epoch (the run's ``settings`` with its recipe; ``watch``
+        is not used: the last weights are the model)."""
+        own = trainable.settings
+        return train(trainable, data, units, own.batch_size, own.iter_per_epoch, deadline=deadline,
                      should_stop=should_stop, on_epoch=on_epoch)
 
     def finish(self, trainable: Trial, context, deadline: float, evaluation_s: float,
@@ -195,12 +209,12 @@ class MlpFamily:
 
         return finish_trial(trainable, context, deadline, evaluation_s, on_epoch)
 
-    def from_snapshot(self, config: Sequence[int], snapshot: dict, n_ids: int, n_fields: int,
+    def from_snapshot(self, config, snapshot: dict, n_ids: int, n_fields: int,
                       settings: TrainingSettings, task: Task, device="cpu") -> TabularMLP:
         """The network with the weights ``snapshot`` (a ``state_dict``), in eval mode; the
         caller's global torch RNG is left as it was."""
         with torch.random.fork_rng(devices=[]):
-            return build_model(tuple(config), n_ids, n_fields, settings.embedding_dim, settings.batch_norm,
+            return build_model(arch_and_recipe(config)[0], n_ids, n_fields, settings.embedding_dim, settings.batch_norm,
                                state=snapshot, device=device, n_outputs=task.n_outputs)
 
     def snapshot_bytes(self, snapshot: dict) -> bytes:

@@ -6,6 +6,14 @@ a constant learning rate during the rungs; the winner then trains on for exactly
 that fit before the deadline at its own measured speed, its learning rate decaying by a cosine
 to 0 over them (:meth:`~trails.refinement.trainer.Trial.anneal`), so the returned model is
 annealed and no time is left idle.
+
+**The best-validated weights are returned** (``[refinement] keep_best``, on by default). When
+the winner trains for at least
+:data:`MIN_WATCHED_EPOCHS` epochs here, each complete epoch is evaluated on the decision sample
+(the time those evaluations take is kept out of the iterations) and the best weights are kept;
+if the last epoch's model scores below them, the best is restored (early stopping without
+stopping: annealing usually makes the last the best, a table the model overfits does not).
+Choices use valid rows only.
 """
 
 from __future__ import annotations
@@ -23,6 +31,36 @@ FINISH_EVALUATION_MARGIN = 1.5
 SPEED_PROBE_S = 0.3
 # A training step over a row costs about this many forward passes over it.
 STEP_COST_IN_FORWARD_PASSES = 3
+# The fewest epochs of a finishing phase for which each epoch is evaluated and the best kept.
+MIN_WATCHED_EPOCHS = 2
+
+
+class BestWeights:
+    """An ``on_epoch`` callback that scores the trial on the decision sample after each epoch
+    and keeps a copy of its best weights (``score``, ``snapshot`` after ``epochs`` epochs;
+    ``seconds`` spent evaluating)."""
+
+    def __init__(self, context: HalvingContext, on_epoch=None):
+        self.context, self.on_epoch = context, on_epoch
+        self.score, self.snapshot, self.epochs, self.seconds = None, None, 0, 0.0
+
+    def __call__(self, trial: Trial, loss: float) -> None:
+        score, seconds = timed_evaluation(trial, self.context)
+        self.seconds += seconds
+        if self.context.task.better(score, self.score):
+            self.score, self.snapshot, self.epochs = score, trial.snapshot(), trial.epochs_trained
+        if self.on_epoch is not None:
+            self.on_epoch(trial, loss)
+
+    def restore_if_better(self, trial: Trial, score: float) -> float:
+        """The score of the model ``trial`` returns: its weights now (``score``), or the best
+        kept, loaded into it, when those scored better (``trial.epochs_trained`` then counts the
+        epochs that model had: what the stored model and a refit of it report)."""
+        if self.snapshot is None or not self.context.task.better(self.score, score):
+            return score
+        trial.model.load_state_dict(self.snapshot)
+        trial.epochs_trained = self.epochs
+        return self.score
 
 
 def _evaluation_estimate(seconds_per_iteration: float, batch_size: int, rows: int) -> float:
@@ -33,7 +71,7 @@ def _evaluation_estimate(seconds_per_iteration: float, batch_size: int, rows: in
 def _probe_speed(trial: Trial, context: HalvingContext, deadline: float, on_epoch) -> float | None:
     """Seconds per iteration of ``trial``, timed on at most ``SPEED_PROBE_S`` of training;
     None when not one iteration fitted."""
-    settings = context.settings
+    settings = trial.settings  # the run's, with the candidate's recipe
     seconds_before, iterations_before = trial.train_seconds, trial.iterations
     train(trial, context.train_data, 1, settings.batch_size, settings.iter_per_epoch,
           deadline=min(deadline, time.monotonic() + SPEED_PROBE_S), should_stop=context.should_stop,
@@ -52,10 +90,12 @@ def finish_trial(trial: Trial, context: HalvingContext, deadline: float, evaluat
     sample so far, and the whole valid split follows when ``context.final_rows``) for the end;
     its learning rate decays by a cosine from where it is to 0 over exactly those iterations
     (:meth:`Trial.anneal`; the last epoch may be cut short by the deadline, at a rate near 0).
-    The model is then evaluated. None when not one iteration fits (the timing probe of a fresh
-    candidate may have trained it a little; it is not evaluated then).
+    The model is then evaluated, and the best-validated weights of its epochs are restored when
+    they scored better (:class:`BestWeights`; the module docstring). None when not one iteration
+    fits (the timing probe of a fresh candidate may have trained it a little; it is not
+    evaluated then).
     """
-    settings, train_data, valid_data = context.settings, context.train_data, context.decision_data
+    settings, train_data, valid_data = trial.settings, context.train_data, context.decision_data
     per_epoch = iterations_per_epoch(len(train_data), settings.batch_size, settings.iter_per_epoch)
     seconds_per_iteration = trial.seconds_per_iteration
     # a fresh candidate, or one timed while the train split is still being read (the reader
@@ -66,13 +106,20 @@ def finish_trial(trial: Trial, context: HalvingContext, deadline: float, evaluat
             return None
     sample_s = max(evaluation_s, _evaluation_estimate(seconds_per_iteration, settings.batch_size, len(valid_data)))
     keep_s = FINISH_EVALUATION_MARGIN * (sample_s + sample_s * context.final_rows / len(valid_data))
-    iterations = int((deadline - time.monotonic() - keep_s) / seconds_per_iteration)
+    left_s = deadline - time.monotonic() - keep_s
+    iterations = int(left_s / seconds_per_iteration)
+    watch = settings.keep_best and iterations >= MIN_WATCHED_EPOCHS * per_epoch
+    if watch:  # an evaluation after each epoch: fewer iterations fit
+        iterations = int(left_s / (seconds_per_iteration + sample_s / per_epoch))
     if iterations < 1:
         return None
     epochs = -(-iterations // per_epoch)  # the last one may be cut by the deadline
     started = time.monotonic()
     trial.anneal(iterations)
+    best = BestWeights(context, on_epoch) if watch else None
     losses = train(trial, train_data, epochs, settings.batch_size, settings.iter_per_epoch,
-                   deadline=deadline - keep_s, should_stop=context.should_stop, on_epoch=on_epoch)
+                   deadline=deadline - keep_s, should_stop=context.should_stop, on_epoch=best or on_epoch)
     score, seconds = timed_evaluation(trial, context)
+    if best is not None:
+        score = best.restore_if_better(trial, score)
     return Advance(losses, False, score, seconds, time.monotonic() - started)

@@ -11,10 +11,15 @@ from dataclasses import dataclass, fields, replace
 from trails.config import load_config
 from trails.errors import TrailsError
 
-__all__ = ["PRECISIONS", "TrainingSettings", "check_precision"]
+__all__ = ["PRECISIONS", "RECIPE_SETTINGS", "TrainingSettings", "check_precision"]
 
 # What training's forward pass may autocast to (see :mod:`trails.refinement.precision`).
 PRECISIONS = ("auto", "fp32", "bf16")
+
+
+RECIPE_SETTINGS = ("dropout", "weight_decay", "embedding_l2")
+"""The settings of an MLP's recipe that a stored model's ``hyper`` records (``recipe``) and refit
+trains with again."""
 
 
 def check_precision(precision: str) -> None:
@@ -51,6 +56,18 @@ class TrainingSettings:
             (measured by the planner; 0: unknown), and ``prediction_rows`` the rows the race's
             winner is predicted on after it (the test split): a trees candidate stops boosting
             while the time left still pays for predicting them (:func:`~trails.families.gbdt_training.prediction_reserve`).
+        dropout: an MLP's dropout probability after each hidden ReLU while training, in [0, 1).
+        weight_decay: decoupled weight decay (AdamW) on an MLP's Linear weights (not its
+            biases, BatchNorm or embedding table), ≥ 0; 0 trains with plain Adam.
+        embedding_l2: L2 penalty on the embeddings a batch uses (the mean over its rows of the
+            squared norm of a row's embedded fields, times this), ≥ 0: it shrinks rare ids'
+            rows toward 0 without touching ids the batch does not hold.
+        keep_best: the MLP's finishing phase evaluates each epoch and returns the
+            best-validated weights (:mod:`trails.refinement.finishing`); False returns the last.
+        train_threads: torch intra-op threads an MLP trains with on the CPU (0: the process's
+            own setting). One by default: trails runs OpenMP with passive waits (a spinning
+            thread steals the cores other backends need), and a passive thread wakes slowly,
+            so two threads trained 1.6–2.8x slower than one here (:mod:`trails.refinement.trainer`).
     """
 
     batch_size: int = 512
@@ -65,6 +82,11 @@ class TrainingSettings:
     max_nodes: int | None = None
     predict_s: float = 0.0
     prediction_rows: int = 0
+    dropout: float = 0.0
+    weight_decay: float = 0.0
+    embedding_l2: float = 0.0
+    keep_best: bool = True
+    train_threads: int = 1
 
     @classmethod
     def from_config(cls, config=None, **overrides) -> "TrainingSettings":
@@ -83,6 +105,11 @@ class TrainingSettings:
             decision_valid_rows=config.getint(section, "decision_valid_rows",
                                               fallback=cls.decision_valid_rows),
             rounds_per_unit=config.getint(section, "rounds_per_unit", fallback=cls.rounds_per_unit),
+            dropout=config.getfloat(section, "dropout", fallback=cls.dropout),
+            weight_decay=config.getfloat(section, "weight_decay", fallback=cls.weight_decay),
+            embedding_l2=config.getfloat(section, "embedding_l2", fallback=cls.embedding_l2),
+            keep_best=config.getboolean(section, "keep_best", fallback=cls.keep_best),
+            train_threads=config.getint(section, "train_threads", fallback=cls.train_threads),
         )
         settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})
         settings.validate()
@@ -114,7 +141,10 @@ class TrainingSettings:
                        precision=str(data["precision"]), decision_valid_rows=int(data["decision_valid_rows"]),
                        rounds_per_unit=int(data["rounds_per_unit"]),
                        max_nodes=None if data["max_nodes"] is None else int(data["max_nodes"]),
-                       predict_s=float(data["predict_s"]), prediction_rows=int(data["prediction_rows"]))
+                       predict_s=float(data["predict_s"]), prediction_rows=int(data["prediction_rows"]),
+                       dropout=float(data["dropout"]), weight_decay=float(data["weight_decay"]),
+                       embedding_l2=float(data["embedding_l2"]), keep_best=bool(data["keep_best"]),
+                       train_threads=int(data["train_threads"]))
         settings.validate()
         return settings
 
@@ -132,4 +162,11 @@ class TrainingSettings:
         if not self.learning_rate > 0:
             raise TrailsError(f"the value of learning_rate is {self.learning_rate}, but must be "
                               "learning_rate > 0")
+        if int(self.train_threads) < 0:
+            raise TrailsError(f"the value of train_threads is {self.train_threads}, but must be train_threads >= 0")
+        if not 0 <= self.dropout < 1:
+            raise TrailsError(f"the value of dropout is {self.dropout}, but must be 0 <= dropout < 1")
+        for name in ("weight_decay", "embedding_l2"):
+            if not getattr(self, name) >= 0:
+                raise TrailsError(f"the value of {name} is {getattr(self, name)}, but must be {name} >= 0")
         check_precision(self.precision)

@@ -122,8 +122,10 @@ class HalvingContext:
     def trial_from_state(self, candidate: Candidate, state: dict, device) -> Trainable:
         """The trainable of ``candidate`` whose :meth:`~trails.families.base.Trainable.export_state`
         is ``state``, on ``device``."""
-        return get_family(candidate.family).trial_from_state(state, self.n_ids, self.n_fields, self.settings,
-                                                             device, self.task)
+        trial = get_family(candidate.family).trial_from_state(state, self.n_ids, self.n_fields, self.settings,
+                                                              device, self.task)
+        trial.candidate = candidate  # what it races as (an MLP's recipe, a resumed start)
+        return trial
 
 
 @dataclass

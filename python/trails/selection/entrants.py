@@ -24,7 +24,14 @@ those slots:
   win, so the time left is worth more as another configuration than as more rounds of one that
   has stopped improving (:mod:`trails.refinement.halving`, "Time the winner leaves").
 
-``families => 'mlp'`` keeps TRAILS' race untouched; ``'gbdt'`` fills every slot with trees.
+* **An MLP slot is an (arch, recipe) pair.** The best-scored arch races with each recipe of the
+  portfolio (``[coordinator] mlp_recipes`` of :data:`trails.refinement.recipe.PORTFOLIO`, the
+  run's own recipe first), the next archs with the recipes in turn (:func:`mlp_configs`): TFMEMs
+  rank widths, the rungs decide recipes on valid rows. Budgeted in trials, every MLP candidate
+  trains with the run's recipe (K archs, as TRAILS).
+
+``families => 'mlp'`` races only MLPs (TRAILS' race, with recipes); ``'gbdt'`` fills every slot
+with trees.
 The candidates alternate between families, each family's best first, so that ties in valid
 score (which keep the candidates' order) do not favour one family.
 """
@@ -38,6 +45,8 @@ from itertools import zip_longest
 from trails.coordinator import Plan
 from trails.errors import TrailsError
 from trails.families import DEFAULT_FAMILY, Candidate
+from trails.families.mlp_config import mlp_config
+from trails.refinement.recipe import PORTFOLIO, Recipe
 from trails.refinement.settings import TrainingSettings
 from trails.selection.planning import Revision, Rules
 
@@ -102,6 +111,16 @@ def shares(k: int, families: tuple[str, ...], mlp_available: int, trees_availabl
     return mlp, max(0, min(total - mlp, trees_available))
 
 
+def mlp_configs(archs: list, n: int, recipes: tuple) -> list:
+    """The configurations of ``n`` MLP slots: ``archs[0]`` (the best-scored) with each of
+    ``recipes``, then ``archs[1:]`` with the recipes in turn, starting from the second; at most
+    ``n`` (fewer when the archs run out)."""
+    recipes = tuple(recipes) or (Recipe(),)
+    configs = [mlp_config(archs[0], recipe) for recipe in recipes] if archs else []
+    configs += [mlp_config(arch, recipes[(i + 1) % len(recipes)]) for i, arch in enumerate(archs[1:])]
+    return configs[:max(0, n)]
+
+
 def enter(revision: Revision, families: tuple[str, ...], rules: Rules, settings: TrainingSettings,
           portfolio: list, *, in_trials: bool, unit_s: float | None = None,
           round_s: float | None = None, max_nodes: int | None = None, predict_s: float = 0.0,
@@ -118,7 +137,8 @@ def enter(revision: Revision, families: tuple[str, ...], rules: Rules, settings:
         raise TrailsError("no candidate of the families asked for can race: every trees configuration has more "
                           "nodes in one boosting round than max_params, or needs more memory than is free",
                           hint="raise max_params, or use families => 'auto' or 'mlp'")
-    mlps = [Candidate(DEFAULT_FAMILY, tuple(arch)) for arch in archs[:n_mlp]]
+    recipes = (Recipe(),) if in_trials else PORTFOLIO[:max(1, rules.mlp_recipes)]
+    mlps = [Candidate(DEFAULT_FAMILY, config) for config in mlp_configs(archs, n_mlp, recipes)]
     trees = [Candidate(TREES, config) for config in portfolio[:n_trees]]
     reserves = () if in_trials or not trees else tuple(Candidate(TREES, config) for config in portfolio[n_trees:])
     candidates = tuple(c for pair in zip_longest(mlps, trees) for c in pair if c is not None)

@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from trails.coordinator import Plan
 from trails.data.session import Session
 from trails.filtering import FilteringResult
-from trails.families import ModelFamily, ModelHyper, get_family
+from trails.families import DEFAULT_FAMILY, ModelFamily, ModelHyper, get_family
+from trails.families.mlp_config import arch_and_recipe
 from trails.refinement.data import SplitTensors, load_split
+from trails.refinement.settings import RECIPE_SETTINGS
 from trails.refinement.trainer import TrainingSettings
 from trails.registry import store_run_and_model
 from trails.selection.budget import Budget
@@ -57,6 +59,20 @@ def auc_of(family: ModelFamily, model, data: SplitTensors | None, task: Task, sc
     return None if data is None else family.evaluate(model, data, task.with_metric(AUC), batch_size)
 
 
+def _hyper_extra(refined: Refined, settings: TrainingSettings) -> dict:
+    """What the stored ``hyper`` holds beyond :class:`ModelHyper`'s fields: an MLP's ``recipe``
+    (dropout, weight decay, embedding L2 it trained with: the run's settings and its candidate's
+    recipe; what refit trains it with again) and, for a warm
+    start's winner that started from a stored model, ``resumed_from``."""
+    extra = {}
+    if refined.winner.family == DEFAULT_FAMILY:
+        trained = arch_and_recipe(refined.winner.config)[1].apply(settings)
+        extra["recipe"] = {name: getattr(trained, name) for name in RECIPE_SETTINGS}
+    if refined.winner.resumed_from is not None:
+        extra["resumed_from"] = refined.winner.resumed_from
+    return extra
+
+
 def evaluate_winner(session: Session, problem: Problem, refined: Refined, settings: TrainingSettings,
                     seed: int) -> Outcome:
     """Read the test split and score the winner on it (see the module docstring)."""
@@ -66,8 +82,7 @@ def evaluate_winner(session: Session, problem: Problem, refined: Refined, settin
                        embedding_dim=settings.embedding_dim, batch_norm=settings.batch_norm,
                        epochs=refined.summary.get("winner_epochs"), learning_rate=settings.learning_rate,
                        batch_size=settings.batch_size, iter_per_epoch=settings.iter_per_epoch, seed=seed,
-                       family=family.name,  # a warm start's winner may have started from a stored model
-                       extra={} if refined.winner.resumed_from is None else {"resumed_from": refined.winner.resumed_from})
+                       family=family.name, extra=_hyper_extra(refined, settings))
     network = family.from_bytes(refined.winner.config, hyper, task.n_outputs, refined.weights)
     params = family.model_parameters(network)
     hyper = dataclasses.replace(hyper, mlp_params=params, rounds_per_unit=settings.rounds_per_unit)

@@ -58,17 +58,20 @@ MIN_ARCHS_SCORED = 10
 
 @dataclass(frozen=True)
 class Rules:
-    """``[coordinator]`` of the configuration: η, N/K and the most epochs R, read once."""
+    """``[coordinator]`` of the configuration: η, N/K, the most epochs R and how many recipes of
+    the portfolio an MLP arch races with (:mod:`trails.refinement.recipe`), read once."""
 
     eta: int = 3
     ratio: int = 100
     max_epochs: int = 27
+    mlp_recipes: int = 2
 
     @classmethod
     def from_config(cls, config=None) -> "Rules":
         config = config if config is not None else load_config()
         return cls(config.getint("coordinator", "eta"), config.getint("coordinator", "ratio"),
-                   config.getint("coordinator", "max_epochs"))
+                   config.getint("coordinator", "max_epochs"),
+                   config.getint("coordinator", "mlp_recipes", fallback=cls.mlp_recipes))
 
     def rungs(self, k: int, u: int, finish: bool = False) -> tuple:
         """Successive halving's rungs over ``k`` models from ``u`` epochs (to R)."""

@@ -1,0 +1,104 @@
+"""An MLP candidate's training recipe: the regularisation it trains with, on top of the run's
+:class:`~trails.refinement.settings.TrainingSettings`.
+
+A :class:`Recipe` overrides some of the settings' recipe knobs (:data:`RECIPE_KEYS`: dropout
+after each hidden ReLU, AdamW weight decay on the Linear weights, L2 on a batch's embeddings);
+a knob it leaves as None is the settings'. The empty recipe is the run's own, TRAILS' fixed one
+(``[refinement]``: no dropout, no decay, no penalty by default). Its text lists the knobs it
+sets, ``drop=0.3,wd=0.1,eml2=0.001``, in that order; the empty recipe's text is empty.
+
+**The portfolio** (:data:`PORTFOLIO`) is small and measured, not searched: the run's recipe,
+and a regularised one (dropout 0.3, weight decay 0.1, embedding L2 0.001). Measured on one arch
+per table for 30 s, each epoch evaluated (``exps/README.md``, "The MLP's recipe"): on
+uci_diabetes, where the MLP overfits from its first epoch, dropout 0.3 with the penalties raised
+the best valid AUC from 0.654 to 0.672 (dropout 0.5: 0.667); on movielens it changed nothing
+(0.7766 vs 0.7767: every recipe's best epoch is its first); on frappe dropout made an epoch
+~1.7x slower on this CPU and its best valid AUC no better (0.9773–0.9782 vs 0.9782). No recipe
+wins everywhere, so the race decides: successive halving trains (arch, recipe) pairs
+(:func:`trails.selection.entrants.enter`) and keeps what the valid rows prefer.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, fields
+
+from trails.errors import TrailsError
+
+RECIPE_KEYS = {"dropout": "drop", "weight_decay": "wd", "embedding_l2": "eml2"}
+"""Field of :class:`Recipe` (a :class:`~trails.refinement.settings.TrainingSettings` field) →
+its key in the text form."""
+
+PAIR_SEPARATOR = ","
+KEY_VALUE_SEPARATOR = "="
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Overrides of the run's recipe settings (None: the settings' value).
+
+    Attributes:
+        dropout: dropout probability after each hidden ReLU, in [0, 1).
+        weight_decay: AdamW decay of the Linear weights, ≥ 0.
+        embedding_l2: L2 penalty on a batch's embeddings, ≥ 0.
+    """
+
+    dropout: float | None = None
+    weight_decay: float | None = None
+    embedding_l2: float | None = None
+
+    @property
+    def is_default(self) -> bool:
+        """Whether it overrides nothing (the run's own recipe)."""
+        return all(getattr(self, item.name) is None for item in fields(self))
+
+    def apply(self, settings):
+        """``settings`` with this recipe's knobs (validated).
+
+        Raises:
+            TrailsError: for a knob out of its range.
+        """
+        overrides = {item.name: getattr(self, item.name) for item in fields(self) if getattr(self, item.name) is not None}
+        if not overrides:
+            return settings
+        applied = dataclasses.replace(settings, **overrides)
+        applied.validate()
+        return applied
+
+    @property
+    def text(self) -> str:
+        """``drop=0.3,wd=0.1,eml2=0.001`` (the knobs it sets, in :data:`RECIPE_KEYS` order; empty
+        for the default)."""
+        return PAIR_SEPARATOR.join(f"{key}{KEY_VALUE_SEPARATOR}{getattr(self, name):g}"
+                                   for name, key in RECIPE_KEYS.items() if getattr(self, name) is not None)
+
+    @classmethod
+    def parse(cls, text: str) -> "Recipe":
+        """The recipe ``text`` names (inverse of :attr:`text`; keys in any order, each once).
+
+        Raises:
+            TrailsError: for an unknown or repeated key, or a value that is not a number.
+        """
+        names = {key: name for name, key in RECIPE_KEYS.items()}
+        values: dict[str, float] = {}
+        for pair in filter(None, (part.strip() for part in str(text).split(PAIR_SEPARATOR))):
+            key, separator, value = pair.partition(KEY_VALUE_SEPARATOR)
+            key = key.strip()
+            if not separator or key not in names or names[key] in values:
+                raise TrailsError(f"the recipe {text!r} has a bad part {pair!r}",
+                                  hint="key=value pairs of " + ", ".join(RECIPE_KEYS.values())
+                                       + ", each once, e.g. " + REGULARISED.text)
+            try:
+                values[names[key]] = float(value)
+            except ValueError:
+                raise TrailsError(f"the recipe {text!r} gives {key} the value {value!r}, not a number",
+                                  hint="e.g. " + REGULARISED.text) from None
+        return cls(**values)
+
+
+REGULARISED = Recipe(dropout=0.3, weight_decay=0.1, embedding_l2=1e-3)
+"""The portfolio's regularised recipe (see the module docstring)."""
+
+PORTFOLIO = (Recipe(), REGULARISED)
+"""The recipes an MLP arch may race with, the run's own first (``[refinement] mlp_recipes`` of
+them)."""
