@@ -14,8 +14,10 @@ chosen from, not a result.
 ``--part race`` (the default) — **the same archs, the same budget, interleaved**: successive
 halving over :data:`ARCHS` (K = 6, U = 1, η = 3) with
 
-* ``fixed``: TRAILS' recipe — every candidate an arch with the run's settings, the winner's last
-  weights returned (``keep_best = false``, ``mlp_recipes = 1``: trails before issue #22);
+* ``before``: trails before issue #22 — TRAILS' recipe (every candidate an arch with the run's
+  settings), the winner's last weights (``keep_best = false``), trained with the process's two
+  torch threads under passive OpenMP waits (``train_threads = 0``);
+* ``fixed``: the same with one training thread (``train_threads = 1``, the default from 0.6.0);
 * ``selected``: the same six slots as (arch, recipe) pairs of the portfolio
   (:func:`trails.selection.entrants.mlp_configs`) and the best-validated weights of the
   finishing phase (``keep_best = true``): what ``model_selection`` races from 0.6.0.
@@ -54,7 +56,7 @@ RECIPE_ARCH = "256-256"
 RECIPES = {"run's": Recipe(), "drop0.3": Recipe(dropout=0.3), "drop0.5": Recipe(dropout=0.5),
            "wd0.1": Recipe(weight_decay=0.1), "eml2_1e-3": Recipe(embedding_l2=1e-3),
            "regularised": PORTFOLIO[1]}
-VARIANTS = ("fixed", "selected")
+VARIANTS = ("before", "fixed", "selected")
 RACE_COLUMNS = ["dataset", "seed", "variant", "winner", "winner_epochs", "finish_epochs", "valid_score",
                 "test_score", "metric", "elapsed_s", "budget_s", "machine", "stamp"]
 RECIPE_COLUMNS = ["dataset", "recipe", "arch", "epochs", "best_valid", "best_epoch", "last_valid",
@@ -73,8 +75,9 @@ def race(splits, task, variant: str, seed: int, budget_s: float) -> dict:
     """One successive halving of ``variant`` within ``budget_s``; the winner's scores."""
     base = TrainingSettings.from_config()
     archs = [parse_arch(arch) for arch in ARCHS]
-    if variant == "fixed":
-        candidates, settings = archs, dataclasses.replace(base, keep_best=False)
+    if variant in ("before", "fixed"):
+        candidates = archs
+        settings = dataclasses.replace(base, keep_best=False, train_threads=0 if variant == "before" else 1)
     else:
         candidates = [Candidate("mlp", c) for c in mlp_configs(archs, len(archs), PORTFOLIO)]
         settings = dataclasses.replace(base, keep_best=True)
@@ -115,21 +118,22 @@ def run_races(args, machine: str, stamp: str) -> None:
     for name in args.datasets:
         splits, task = load(name)
         for seed in range(seeds):
-            for variant in VARIANTS if seed % 2 == 0 else tuple(reversed(VARIANTS)):
+            for variant in VARIANTS[seed % len(VARIANTS):] + VARIANTS[:seed % len(VARIANTS)]:  # rotated
                 row = {"dataset": name, "seed": seed, "variant": variant, "budget_s": budget, "machine": machine,
                        "stamp": stamp, **race(splits, task, variant, seed, budget)}
                 log(f"{name} seed {seed} {variant}: {row['winner']} valid {row['valid_score']:.4f} test "
                     f"{row['test_score']:.4f} ({row['winner_epochs']} epochs, {row['elapsed_s']:.1f} s)")
                 rows.append(row)
     common.write_csv(common.result_path("recipe", "csv", args.quick), rows, RACE_COLUMNS)
-    lines = [f"selected recipe vs TRAILS' fixed recipe, same archs, {budget:g} s, {seeds} seeds; {machine}"]
+    lines = [f"before (2 passive threads, last weights) / fixed (1 thread) / selected (recipe pairs, best weights), "
+             f"same archs, {budget:g} s, {seeds} seeds; {machine}"]
     for name in args.datasets:
         by = {v: [r for r in rows if r["dataset"] == name and r["variant"] == v] for v in VARIANTS}
-        diffs = [s["test_score"] - f["test_score"] for f, s in zip(by["fixed"], by["selected"])]
-        lines.append(f"{name} ({by['fixed'][0]['metric']}): fixed {statistics.median(r['test_score'] for r in by['fixed']):.4f}"
-                     f"  selected {statistics.median(r['test_score'] for r in by['selected']):.4f}  selected-fixed "
-                     + ", ".join(f"{d:+.4f}" for d in diffs) + f" (median {statistics.median(diffs):+.4f});"
-                     f" selected winners: " + "; ".join(r["winner"] for r in by["selected"]))
+        med = {v: statistics.median(r["test_score"] for r in by[v]) for v in VARIANTS}
+        per_seed = ", ".join(f"{s['test_score'] - b['test_score']:+.4f}" for b, s in zip(by["before"], by["selected"]))
+        lines.append(f"{name} ({by['before'][0]['metric']}): before {med['before']:.4f}  fixed {med['fixed']:.4f}  "
+                     f"selected {med['selected']:.4f}; selected-before per seed {per_seed}; selected winners: "
+                     + "; ".join(r["winner"] for r in by["selected"]))
     _report("recipe", lines, args.quick)
 
 

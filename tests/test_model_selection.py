@@ -11,6 +11,7 @@ from sklearn.metrics import roc_auc_score
 
 import conftest
 from trails.families import parse_candidate
+from trails.families.mlp_config import arch_and_recipe
 
 BUDGET = 20.0
 
@@ -32,7 +33,7 @@ def refinement_service(pg_dsn):
 def _check_row(row, seconds, budget=BUDGET):
     run_id, best_arch, valid_auc, test_auc, n_scored, k_refined, u, elapsed_s, model_id = row
     candidate = parse_candidate(best_arch)  # an MLP of the space's 4 layers, or trees (families => 'auto')
-    assert candidate.family == "gbdt" or len(candidate.config) == 4
+    assert candidate.family == "gbdt" or len(arch_and_recipe(candidate.config)[0]) == 4
     assert 0.8 < valid_auc <= 1 and 0.8 < test_auc <= 1  # frappe is learnable in seconds
     assert n_scored >= k_refined >= 1
     assert elapsed_s <= budget * 1.05 + 2 and seconds <= budget * 1.05 + 3

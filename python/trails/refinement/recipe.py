@@ -8,14 +8,13 @@ a knob it leaves as None is the settings'. The empty recipe is the run's own, TR
 sets, ``drop=0.3,wd=0.1,eml2=0.001``, in that order; the empty recipe's text is empty.
 
 **The portfolio** (:data:`PORTFOLIO`) is small and measured, not searched: the run's recipe,
-and a regularised one (dropout 0.3, weight decay 0.1, embedding L2 0.001). Measured on one arch
-per table for 30 s, each epoch evaluated (``exps/README.md``, "The MLP's recipe"): on
-uci_diabetes, where the MLP overfits from its first epoch, dropout 0.3 with the penalties raised
-the best valid AUC from 0.654 to 0.672 (dropout 0.5: 0.667); on movielens it changed nothing
-(0.7766 vs 0.7767: every recipe's best epoch is its first); on frappe dropout made an epoch
-~1.7x slower on this CPU and its best valid AUC no better (0.9773–0.9782 vs 0.9782). No recipe
-wins everywhere, so the race decides: successive halving trains (arch, recipe) pairs
-(:func:`trails.selection.entrants.enter`) and keeps what the valid rows prefer.
+and a regularised one (dropout 0.3, weight decay 0.1, embedding L2 0.001). Measured one recipe
+at a time on one arch (``exps/recipe.py --part recipes``, ``exps/README.md`` "The MLP's recipe"):
+on uci_diabetes, where the MLP overfits from its first epoch, the regularised recipe raised the
+best valid AUC from 0.658 to 0.668; on movielens from 0.7761 to 0.7770; on frappe no recipe moved
+it by more than 0.0005 and dropout cost a quarter of the epochs. No recipe wins everywhere, so
+the race decides: successive halving trains (arch, recipe) pairs
+(:func:`trails.selection.entrants.mlp_configs`) and keeps what the valid rows prefer.
 """
 
 from __future__ import annotations
