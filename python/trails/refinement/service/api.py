@@ -49,6 +49,11 @@ class SettingsRequest(BaseModel):
     max_nodes: Optional[int] = Field(ge=1)
     predict_s: float = Field(ge=0)
     prediction_rows: int = Field(ge=0)
+    dropout: float = Field(ge=0, lt=1)
+    weight_decay: float = Field(ge=0)
+    embedding_l2: float = Field(ge=0)
+    keep_best: bool
+    train_threads: int = Field(ge=0)
 
 
 class JobRequest(BaseModel):
