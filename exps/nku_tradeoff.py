@@ -24,12 +24,21 @@ COLUMNS = ["dataset", "budget_s", "n", "k", "u", "ratio", "seed", "test_auc", "v
            "best_arch", "filtering_s", "trained_epochs", "planned_epochs", "deadline_hit", "elapsed_s"]
 
 
-def coordinator_plan(splits, budget: float, tfmem: str = "express_flow") -> dict:
+def coordinator_plan(splits, budget: float, tfmem: str = "express_flow") -> dict | None:
     """What model_selection would plan for ``budget`` (``trails.selection.plan_model_selection``:
-    t1 and t2 measured now, and its first plan's N, K, U, before the revision with the candidates)."""
+    t1 and t2 measured now, and its first plan's N, K, U, before the revision with the candidates);
+    None, logged with its reason, where model_selection would refuse the budget (the quick
+    budget is near the least a slow machine accepts: reading and profiling frappe take 5-9 s)."""
+    from trails.errors import TrailsError
     from trails.selection import plan_model_selection
 
-    plan = plan_model_selection(splits.session, splits.name, budget, splits.label, tfmem)
+    try:
+        plan = plan_model_selection(splits.session, splits.name, budget, splits.label, tfmem)
+    except TrailsError as refused:
+        log(f"coordinator: model_selection would refuse {budget:g} s: {str(refused).splitlines()[0]}")
+        return None
+    log(f"coordinator: t1 = {1e3 * plan['t1']:.3f} ms, t2 = {plan['t2']:.2f} s → "
+        f"N={plan['initial']['n']}, K={plan['initial']['k']}, U={plan['initial']['u']}")
     return {"t1": plan["t1"], "t2": plan["t2"], **plan["initial"]}
 
 
@@ -55,8 +64,10 @@ def plot(rows, ks, us, ratios, ratio_k, plan, budget, dataset, path) -> None:
     left.set_yticks(range(len(ks)), [f"{k} (N={100 * k})" for k in ks])
     left.set_xlabel("U (epochs per model in the first rung)")
     left.set_ylabel("K (N = 100·K)")
-    left.set_title(f"test AUC at a {budget:g} s budget ({dataset})\n* = stopped at the budget; "
-                   f"model_selection plans N={plan['n']}, K={plan['k']}, U={plan['u']}", fontsize=9)
+    planned = (f"model_selection plans N={plan['n']}, K={plan['k']}, U={plan['u']}" if plan
+               else "model_selection refuses this budget")
+    left.set_title(f"test AUC at a {budget:g} s budget ({dataset})\n* = stopped at the budget; {planned}",
+                   fontsize=9)
     figure.colorbar(image, ax=left)
     selected = sorted((r for r in rows if r["k"] == ratio_k and r["u"] == 1), key=lambda r: r["ratio"])
     selected = list({r["ratio"]: r for r in selected}.values())
@@ -93,8 +104,6 @@ def main() -> int:
         f"at K={ratio_k}; {common.stamp()}")
     splits = common.load_splits(args.dataset, args.label)
     plan = coordinator_plan(splits, budget)
-    log(f"coordinator: t1 = {1e3 * plan['t1']:.3f} ms, t2 = {plan['t2']:.2f} s → "
-        f"N={plan['n']}, K={plan['k']}, U={plan['u']}")
     cells = [(100 * k, k, u) for k in ks for u in us]
     cells += [(ratio * ratio_k, ratio_k, 1) for ratio in ratios if (ratio * ratio_k, ratio_k, 1) not in cells]
     dataset_tag = None if args.dataset == "frappe" else args.dataset
