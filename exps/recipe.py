@@ -41,9 +41,10 @@ from common import log
 
 from trails.families import Candidate
 from trails.refinement.halving import successive_halving
-from trails.refinement.recipe import PORTFOLIO, Recipe
+from trails.refinement.recipe import PIECEWISE, REGULARISED, Recipe
 from trails.refinement.trainer import Trial, TrainingSettings, evaluate, train
-from trails.selection.entrants import mlp_configs
+from trails.selection.entrants import mlp_configs, race_recipes
+from trails.selection.planning import Rules
 from trails.space import parse_arch
 
 ARCHS = ["512-128-48-512", "256-224-96-512", "512-192-112-512", "128-128-128", "256-256", "64-64"]
@@ -55,7 +56,8 @@ RECIPE_ARCH = "256-256"
 
 RECIPES = {"run's": Recipe(), "drop0.3": Recipe(dropout=0.3), "drop0.5": Recipe(dropout=0.5),
            "wd0.1": Recipe(weight_decay=0.1), "eml2_1e-3": Recipe(embedding_l2=1e-3),
-           "regularised": PORTFOLIO[1]}
+           "regularised": REGULARISED, "ple8": Recipe(numeric_bins=8), "ple16": PIECEWISE,
+           "ple32": Recipe(numeric_bins=32), "regularised+ple16": Recipe(0.3, 0.1, 1e-3, 16)}
 VARIANTS = ("before", "fixed", "selected")
 RACE_COLUMNS = ["dataset", "seed", "variant", "winner", "winner_epochs", "finish_epochs", "valid_score",
                 "test_score", "metric", "elapsed_s", "budget_s", "machine", "stamp"]
@@ -71,15 +73,21 @@ def load(name: str):
     return splits, task.with_metric("r2") if task.kind == "regression" else task
 
 
+def run_settings(splits) -> TrainingSettings:
+    """The configuration's settings with the table's numeric fields' quantiles, as a run's."""
+    return TrainingSettings.from_config(numeric_edges=splits.layout.numeric_edges())
+
+
 def race(splits, task, variant: str, seed: int, budget_s: float) -> dict:
     """One successive halving of ``variant`` within ``budget_s``; the winner's scores."""
-    base = TrainingSettings.from_config()
+    base = run_settings(splits)
     archs = [parse_arch(arch) for arch in ARCHS]
     if variant in ("before", "fixed"):
         candidates = archs
         settings = dataclasses.replace(base, keep_best=False, train_threads=0 if variant == "before" else 1)
     else:
-        candidates = [Candidate("mlp", c) for c in mlp_configs(archs, len(archs), PORTFOLIO)]
+        recipes = race_recipes(base, Rules.from_config().mlp_recipes)
+        candidates = [Candidate("mlp", c) for c in mlp_configs(archs, len(archs), recipes)]
         settings = dataclasses.replace(base, keep_best=True)
     started = time.monotonic()
     result = successive_halving(candidates, splits.train, splits.valid, splits.n_ids, splits.n_fields, u=1, eta=3,
@@ -94,7 +102,7 @@ def race(splits, task, variant: str, seed: int, budget_s: float) -> dict:
 
 def one_recipe(splits, task, recipe: Recipe, seconds: float) -> dict:
     """:data:`RECIPE_ARCH` trained with ``recipe`` for ``seconds``, annealed, each epoch evaluated."""
-    settings = recipe.apply(TrainingSettings.from_config())
+    settings = recipe.apply(run_settings(splits))
     trial = Trial(parse_arch(RECIPE_ARCH), splits.n_ids, splits.n_fields, 10**12, settings, seed=0, task=task)
     started = time.monotonic()
     train(trial, splits.train, 1, settings.batch_size, settings.iter_per_epoch)  # times an iteration
@@ -142,7 +150,10 @@ def run_recipes(args, machine: str, stamp: str) -> None:
     rows = []
     for name in args.datasets:
         splits, task = load(name)
-        for label, recipe in RECIPES.items():
+        for label in args.recipes or list(RECIPES):
+            recipe = RECIPES[label]
+            if not recipe.applies(run_settings(splits)):
+                continue
             row = {"dataset": name, "recipe": label, "machine": machine, "stamp": stamp,
                    **one_recipe(splits, task, recipe, seconds)}
             log(f"{name} {label}: best valid {row['best_valid']:.4f} at epoch {row['best_epoch']}/{row['epochs']}, "
@@ -166,6 +177,8 @@ def main() -> None:
     p.add_argument("--part", choices=("race", "recipes"), default="race")
     p.add_argument("--datasets", nargs="+", default=["frappe", "uci_diabetes", "movielens", "fertility", "diamonds"])
     p.add_argument("--budget", type=float, default=30.0, help="seconds of one race")
+    p.add_argument("--recipes", nargs="+", choices=list(RECIPES), default=None,
+                   help="recipes of --part recipes (default: all; a binned one only on a table with numeric fields)")
     p.add_argument("--recipe-seconds", type=float, default=30.0, help="seconds of one recipe (--part recipes)")
     args = p.parse_args()
     common.setup(args)

@@ -60,10 +60,12 @@ def model_layout(session: Session, model_id) -> dict:
                     "(as PostgreSQL's ::text renders it) in values (first_id + that position unless a warm "
                     "start extended the layout), unknown_id for a value not there, "
                     "missing_id for NULL or ''; values[:, i] = 1. numeric → ids[:, i] = first_id and "
-                    "values[:, i] = (x - mean) / std, or missing_id and 1 for NULL, NaN or ±Infinity.",
+                    "values[:, i] = (x - mean) / std, or missing_id and 1 for NULL, NaN or ±Infinity (an MLP "
+                    "that bins numeric fields does it inside the graph; quantiles are the train quantiles it "
+                    "took its bins from).",
         "fields": [{"name": f.name, "kind": f.kind, "sql_type": f.sql_type, "first_id": f.first_id,
                     "cardinality": f.cardinality, "missing_id": f.missing_id, "unknown_id": f.unknown_id,
                     **(dict(zip(("values", "ids"), f.dictionary())) if f.kind == "categorical"
-                       else {"mean": f.mean, "std": f.std})}
+                       else {"mean": f.mean, "std": f.std, "quantiles": list(f.quantiles)})}
                    for f in layout.fields],
     }

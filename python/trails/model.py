@@ -9,7 +9,8 @@ embedding table shared by all fields, ids laid end to end per field) and a value
 each id (``embedding_dim`` numbers), multiplies the embedding by the value, flattens the
 ``F × embedding_dim`` numbers and runs an MLP: per hidden width ``Linear → BatchNorm1d (optional)
 → ReLU`` (with dropout when training with it: :class:`ReLUDropout`), then a ``Linear`` to
-``n_outputs`` logits.
+``n_outputs`` logits. A numeric field may instead be embedded piecewise-linearly in its value
+(:mod:`trails.piecewise`, the recipe's ``numeric_bins``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 from torch import nn
+
+from trails.piecewise import PiecewiseNumeric, numeric_of_state
 
 
 class ReLUDropout(nn.Module):
@@ -123,10 +126,13 @@ class TabularMLP(nn.Module):
         batch_norm: BatchNorm1d after each hidden Linear.
         n_outputs: logits out (the task's: 2 binary, one per class, 1 regression).
         dropout: dropout probability after each hidden ReLU while training (0: none).
+        numeric: ``(fields, first_ids, lower, inv_width)`` of the numeric fields embedded
+            piecewise-linearly (:func:`trails.piecewise.numeric_bins_of`); None: all linear.
 
     Attributes:
         embedding: ``nn.Embedding(n_ids, embedding_dim)``.
         mlp: ``nn.Sequential`` of the hidden layers and the output layer (:func:`build_mlp`).
+        numeric: the :class:`~trails.piecewise.PiecewiseNumeric` embeddings, or None.
     """
 
     def __init__(
@@ -138,6 +144,7 @@ class TabularMLP(nn.Module):
         batch_norm: bool = True,
         n_outputs: int = 2,
         dropout: float = 0.0,
+        numeric: tuple | None = None,
     ):
         super().__init__()
         if n_ids < 1 or n_fields < 1 or embedding_dim < 1:
@@ -150,6 +157,7 @@ class TabularMLP(nn.Module):
         self.embedding = nn.Embedding(self.n_ids, self.embedding_dim)
         init_embedding_table(self.embedding.weight)
         self.mlp = build_mlp(self.n_fields * self.embedding_dim, self.hidden, n_outputs, batch_norm, dropout=dropout)
+        self.numeric = None if numeric is None else PiecewiseNumeric(self.n_fields, *numeric, self.embedding_dim)
 
     def embed(self, ids: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
         """``(B, F)`` ids and values → ``(B, F × embedding_dim)`` MLP input.
@@ -161,6 +169,8 @@ class TabularMLP(nn.Module):
             raise ValueError(f"ids and values must both be (B, {self.n_fields}), got "
                              f"{tuple(ids.shape)} and {tuple(values.shape)}")
         embedded = self.embedding(ids) * values.unsqueeze(-1).to(self.embedding.weight.dtype)
+        if self.numeric is not None:
+            embedded = self.numeric(ids, values, embedded)
         return embedded.flatten(1)
 
     def forward(self, ids: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
@@ -170,23 +180,27 @@ class TabularMLP(nn.Module):
 
 def build_model(arch: Sequence[int], n_ids: int, n_fields: int, embedding_dim: int = 10,
                 batch_norm: bool = True, state: dict | bytes | None = None, device="cpu",
-                n_outputs: int = 2, dropout: float = 0.0) -> TabularMLP:
+                n_outputs: int = 2, dropout: float = 0.0, numeric: tuple | None = None) -> TabularMLP:
     """The :class:`TabularMLP` of ``arch`` on ``device`` with ``n_outputs`` logits (the task's),
-    with ``dropout`` after each hidden ReLU while it trains.
+    with ``dropout`` after each hidden ReLU while it trains and ``numeric`` fields embedded
+    piecewise-linearly (see :class:`TabularMLP`).
 
     With ``state`` (a ``state_dict``, or its bytes from :func:`state_to_bytes`) the weights are
-    loaded and the model is returned in eval mode; without, it has a fresh initialisation from
-    the global torch RNG and is in train mode.
+    loaded and the model is returned in eval mode (its piecewise encoding, if any, is the
+    state's: ``numeric`` is not used); without, it has a fresh initialisation from the global
+    torch RNG and is in train mode.
 
     Raises:
         ValueError: for a non-positive size; RuntimeError when ``state`` does not fit ``arch``.
     """
-    model = TabularMLP(n_ids, n_fields, tuple(arch), embedding_dim=embedding_dim, batch_norm=batch_norm,
-                       n_outputs=n_outputs, dropout=dropout)
-    if state is None:
-        return model.to(device)
     if isinstance(state, (bytes, bytearray, memoryview)):
         state = state_from_bytes(state)
+    if state is not None:
+        numeric = numeric_of_state(state)
+    model = TabularMLP(n_ids, n_fields, tuple(arch), embedding_dim=embedding_dim, batch_norm=batch_norm,
+                       n_outputs=n_outputs, dropout=dropout, numeric=numeric)
+    if state is None:
+        return model.to(device)
     model.load_state_dict(state)
     return model.to(device).eval()
 

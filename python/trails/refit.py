@@ -16,6 +16,7 @@ import time
 from typing import Callable
 
 from trails.data.dataset import resolve_dataset
+from trails.data.layout import Layout
 from trails.data.session import Session
 from trails.errors import TrailsError, is_positive_number, sql_text
 from trails.families import ModelHyper
@@ -31,14 +32,17 @@ REFIT_RESERVE_S = 1.0
 INTERRUPT_CHECK_S = 0.2
 
 
-def training_settings(hyper: ModelHyper) -> TrainingSettings:
+def training_settings(hyper: ModelHyper, layout: Layout) -> TrainingSettings:
     """The settings ``hyper`` was trained with: the stored batch size, iterations per epoch,
     learning rate, embedding width, BatchNorm switch, boosting rounds per unit (trees) and the
-    MLP's recipe (``hyper.extra["recipe"]``: dropout, weight decay, embedding L2); the
-    configuration's for the rest (and for those an old row does not hold)."""
-    recipe = hyper.extra.get("recipe") or {}
+    MLP's recipe (``hyper.extra["recipe"]``: dropout, weight decay, embedding L2, numeric bins,
+    the bins from ``layout``'s quantiles); the configuration's for the rest (and for those an
+    old row does not hold: an old MLP embedded its numeric fields linearly)."""
+    recipe = dict(hyper.extra.get("recipe") or {})
+    recipe.setdefault("numeric_bins", 0)
     settings = TrainingSettings.from_config(batch_size=hyper.batch_size, iter_per_epoch=hyper.iter_per_epoch,
                                             learning_rate=hyper.learning_rate, rounds_per_unit=hyper.rounds_per_unit,
+                                            numeric_edges=layout.numeric_edges(),
                                             **{name: recipe.get(name) for name in RECIPE_SETTINGS})
     return dataclasses.replace(settings, embedding_dim=hyper.embedding_dim, batch_norm=hyper.batch_norm)
 
@@ -64,7 +68,7 @@ def refit_model(session: Session, model_id, budget_s, interrupt: Callable[[], No
     valid_data = load_split(session, dataset, layout, "valid", ordered=False)
     both = SplitTensors.concatenate([train_data, valid_data], layout.n_fields)
     interrupt()
-    settings = training_settings(hyper)
+    settings = training_settings(hyper, layout)
     trial = family.new_trial(candidate.config, layout.n_ids, layout.n_fields,
                              family.max_iterations(epochs, len(both), settings), settings,
                              seed=candidate.seed(hyper.seed), task=task)

@@ -8,7 +8,9 @@ Every non-label column becomes one field, or is skipped:
   type's labels in their declared order (its domain, not the rows that happen to be in
   train); others keep the ``max_vocabulary`` most frequent train values, in value order.
 * **numeric** — other integer and all floating/numeric columns: one id, value standardised
-  with the train mean and standard deviation.
+  with the train mean and standard deviation. The layout also keeps the column's train
+  quantiles (``[layout] numeric_quantiles`` + 1 of them, ``quantiles``): the bins of an MLP that
+  embeds the field piecewise-linearly (:mod:`trails.piecewise`; the ids and values stay these).
 * **key** (skipped) — an integer or text column whose every train value is distinct
   (an identifier; a float column with all values distinct is an ordinary numeric field).
 
@@ -41,6 +43,7 @@ from trails.task import Task
 
 INTEGER_TYPES = {"smallint", "integer", "bigint"}
 NUMERIC_CATEGORIES = {"N"}  # pg_type.typcategory
+NUMERIC_QUANTILES = 32  # [layout] numeric_quantiles when config.ini has none
 
 
 @dataclass
@@ -59,6 +62,7 @@ class Field:
     std: float = 1.0
     added_values: list = field(default_factory=list)  # values an extension added (text)
     added_ids: list = field(default_factory=list)  # their ids, in the same order
+    quantiles: list = field(default_factory=list)  # numeric: train quantiles at k/Q, k = 0..Q (column units)
 
     @property
     def last_id(self) -> int:
@@ -107,6 +111,14 @@ class Layout:
     @property
     def n_ids(self) -> int:
         return sum(f.value_count for f in self.fields) + 2 * len(self.fields)
+
+    def numeric_edges(self) -> tuple:
+        """``((field index, value id, quantiles in standardised units), …)`` of the numeric
+        fields with train quantiles (:attr:`TrainingSettings.numeric_edges`): what an MLP bins
+        a field's value with (:mod:`trails.piecewise`). Empty for a layout stored before
+        quantiles were kept."""
+        return tuple((i, f.first_id, tuple((float(q) - f.mean) / f.std for q in f.quantiles))
+                     for i, f in enumerate(self.fields) if f.kind == "numeric" and len(f.quantiles) >= 2)
 
     def to_json(self) -> dict:
         return {"label": self.label, "task": self.task.to_json(), "train_rows": self.train_rows,
@@ -187,15 +199,18 @@ def table_columns(session: Session, table: str) -> list[dict]:
         " ORDER BY a.attnum", [table], ["text"])
 
 
-def _train_statistics(session: Session, dataset: Dataset, features: list) -> dict:
-    """One scan: ``rows`` and, for numeric columns ``i``, mean ``m{i}`` and std ``s{i}`` of the
-    finite values (NaN and ±Infinity are encoded as missing, like NULL)."""
+def _train_statistics(session: Session, dataset: Dataset, features: list, quantiles: int) -> dict:
+    """One scan: ``rows`` and, for numeric columns ``i``, mean ``m{i}``, std ``s{i}`` and the
+    ``quantiles`` + 1 quantiles ``q{i}`` (at k/quantiles, interpolated) of the finite values
+    (NaN and ±Infinity are encoded as missing, like NULL)."""
     parts = ["count(*) AS rows"]
+    fractions = "ARRAY[" + ", ".join(f"{k / quantiles!r}" for k in range(quantiles + 1)) + "]::float8[]"
     for i, c in enumerate(features):
         if c["category"] in NUMERIC_CATEGORIES:
             col = f"t.{session.quote_ident(c['name'])}::float8"
             finite = f"FILTER (WHERE {col} NOT IN ('NaN', 'Infinity', '-Infinity'))"
-            parts.append(f"avg({col}) {finite} AS m{i}, stddev_pop({col}) {finite} AS s{i}")
+            parts.append(f"avg({col}) {finite} AS m{i}, stddev_pop({col}) {finite} AS s{i}, "
+                         f"percentile_cont({fractions}) WITHIN GROUP (ORDER BY {col}) {finite} AS q{i}")
     return session.query(f"SELECT {', '.join(parts)} {dataset.source('train')}")[0]
 
 
@@ -224,6 +239,7 @@ def infer_layout(session: Session, dataset: Dataset, label: str, task: str = "au
     max_distinct = config.getint("layout", "categorical_max_distinct")
     max_ratio = config.getfloat("layout", "categorical_max_ratio")
     max_vocabulary = config.getint("layout", "max_vocabulary")
+    quantiles = config.getint("layout", "numeric_quantiles", fallback=NUMERIC_QUANTILES)
     columns = table_columns(session, dataset.train_table)
     by_name = {c["name"]: c for c in columns}
     if label not in by_name:
@@ -235,7 +251,7 @@ def infer_layout(session: Session, dataset: Dataset, label: str, task: str = "au
                           hint="a dataset needs at least one feature column")
     resolved_task, notes = resolve_task(session, dataset, label, by_name[label], features, task)
 
-    stats = _train_statistics(session, dataset, features)
+    stats = _train_statistics(session, dataset, features, quantiles)
     rows = stats["rows"]
     if rows == 0:
         raise TrailsError(f"the train split of \"{dataset.name}\" is empty",
@@ -263,7 +279,7 @@ def infer_layout(session: Session, dataset: Dataset, label: str, task: str = "au
                 is_integer and distinct <= max_distinct and distinct <= max_ratio * rows):
             std = stats[f"s{i}"] or 0.0
             fld = Field(name, "numeric", sql_type, next_id, 1, mean=float(stats[f"m{i}"] or 0.0),
-                        std=float(std) if std > 0 else 1.0)
+                        std=float(std) if std > 0 else 1.0, quantiles=[float(q) for q in stats[f"q{i}"] or []])
         else:
             frequent = sorted(value_counts, key=lambda v: (-value_counts[v], v))[:max_vocabulary]
             values = sorted(frequent, key=int if is_integer else None)

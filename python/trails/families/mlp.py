@@ -47,9 +47,10 @@ class TaskOutput(nn.Module):
 
     def __init__(self, network: nn.Module, task: Task):
         super().__init__()
-        self.network = network.eval()
+        self.network = network
         self.kind = task.kind
         self.mean, self.std = float(task.mean), float(task.std)
+        self.eval()  # an exporter restores the wrapper's mode after tracing: eval, not train
 
     def forward(self, ids: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
         logits = self.network(ids, values)

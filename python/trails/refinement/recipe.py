@@ -24,9 +24,12 @@ from dataclasses import dataclass, fields
 
 from trails.errors import TrailsError
 
-RECIPE_KEYS = {"dropout": "drop", "weight_decay": "wd", "embedding_l2": "eml2"}
+RECIPE_KEYS = {"dropout": "drop", "weight_decay": "wd", "embedding_l2": "eml2", "numeric_bins": "ple"}
 """Field of :class:`Recipe` (a :class:`~trails.refinement.settings.TrainingSettings` field) →
 its key in the text form."""
+
+INTEGER_KNOBS = ("numeric_bins",)
+"""Knobs whose value is a whole number."""
 
 PAIR_SEPARATOR = ","
 KEY_VALUE_SEPARATOR = "="
@@ -40,11 +43,19 @@ class Recipe:
         dropout: dropout probability after each hidden ReLU, in [0, 1).
         weight_decay: AdamW decay of the Linear weights, ≥ 0.
         embedding_l2: L2 penalty on a batch's embeddings, ≥ 0.
+        numeric_bins: numeric fields embedded piecewise-linearly over at most this many bins
+            (:mod:`trails.piecewise`); 0: linearly.
     """
 
     dropout: float | None = None
     weight_decay: float | None = None
     embedding_l2: float | None = None
+    numeric_bins: int | None = None
+
+    def applies(self, settings) -> bool:
+        """Whether it trains differently from its recipe without ``numeric_bins`` on a run of
+        ``settings``: bins need a numeric field with quantiles (``settings.numeric_edges``)."""
+        return not self.numeric_bins or bool(settings.numeric_edges)
 
     @property
     def is_default(self) -> bool:
@@ -88,7 +99,7 @@ class Recipe:
                                   hint="key=value pairs of " + ", ".join(RECIPE_KEYS.values())
                                        + ", each once, e.g. " + REGULARISED.text)
             try:
-                values[names[key]] = float(value)
+                values[names[key]] = int(value) if names[key] in INTEGER_KNOBS else float(value)
             except ValueError:
                 raise TrailsError(f"the recipe {text!r} gives {key} the value {value!r}, not a number",
                                   hint="e.g. " + REGULARISED.text) from None
@@ -98,6 +109,9 @@ class Recipe:
 REGULARISED = Recipe(dropout=0.3, weight_decay=0.1, embedding_l2=1e-3)
 """The portfolio's regularised recipe (see the module docstring)."""
 
-PORTFOLIO = (Recipe(), REGULARISED)
+PIECEWISE = Recipe(numeric_bins=16)
+"""The portfolio's recipe that embeds numeric fields piecewise-linearly (:mod:`trails.piecewise`)."""
+
+PORTFOLIO = (Recipe(), REGULARISED, PIECEWISE)
 """The recipes an MLP arch may race with, the run's own first (``[refinement] mlp_recipes`` of
 them)."""

@@ -17,7 +17,7 @@ __all__ = ["PRECISIONS", "RECIPE_SETTINGS", "TrainingSettings", "check_precision
 PRECISIONS = ("auto", "fp32", "bf16")
 
 
-RECIPE_SETTINGS = ("dropout", "weight_decay", "embedding_l2")
+RECIPE_SETTINGS = ("dropout", "weight_decay", "embedding_l2", "numeric_bins")
 """The settings of an MLP's recipe that a stored model's ``hyper`` records (``recipe``) and refit
 trains with again."""
 
@@ -28,6 +28,20 @@ def check_precision(precision: str) -> None:
         raise TrailsError(f"the value of precision is {precision!r}, but must be one of "
                           + ", ".join(PRECISIONS),
                           hint="set [refinement] precision in config.ini to auto, fp32 or bf16")
+
+
+def edges_tuple(numeric_edges) -> tuple:
+    """``numeric_edges`` (lists from JSON, or tuples) as nested tuples ``((field, id, (q, …)), …)``.
+
+    Raises:
+        TrailsError: when an entry is not ``[field index, value id, [quantiles…]]``.
+    """
+    try:
+        return tuple((int(field), int(first_id), tuple(float(q) for q in quantiles))
+                     for field, first_id, quantiles in numeric_edges)
+    except (TypeError, ValueError):
+        raise TrailsError("numeric_edges must be [[field index, value id, [quantiles...]], ...]",
+                          hint="send what Layout.numeric_edges() gives") from None
 
 
 @dataclass(frozen=True)
@@ -68,6 +82,11 @@ class TrainingSettings:
             own setting). One by default: trails runs OpenMP with passive waits (a spinning
             thread steals the cores other backends need), and a passive thread wakes slowly,
             so two threads trained 1.6–2.8x slower than one here (:mod:`trails.refinement.trainer`).
+        numeric_bins: an MLP embeds each numeric field piecewise-linearly over at most this many
+            bins of its train quantiles (:mod:`trails.piecewise`); 0: linearly (value × vector).
+        numeric_edges: the run's numeric fields as ``(field index, value id, quantiles in
+            standardised units)``, from the layout (:meth:`trails.data.layout.Layout.numeric_edges`);
+            empty: no field can be binned (none is numeric, or an old layout holds no quantiles).
     """
 
     batch_size: int = 512
@@ -87,6 +106,8 @@ class TrainingSettings:
     embedding_l2: float = 0.0
     keep_best: bool = True
     train_threads: int = 1
+    numeric_bins: int = 0
+    numeric_edges: tuple = ()
 
     @classmethod
     def from_config(cls, config=None, **overrides) -> "TrainingSettings":
@@ -110,8 +131,12 @@ class TrainingSettings:
             embedding_l2=config.getfloat(section, "embedding_l2", fallback=cls.embedding_l2),
             keep_best=config.getboolean(section, "keep_best", fallback=cls.keep_best),
             train_threads=config.getint(section, "train_threads", fallback=cls.train_threads),
+            numeric_bins=config.getint(section, "numeric_bins", fallback=cls.numeric_bins),
         )
-        settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+        overrides = {k: v for k, v in overrides.items() if v is not None}
+        if "numeric_edges" in overrides:
+            overrides["numeric_edges"] = edges_tuple(overrides["numeric_edges"])
+        settings = replace(settings, **overrides)
         settings.validate()
         return settings
 
@@ -144,7 +169,8 @@ class TrainingSettings:
                        predict_s=float(data["predict_s"]), prediction_rows=int(data["prediction_rows"]),
                        dropout=float(data["dropout"]), weight_decay=float(data["weight_decay"]),
                        embedding_l2=float(data["embedding_l2"]), keep_best=bool(data["keep_best"]),
-                       train_threads=int(data["train_threads"]))
+                       train_threads=int(data["train_threads"]), numeric_bins=int(data["numeric_bins"]),
+                       numeric_edges=edges_tuple(data["numeric_edges"]))
         settings.validate()
         return settings
 
@@ -162,6 +188,8 @@ class TrainingSettings:
         if not self.learning_rate > 0:
             raise TrailsError(f"the value of learning_rate is {self.learning_rate}, but must be "
                               "learning_rate > 0")
+        if int(self.numeric_bins) < 0:
+            raise TrailsError(f"the value of numeric_bins is {self.numeric_bins}, but must be numeric_bins >= 0")
         if int(self.train_threads) < 0:
             raise TrailsError(f"the value of train_threads is {self.train_threads}, but must be train_threads >= 0")
         if not 0 <= self.dropout < 1:

@@ -74,6 +74,7 @@ from trails.refinement.data import SplitTensors
 from trails.refinement.precision import resolve_precision
 from trails.refinement.settings import TrainingSettings
 from trails.model import ReLUDropout, build_model, predict_outputs
+from trails.piecewise import numeric_bins_of
 from trails.space import arch_text
 from trails.task import BINARY_01, Task
 
@@ -171,7 +172,8 @@ class Trial:
         with torch.random.fork_rng(devices=[]):  # leave the caller's global RNG untouched
             torch.manual_seed(self.seed)
             model = build_model(self.arch, n_ids, n_fields, settings.embedding_dim, settings.batch_norm,
-                                n_outputs=task.n_outputs, dropout=settings.dropout)
+                                n_outputs=task.n_outputs, dropout=settings.dropout,
+                                numeric=numeric_bins_of(settings.numeric_edges, settings.numeric_bins))
         self.model = model.to(self.device)
         self.optimizer = _optimizer(self.model, settings)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, CosineDecay(max_iterations))

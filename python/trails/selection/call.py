@@ -52,7 +52,8 @@ def select(session: Session, request: SelectionRequest, hooks: Hooks = Hooks(),
         problem, previous = warm.prepare_warm(session, request, report, record) if record else (
             prepare(session, request, report), None)
         phases = _training_phases()
-        settings, rules = phases.TrainingSettings.from_config(), planning.Rules.from_config()
+        settings = phases.TrainingSettings.from_config(numeric_edges=problem.layout.numeric_edges())
+        rules = planning.Rules.from_config()
         allowed = phases.params_filter(request.max_params, problem, settings.batch_norm, settings.embedding_dim)
         refiner = phases.choose_refiner(request.refinement, report)
     with budget.phase("load_s"):
@@ -132,7 +133,8 @@ def explain(session: Session, request: SelectionRequest) -> dict:
     budget, report = Budget.start(request.budget_s), Reporter(lambda message: None)
     problem = prepare(session, request, report)
     phases = _training_phases()
-    settings, rules = phases.TrainingSettings.from_config(), planning.Rules.from_config()
+    settings = phases.TrainingSettings.from_config(numeric_edges=problem.layout.numeric_edges())
+    rules = planning.Rules.from_config()
     refiner = phases.ServiceRefiner(client=None)
     sample = refiner.preload(session, problem)
     measured = phases.measure(problem, request.tfmem, sample, settings, request.seed)

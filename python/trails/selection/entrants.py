@@ -111,6 +111,15 @@ def shares(k: int, families: tuple[str, ...], mlp_available: int, trees_availabl
     return mlp, max(0, min(total - mlp, trees_available))
 
 
+def race_recipes(settings: TrainingSettings, count: int, in_trials: bool = False) -> tuple:
+    """The recipes an MLP arch races with: the first ``count`` (at least one) of
+    :data:`~trails.refinement.recipe.PORTFOLIO` that change training on a run of ``settings``
+    (bins need a numeric field: :meth:`Recipe.applies`); only the run's own in trials."""
+    if in_trials:
+        return (Recipe(),)
+    return tuple(recipe for recipe in PORTFOLIO if recipe.applies(settings))[:max(1, count)]
+
+
 def mlp_configs(archs: list, n: int, recipes: tuple) -> list:
     """The configurations of ``n`` MLP slots: ``archs[0]`` (the best-scored) with each of
     ``recipes``, then ``archs[1:]`` with the recipes in turn, starting from the second; at most
@@ -137,8 +146,8 @@ def enter(revision: Revision, families: tuple[str, ...], rules: Rules, settings:
         raise TrailsError("no candidate of the families asked for can race: every trees configuration has more "
                           "nodes in one boosting round than max_params, or needs more memory than is free",
                           hint="raise max_params, or use families => 'auto' or 'mlp'")
-    recipes = (Recipe(),) if in_trials else PORTFOLIO[:max(1, rules.mlp_recipes)]
-    mlps = [Candidate(DEFAULT_FAMILY, config) for config in mlp_configs(archs, n_mlp, recipes)]
+    mlps = [Candidate(DEFAULT_FAMILY, config)
+            for config in mlp_configs(archs, n_mlp, race_recipes(settings, rules.mlp_recipes, in_trials))]
     trees = [Candidate(TREES, config) for config in portfolio[:n_trees]]
     reserves = () if in_trials or not trees else tuple(Candidate(TREES, config) for config in portfolio[n_trees:])
     candidates = tuple(c for pair in zip_longest(mlps, trees) for c in pair if c is not None)

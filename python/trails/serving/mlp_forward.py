@@ -1,8 +1,8 @@
 """An MLP's forward pass in numpy, from its stored ``state_dict`` (:mod:`.torch_weights`).
 
 The network is :class:`trails.model.TabularMLP` in eval mode: each field's embedding times its
-value, flattened, then ``[Linear, BatchNorm1d?, ReLU]`` per hidden width and a last
-``Linear``. A batch norm in eval mode is an affine map of its running statistics (eps 1e-5),
+value (a numeric field's piecewise-linear embedding: :func:`trails.piecewise.piecewise_numpy`),
+flattened, then ``[Linear, BatchNorm1d?, ReLU]`` per hidden width and a last ``Linear``. A batch norm in eval mode is an affine map of its running statistics (eps 1e-5),
 folded here into the Linear before it (in float64, then stored as float32); the products run
 in float32 as torch's do, then the logits are read as the task reads them
 (:meth:`trails.task.Task.outputs`): a float64 softmax, or ``logit · std + mean`` for
@@ -14,6 +14,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
+
+from trails.piecewise import STATE_PREFIX, piecewise_numpy
 
 BATCH_NORM_EPS = 1e-5
 """``nn.BatchNorm1d``'s default eps, which :func:`trails.model.build_mlp` keeps."""
@@ -37,6 +39,7 @@ class MlpForward:
 
     def __init__(self, state: dict, task):
         self.embedding = np.ascontiguousarray(state["embedding.weight"], dtype=np.float32)
+        self.numeric = {name: array for name, array in state.items() if name.startswith(STATE_PREFIX)}
         self.task = task
         self.layers = []  # (W.T float32 (in, out), b float32 (out,)): ReLU between two, none after the last
         for index in _module_indexes(state):
@@ -61,7 +64,8 @@ class MlpForward:
 
     def logits(self, ids: np.ndarray, values: np.ndarray) -> np.ndarray:
         """Logits float32 ``(B, n_outputs)`` of ids int64 ``(B, F)`` and values float32 ``(B, F)``."""
-        x = (self.embedding[ids] * values[:, :, None]).reshape(len(ids), -1)
+        x = self.embedding[ids] * values[:, :, None]
+        x = piecewise_numpy(self.numeric, ids, values, x).reshape(len(ids), -1)
         for weights, bias in self.layers[:-1]:
             x = x @ weights
             x += bias
@@ -82,7 +86,11 @@ class MlpForward:
         """:meth:`outputs` of one encoded row (lists of ``F`` ids and values), as plain floats:
         a list of class probabilities, or the regression value. The same float32 arithmetic
         on one row's vectors, without the batch dimension's overhead."""
-        x = (self.embedding[ids] * np.array(values, dtype=np.float32)[:, None]).ravel()
+        values = np.array(values, dtype=np.float32)
+        x = self.embedding[ids] * values[:, None]
+        if self.numeric:
+            x = piecewise_numpy(self.numeric, np.array([ids]), values[None], x[None])[0]
+        x = x.ravel()
         for weights, bias in self.layers[:-1]:
             x = x @ weights
             x += bias

@@ -54,6 +54,8 @@ class SettingsRequest(BaseModel):
     embedding_l2: float = Field(ge=0)
     keep_best: bool
     train_threads: int = Field(ge=0)
+    numeric_bins: int = Field(ge=0)
+    numeric_edges: list[tuple[int, int, list[float]]]
 
 
 class JobRequest(BaseModel):
