@@ -26,7 +26,7 @@ Per dataset and seed both variants run in alternating order; each winner is scor
 split. Choices use valid rows only.
 
     python exps/recipe.py [--part race|recipes] [--datasets frappe uci_diabetes ...] [--budget 30]
-        [--seeds 3] [--threads 2]
+        [--seeds 3] [--threads 2] [--variants fixed selected] [--recipes run's ple16 ...] [--tag numeric]
 """
 
 from __future__ import annotations
@@ -126,23 +126,25 @@ def run_races(args, machine: str, stamp: str) -> None:
     for name in args.datasets:
         splits, task = load(name)
         for seed in range(seeds):
-            for variant in VARIANTS[seed % len(VARIANTS):] + VARIANTS[:seed % len(VARIANTS)]:  # rotated
+            variants = [v for v in VARIANTS if v in args.variants]
+            for variant in variants[seed % len(variants):] + variants[:seed % len(variants)]:  # rotated
                 row = {"dataset": name, "seed": seed, "variant": variant, "budget_s": budget, "machine": machine,
                        "stamp": stamp, **race(splits, task, variant, seed, budget)}
                 log(f"{name} seed {seed} {variant}: {row['winner']} valid {row['valid_score']:.4f} test "
                     f"{row['test_score']:.4f} ({row['winner_epochs']} epochs, {row['elapsed_s']:.1f} s)")
                 rows.append(row)
-    common.write_csv(common.result_path("recipe", "csv", args.quick), rows, RACE_COLUMNS)
-    lines = [f"before (2 passive threads, last weights) / fixed (1 thread) / selected (recipe pairs, best weights), "
-             f"same archs, {budget:g} s, {seeds} seeds; {machine}"]
+    common.write_csv(common.result_path("recipe", "csv", args.quick, args.tag), rows, RACE_COLUMNS)
+    variants = [v for v in VARIANTS if v in args.variants]
+    base = variants[0]
+    lines = [f"{' / '.join(variants)} (before: 2 passive threads, last weights; fixed: 1 thread; selected: recipe "
+             f"pairs, best weights), same archs, {budget:g} s, {seeds} seeds; {machine}"]
     for name in args.datasets:
-        by = {v: [r for r in rows if r["dataset"] == name and r["variant"] == v] for v in VARIANTS}
-        med = {v: statistics.median(r["test_score"] for r in by[v]) for v in VARIANTS}
-        per_seed = ", ".join(f"{s['test_score'] - b['test_score']:+.4f}" for b, s in zip(by["before"], by["selected"]))
-        lines.append(f"{name} ({by['before'][0]['metric']}): before {med['before']:.4f}  fixed {med['fixed']:.4f}  "
-                     f"selected {med['selected']:.4f}; selected-before per seed {per_seed}; selected winners: "
-                     + "; ".join(r["winner"] for r in by["selected"]))
-    _report("recipe", lines, args.quick)
+        by = {v: [r for r in rows if r["dataset"] == name and r["variant"] == v] for v in variants}
+        med = "  ".join(f"{v} {statistics.median(r['test_score'] for r in by[v]):.4f}" for v in variants)
+        per_seed = ", ".join(f"{s['test_score'] - b['test_score']:+.4f}" for b, s in zip(by[base], by[variants[-1]]))
+        lines.append(f"{name} ({by[base][0]['metric']}): {med}; {variants[-1]}-{base} per seed {per_seed}; "
+                     f"{variants[-1]} winners: " + "; ".join(r["winner"] for r in by[variants[-1]]))
+    _report("recipe", lines, args.quick, args.tag)
 
 
 def run_recipes(args, machine: str, stamp: str) -> None:
@@ -159,16 +161,16 @@ def run_recipes(args, machine: str, stamp: str) -> None:
             log(f"{name} {label}: best valid {row['best_valid']:.4f} at epoch {row['best_epoch']}/{row['epochs']}, "
                 f"last {row['last_valid']:.4f}, test at best {row['test_at_best']:.4f}")
             rows.append(row)
-    common.write_csv(common.result_path("recipe_portfolio", "csv", args.quick), rows, RECIPE_COLUMNS)
+    common.write_csv(common.result_path("recipe_portfolio", "csv", args.quick, args.tag), rows, RECIPE_COLUMNS)
     lines = [f"recipes on {RECIPE_ARCH}, {seconds:g} s each, seed 0; {machine}"] + [
         f"{r['dataset']:12s} {r['recipe']:12s} best valid {r['best_valid']:.4f} @{r['best_epoch']}/{r['epochs']}"
         f"  last {r['last_valid']:.4f}  test@best {r['test_at_best']:.4f}" for r in rows]
-    _report("recipe_portfolio", lines, args.quick)
+    _report("recipe_portfolio", lines, args.quick, args.tag)
 
 
-def _report(name: str, lines: list[str], quick: bool) -> None:
+def _report(name: str, lines: list[str], quick: bool, tag: str | None) -> None:
     text = "\n".join(lines)
-    common.result_path(name, "txt", quick).write_text(text + "\n")
+    common.result_path(name, "txt", quick, tag).write_text(text + "\n")
     print(text)
 
 
@@ -177,6 +179,8 @@ def main() -> None:
     p.add_argument("--part", choices=("race", "recipes"), default="race")
     p.add_argument("--datasets", nargs="+", default=["frappe", "uci_diabetes", "movielens", "fertility", "diamonds"])
     p.add_argument("--budget", type=float, default=30.0, help="seconds of one race")
+    p.add_argument("--tag", default=None, help="results as recipe[_portfolio]_<tag>.{csv,txt}")
+    p.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS), help="variants of --part race")
     p.add_argument("--recipes", nargs="+", choices=list(RECIPES), default=None,
                    help="recipes of --part recipes (default: all; a binned one only on a table with numeric fields)")
     p.add_argument("--recipe-seconds", type=float, default=30.0, help="seconds of one recipe (--part recipes)")

@@ -21,21 +21,22 @@ CREATE TYPE trails.selection_result AS (
 CREATE FUNCTION trails.py_model_selection(dataset text, budget_s float8, label text, tfmem text,
                                           refinement text, seed int, task text, metric text,
                                           max_params bigint, max_trials int, families text, deploy text,
-                                          warm_start boolean)
+                                          warm_start boolean, numeric_encoding text)
 RETURNS SETOF trails.selection_result
 LANGUAGE plpython3u VOLATILE
-AS $$from trails.sql_api import model_selection; return model_selection(plpy, dataset, budget_s, label, tfmem, refinement, seed, task, metric, max_params, max_trials, families, deploy, warm_start)$$;
+AS $$from trails.sql_api import model_selection; return model_selection(plpy, dataset, budget_s, label, tfmem, refinement, seed, task, metric, max_params, max_trials, families, deploy, warm_start, numeric_encoding)$$;
 
 CREATE FUNCTION model_selection(dataset text, budget_s float8, label text DEFAULT 'label',
                                 tfmem text DEFAULT 'express_flow', refinement text DEFAULT 'auto',
                                 seed int DEFAULT 0, task text DEFAULT 'auto',
                                 metric text DEFAULT NULL, max_params bigint DEFAULT NULL,
                                 max_trials int DEFAULT NULL, families text DEFAULT 'auto',
-                                deploy text DEFAULT 'if_better', warm_start boolean DEFAULT true)
+                                deploy text DEFAULT 'if_better', warm_start boolean DEFAULT true,
+                                numeric_encoding text DEFAULT 'auto')
 RETURNS SETOF trails.selection_result
 LANGUAGE plpgsql VOLATILE
 AS $$BEGIN
-    RETURN QUERY SELECT * FROM trails.py_model_selection($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13);
+    RETURN QUERY SELECT * FROM trails.py_model_selection($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14);
 -- @reraise
 END$$;
 

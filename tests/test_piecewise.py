@@ -6,7 +6,6 @@ refit encoding rows as it trained."""
 
 from __future__ import annotations
 
-import configparser
 import json
 
 import numpy as np
@@ -19,7 +18,7 @@ from trails.families.mlp_config import mlp_config
 from trails.model import build_model, state_from_bytes, state_to_bytes
 from trails.piecewise import bin_edges, numeric_bins_of
 from trails.refinement.data import SplitTensors
-from trails.refinement.recipe import PIECEWISE, PORTFOLIO, Recipe
+from trails.refinement.recipe import PIECEWISE, PORTFOLIO, Recipe, numeric_settings
 from trails.refinement.settings import TrainingSettings
 from trails.refinement.trainer import train
 from trails.serving.mlp_forward import MlpForward
@@ -114,6 +113,22 @@ def test_a_trial_with_bins_trains_resumes_exactly_and_only_races_where_a_field_i
     assert TrainingSettings.from_json(json.loads(json.dumps(settings.to_json()))) == settings
 
 
+def test_the_numeric_encoding_argument_sets_the_runs_bins_and_which_recipes_race():
+    from trails.selection.entrants import race_recipes
+
+    configured = TrainingSettings(numeric_bins=8)
+    auto = numeric_settings(TrainingSettings(), EDGES, "auto")
+    assert (auto.numeric_bins, auto.numeric_edges) == (0, EDGES) and race_recipes(auto, 3) == PORTFOLIO
+    assert numeric_settings(configured, EDGES, "auto").numeric_bins == 8  # the configuration's run recipe
+    linear = numeric_settings(configured, EDGES, "linear")
+    assert (linear.numeric_bins, linear.numeric_edges) == (0, ()) and PIECEWISE not in race_recipes(linear, 3)
+    piecewise = numeric_settings(TrainingSettings(), EDGES, "piecewise")
+    assert piecewise.numeric_bins == PIECEWISE.numeric_bins and PIECEWISE not in race_recipes(piecewise, 3)
+    assert numeric_settings(configured, EDGES, "piecewise").numeric_bins == 8
+    no_numeric = numeric_settings(TrainingSettings(), (), "auto")
+    assert race_recipes(no_numeric, 3) == PORTFOLIO[:2] and race_recipes(no_numeric, 3, in_trials=True) == (Recipe(),)
+
+
 WAVE = """CREATE TABLE wave AS
 SELECT i AS id, chr(65 + i % 3) AS b, ((i * 7919) % 1000) / 100.0 AS x,
        CASE WHEN i % 41 = 0 THEN NULL ELSE ((i * 104729) % 997) / 10.0 END AS y,
@@ -138,38 +153,19 @@ def test_a_layout_keeps_each_numeric_columns_train_quantiles(sql, pg2):
     assert all(layout.fields[i].kind == "numeric" for i in edges)
 
 
-@pytest.fixture
-def binned_config(tmp_path, monkeypatch):
-    """The tests' config with the run's recipe embedding numeric fields over 8 bins."""
-    import os
-
-    parser = configparser.ConfigParser()
-    parser.read(os.environ["TRAILS_CONFIG"])
-    if not parser.has_section("refinement"):
-        parser.add_section("refinement")
-    parser.set("refinement", "numeric_bins", "8")
-    path = tmp_path / "config.ini"
-    with open(path, "w") as handle:
-        parser.write(handle)
-    monkeypatch.setenv("TRAILS_CONFIG", str(path))
-
-
-def test_a_binned_model_is_stored_served_exported_and_refit_as_it_trained(sql, pg2, pg_dsn, binned_config):
+def test_a_binned_model_is_stored_served_exported_and_refit_as_it_trained(sql, pg_dsn):
     import onnxruntime
     import psycopg2
 
     from trails.data.row_values import columns_from_rows
     from trails.data.session import PgSession
     from trails.registry import load_model
-    from trails.selection import run_model_selection
 
     sql(WAVE)
-    row = run_model_selection(PgSession(pg2), "wave", None, "label", refinement="backend", families="mlp",
-                              max_trials=2, seed=0)
-    pg2.commit()
-    model_id = row["model_id"]
+    model_id = sql("SELECT model_id FROM model_selection('wave', NULL, max_trials => 2, families => 'mlp',"
+                   " refinement => 'backend', numeric_encoding => 'piecewise')")[0][0]
     hyper = sql("SELECT hyper FROM trails.models WHERE model_id = %s", model_id)[0][0]
-    assert hyper["recipe"]["numeric_bins"] == 8
+    assert hyper["recipe"]["numeric_bins"] == PIECEWISE.numeric_bins
     rows = [r for (r,) in sql("SELECT to_jsonb(w) FROM wave w ORDER BY id LIMIT 400")]
     with psycopg2.connect(pg_dsn) as connection:
         stored = load_model(PgSession(connection), model_id)
@@ -185,6 +181,6 @@ def test_a_binned_model_is_stored_served_exported_and_refit_as_it_trained(sql, p
     np.testing.assert_allclose(session.run(None, {"ids": ids, "values": values})[0], expected, atol=1e-5)
     new_id = sql("SELECT * FROM trails.refit(%s, 20)", model_id)[0][0]
     refit_hyper = sql("SELECT hyper FROM trails.models WHERE model_id = %s", new_id)[0][0]
-    assert refit_hyper["recipe"]["numeric_bins"] == 8
+    assert refit_hyper["recipe"]["numeric_bins"] == PIECEWISE.numeric_bins
     with psycopg2.connect(pg_dsn) as connection:
         assert load_model(PgSession(connection), new_id).fitted.numeric is not None

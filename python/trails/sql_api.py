@@ -265,7 +265,8 @@ def _interruptible(plpy):
 
 @sql_function
 def model_selection(plpy, dataset, budget_s, label, tfmem, refinement, seed, task="auto", metric=None,
-                    max_params=None, max_trials=None, families="auto", deploy="if_better", warm_start=True):
+                    max_params=None, max_trials=None, families="auto", deploy="if_better", warm_start=True,
+                    numeric_encoding="auto"):
     """One row: the selected model of ``dataset`` within ``budget_s`` seconds. The budget
     counts from here: importing torch and trails in a fresh backend (seconds) is spent of it."""
     called = time.monotonic()
@@ -276,7 +277,7 @@ def model_selection(plpy, dataset, budget_s, label, tfmem, refinement, seed, tas
 
     interrupt, sleep = _interruptible(plpy)
     request = SelectionRequest(dataset, budget_s, label, tfmem, refinement, seed, task, metric, max_params,
-                               max_trials, families, deploy, warm_start)
+                               max_trials, families, deploy, warm_start, numeric_encoding)
     row = select(SpiSession(plpy), request, Hooks(interrupt, sleep, plpy.notice), started=called)
     return [dict(row, family_scores=json.dumps(row["family_scores"]))]
 

@@ -80,6 +80,7 @@ SELECT * FROM trails.deploy('shop', strategy => 'sideways');
 SELECT * FROM trails.deploy(NULL, 1);
 SELECT * FROM model_selection('shop', 30, deploy => 'sometimes');
 SELECT * FROM model_selection('shop', 30, warm_start => NULL);
+SELECT * FROM model_selection('shop', 30, numeric_encoding => 'quantile');
 SELECT count(*) AS deployments FROM trails.deployments;
 CREATE TABLE many_labels (x int, label int);
 INSERT INTO many_labels SELECT i % 3, i FROM generate_series(1, 2000) AS i;

@@ -21,6 +21,7 @@ import importlib
 from trails import deployments
 from trails.data.session import Session
 from trails.errors import TrailsError
+from trails.refinement.recipe import numeric_settings
 from trails.selection import planning, score_cache, warm
 from trails.selection.budget import Budget
 from trails.selection.prepare import prepare
@@ -52,7 +53,8 @@ def select(session: Session, request: SelectionRequest, hooks: Hooks = Hooks(),
         problem, previous = warm.prepare_warm(session, request, report, record) if record else (
             prepare(session, request, report), None)
         phases = _training_phases()
-        settings = phases.TrainingSettings.from_config(numeric_edges=problem.layout.numeric_edges())
+        settings = numeric_settings(phases.TrainingSettings.from_config(), problem.layout.numeric_edges(),
+                                    request.numeric_encoding)
         rules = planning.Rules.from_config()
         allowed = phases.params_filter(request.max_params, problem, settings.batch_norm, settings.embedding_dim)
         refiner = phases.choose_refiner(request.refinement, report)
@@ -133,7 +135,8 @@ def explain(session: Session, request: SelectionRequest) -> dict:
     budget, report = Budget.start(request.budget_s), Reporter(lambda message: None)
     problem = prepare(session, request, report)
     phases = _training_phases()
-    settings = phases.TrainingSettings.from_config(numeric_edges=problem.layout.numeric_edges())
+    settings = numeric_settings(phases.TrainingSettings.from_config(), problem.layout.numeric_edges(),
+                                request.numeric_encoding)
     rules = planning.Rules.from_config()
     refiner = phases.ServiceRefiner(client=None)
     sample = refiner.preload(session, problem)
@@ -157,11 +160,12 @@ def run_model_selection(session: Session, dataset: str, budget_s: float | None, 
                         interrupt=Hooks.interrupt, sleep=Hooks.sleep, notice=Hooks.notice,
                         started: float | None = None, task: str = "auto", metric: str | None = None,
                         max_params: int | None = None, max_trials: int | None = None,
-                        families: str = "auto", deploy: str = "if_better", warm_start: bool = True) -> dict:
+                        families: str = "auto", deploy: str = "if_better", warm_start: bool = True,
+                        numeric_encoding: str = "auto") -> dict:
     """:func:`select` with the SQL function's arguments (``interrupt``, ``sleep``, ``notice``:
     see :class:`Hooks`)."""
     request = SelectionRequest(dataset, budget_s, label, tfmem, refinement, seed, task, metric, max_params,
-                               max_trials, families, deploy, warm_start)
+                               max_trials, families, deploy, warm_start, numeric_encoding)
     return select(session, request, Hooks(interrupt, sleep, notice), started)
 
 

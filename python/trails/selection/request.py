@@ -24,6 +24,13 @@ FAMILY_CHOICES = {"auto": ("mlp", "gbdt"), "mlp": ("mlp",), "gbdt": ("gbdt",)}
 ``auto`` all of them, ``mlp`` TRAILS' MLPs only (the paper's behaviour), ``gbdt`` trees only."""
 
 
+NUMERIC_CHOICES = {"auto": "MLPs with and without bins race, the valid rows decide",
+                   "linear": "the standardised value times one vector, as TRAILS",
+                   "piecewise": "every MLP embeds numeric fields piecewise-linearly over train quantiles"}
+"""``model_selection``'s ``numeric_encoding`` argument → how an MLP embeds numeric fields
+(:mod:`trails.piecewise`, :func:`trails.refinement.recipe.numeric_settings`)."""
+
+
 DEPLOY_CHOICES = {"if_better": "when it beats the deployed model on the current test rows, or none is deployed",
                   "always": "whatever the deployed model scores", "never": "store it only"}
 """``model_selection``'s ``deploy`` argument → what it means (:mod:`trails.selection.deployment`)."""
@@ -69,6 +76,7 @@ class SelectionRequest:
         families: which model families race (:data:`FAMILY_CHOICES`).
         deploy: whether the new model becomes the dataset's deployed one (:data:`DEPLOY_CHOICES`).
         warm_start: continue from the dataset's previous model where it can (:mod:`trails.selection.warm`).
+        numeric_encoding: how an MLP embeds numeric fields (:data:`NUMERIC_CHOICES`).
     """
 
     dataset: str
@@ -84,6 +92,7 @@ class SelectionRequest:
     families: str = "auto"
     deploy: str = "if_better"
     warm_start: bool = True
+    numeric_encoding: str = "auto"
 
     @property
     def family_names(self) -> tuple[str, ...]:
@@ -129,5 +138,8 @@ class SelectionRequest:
         if self.warm_start is None:
             raise TrailsError("warm_start must not be NULL",
                               hint="true: continue from the dataset's previous model where it can; false: start cold")
+        if self.numeric_encoding not in NUMERIC_CHOICES:
+            raise TrailsError(f"unknown numeric encoding {sql_text(self.numeric_encoding)}",
+                              hint="valid: " + "; ".join(f"{name} ({meaning})" for name, meaning in NUMERIC_CHOICES.items()))
         require_seed(self.seed)
 
