@@ -35,14 +35,15 @@ STATE_PREFIX = "numeric."
 
 
 def bin_edges(quantiles: Sequence[float], bins: int) -> np.ndarray:
-    """At most ``bins`` bins' edges, float64 ascending and distinct, from a field's quantiles
+    """At most ``bins`` bins' edges, ascending and distinct in float32, from a field's quantiles
     (``q_0 .. q_Q`` at ``k/Q``): those at ``round(j·Q/bins)``, ``j = 0..bins``, ties merged.
     Fewer than 2 distinct edges (a column with one value): empty."""
     quantiles = np.asarray(quantiles, dtype=np.float64)
     if len(quantiles) < 2 or bins < 1:
         return np.empty(0)
     positions = np.unique(np.round(np.linspace(0, len(quantiles) - 1, min(bins, len(quantiles) - 1) + 1)))
-    edges = np.unique(quantiles[positions.astype(np.int64)])
+    # distinct as the model's float32 buffers hold them: no bin of width 0 there
+    edges = np.unique(quantiles[positions.astype(np.int64)].astype(np.float32)).astype(np.float64)
     return edges if len(edges) >= 2 else np.empty(0)
 
 

@@ -240,6 +240,9 @@ def infer_layout(session: Session, dataset: Dataset, label: str, task: str = "au
     max_ratio = config.getfloat("layout", "categorical_max_ratio")
     max_vocabulary = config.getint("layout", "max_vocabulary")
     quantiles = config.getint("layout", "numeric_quantiles", fallback=NUMERIC_QUANTILES)
+    if quantiles < 1:
+        raise TrailsError(f"the value of numeric_quantiles is {quantiles}, but must be numeric_quantiles >= 1",
+                          hint="set [layout] numeric_quantiles in config.ini, e.g. 32")
     columns = table_columns(session, dataset.train_table)
     by_name = {c["name"]: c for c in columns}
     if label not in by_name:

@@ -141,8 +141,11 @@ class TrainingSettings:
         return settings
 
     def to_json(self) -> dict:
-        """Every setting by name (JSON-ready); :meth:`from_json` reads it back."""
-        return {item.name: getattr(self, item.name) for item in fields(self)}
+        """Every setting by name (JSON-ready: ``numeric_edges`` as lists, as JSON gives it
+        back); :meth:`from_json` reads it back."""
+        data = {item.name: getattr(self, item.name) for item in fields(self)}
+        data["numeric_edges"] = [[field, first_id, list(quantiles)] for field, first_id, quantiles in self.numeric_edges]
+        return data
 
     @classmethod
     def from_json(cls, data: dict) -> "TrainingSettings":

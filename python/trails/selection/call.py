@@ -22,6 +22,7 @@ from trails import deployments
 from trails.data.session import Session
 from trails.errors import TrailsError
 from trails.refinement.recipe import numeric_settings
+from trails.refinement.settings import TrainingSettings
 from trails.selection import planning, score_cache, warm
 from trails.selection.budget import Budget
 from trails.selection.prepare import prepare
@@ -34,6 +35,12 @@ def _training_phases():
     call's arguments, dataset and label are checked, so a mistake is refused at once in a
     fresh backend, where importing torch takes seconds."""
     return importlib.import_module("trails.selection.phases")
+
+
+def run_settings(request: SelectionRequest, problem) -> TrainingSettings:
+    """The configuration's training settings for this call, its ``numeric_encoding`` applied to
+    the layout's numeric fields (:func:`~trails.refinement.recipe.numeric_settings`)."""
+    return numeric_settings(TrainingSettings.from_config(), problem.layout.numeric_edges(), request.numeric_encoding)
 
 
 def select(session: Session, request: SelectionRequest, hooks: Hooks = Hooks(),
@@ -53,9 +60,8 @@ def select(session: Session, request: SelectionRequest, hooks: Hooks = Hooks(),
         problem, previous = warm.prepare_warm(session, request, report, record) if record else (
             prepare(session, request, report), None)
         phases = _training_phases()
-        settings = numeric_settings(phases.TrainingSettings.from_config(), problem.layout.numeric_edges(),
-                                    request.numeric_encoding)
-        rules = planning.Rules.from_config()
+        settings, rules = run_settings(request, problem), planning.Rules.from_config()
+        report.numeric_encoding(request.numeric_encoding, settings)
         allowed = phases.params_filter(request.max_params, problem, settings.batch_norm, settings.embedding_dim)
         refiner = phases.choose_refiner(request.refinement, report)
     with budget.phase("load_s"):
@@ -135,9 +141,7 @@ def explain(session: Session, request: SelectionRequest) -> dict:
     budget, report = Budget.start(request.budget_s), Reporter(lambda message: None)
     problem = prepare(session, request, report)
     phases = _training_phases()
-    settings = numeric_settings(phases.TrainingSettings.from_config(), problem.layout.numeric_edges(),
-                                request.numeric_encoding)
-    rules = planning.Rules.from_config()
+    settings, rules = run_settings(request, problem), planning.Rules.from_config()
     refiner = phases.ServiceRefiner(client=None)
     sample = refiner.preload(session, problem)
     measured = phases.measure(problem, request.tfmem, sample, settings, request.seed)

@@ -61,13 +61,16 @@ def auc_of(family: ModelFamily, model, data: SplitTensors | None, task: Task, sc
 
 def _hyper_extra(refined: Refined, settings: TrainingSettings) -> dict:
     """What the stored ``hyper`` holds beyond :class:`ModelHyper`'s fields: an MLP's ``recipe``
-    (dropout, weight decay, embedding L2 it trained with: the run's settings and its candidate's
-    recipe; what refit trains it with again) and, for a warm
+    (dropout, weight decay, embedding L2 and numeric bins it trained with: the run's settings and
+    its candidate's recipe, bins 0 where the run had no field to bin; what refit trains it with
+    again) and, for a warm
     start's winner that started from a stored model, ``resumed_from``."""
     extra = {}
     if refined.winner.family == DEFAULT_FAMILY:
         trained = arch_and_recipe(refined.winner.config)[1].apply(settings)
         extra["recipe"] = {name: getattr(trained, name) for name in RECIPE_SETTINGS}
+        if not trained.numeric_edges:  # nothing was binned (numeric_encoding => 'linear', or no numeric field)
+            extra["recipe"]["numeric_bins"] = 0
     if refined.winner.resumed_from is not None:
         extra["resumed_from"] = refined.winner.resumed_from
     return extra

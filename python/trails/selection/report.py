@@ -48,6 +48,12 @@ class Reporter:
             self.notice(f"task: regression of label \"{label}\" (train mean {task.mean:.4g}, std {task.std:.4g}), "
                         f"metric {task.metric}")
 
+    def numeric_encoding(self, asked: str, settings) -> None:
+        """Says so when ``numeric_encoding => 'piecewise'`` finds no numeric field to bin."""
+        if asked == "piecewise" and not settings.numeric_edges:
+            self.notice("numeric_encoding 'piecewise': no numeric field with train quantiles to bin; "
+                        "every MLP embeds its fields as usual")
+
     def no_service(self, base_url: str) -> None:
         self.notice(f"no refinement service at {base_url}: refining inside the database on the CPU")
 

@@ -24,7 +24,7 @@ FAMILY_CHOICES = {"auto": ("mlp", "gbdt"), "mlp": ("mlp",), "gbdt": ("gbdt",)}
 ``auto`` all of them, ``mlp`` TRAILS' MLPs only (the paper's behaviour), ``gbdt`` trees only."""
 
 
-NUMERIC_CHOICES = {"auto": "MLPs with and without bins race, the valid rows decide",
+NUMERIC_CHOICES = {"auto": "the binned recipe races beside the others, the valid rows decide",
                    "linear": "the standardised value times one vector, as TRAILS",
                    "piecewise": "every MLP embeds numeric fields piecewise-linearly over train quantiles"}
 """``model_selection``'s ``numeric_encoding`` argument → how an MLP embeds numeric fields

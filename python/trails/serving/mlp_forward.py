@@ -59,8 +59,9 @@ class MlpForward:
         """Whether the weights are those of a network for this many ids, fields and outputs."""
         width = n_fields * self.embedding.shape[1]
         chained = all(a[0].shape[1] == b[0].shape[0] for a, b in zip(self.layers, self.layers[1:]))
+        binned = self.numeric.get(STATE_PREFIX + "fields", np.empty(0, dtype=np.int64))
         return (self.embedding.shape[0] == n_ids and bool(self.layers) and self.layers[0][0].shape[0] == width
-                and self.layers[-1][0].shape[1] == n_outputs and chained)
+                and self.layers[-1][0].shape[1] == n_outputs and chained and bool((binned < n_fields).all()))
 
     def logits(self, ids: np.ndarray, values: np.ndarray) -> np.ndarray:
         """Logits float32 ``(B, n_outputs)`` of ids int64 ``(B, F)`` and values float32 ``(B, F)``."""
