@@ -19,7 +19,9 @@ column's units); a run resolves them once (:meth:`trails.data.layout.Layout.nume
 ``z`` units) into :attr:`TrainingSettings.numeric_edges`, and the recipe's ``numeric_bins``
 (:mod:`trails.refinement.recipe`) says how many bins a candidate uses (0: the linear encoding).
 The bins a model used are buffers of its ``state_dict`` (``numeric.*``), so predict, the numpy
-forward pass, export and a refit's warm start encode a row exactly as training did.
+forward pass, export and a refit's warm start encode a row exactly as training did. Its
+weights encode the input, as the embedding table does, and like it are not counted in
+``max_params`` or a model's ``params`` (:func:`trails.model.mlp_parameters`: the MLP part).
 """
 
 from __future__ import annotations
