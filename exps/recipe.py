@@ -6,8 +6,8 @@ through the product's training code (``Trial``, ``successive_halving`` with a fi
 and a deadline, as ``model_selection`` runs it). Regression tables are scored with R².
 
 ``--part recipes`` — **one arch, each recipe** of :data:`RECIPES` for ``--recipe-seconds``: the
-learning rate annealed over the iterations that fit (as a winner's finishing phase), every epoch
-evaluated on the whole valid split; the best valid score, its epoch, and the test score of those
+learning rate annealed over the iterations that fit (as a winner's finishing phase; a ``plateau``
+recipe holds it and steps it down instead), every epoch evaluated on the whole valid split; the best valid score, its epoch, and the test score of those
 weights. One seed: this is the measurement the portfolio (``trails.refinement.recipe``) was
 chosen from, not a result.
 
@@ -40,8 +40,9 @@ import peers_data
 from common import log
 
 from trails.families import Candidate
+from trails.refinement.finishing import Plateau
 from trails.refinement.halving import successive_halving
-from trails.refinement.recipe import PIECEWISE, REGULARISED, Recipe
+from trails.refinement.recipe import PIECEWISE, REGULARISED, Recipe, task_schedule
 from trails.refinement.trainer import Trial, TrainingSettings, evaluate, train
 from trails.selection.entrants import mlp_configs, race_recipes
 from trails.selection.planning import Rules
@@ -57,7 +58,11 @@ RECIPE_ARCH = "256-256"
 RECIPES = {"run's": Recipe(), "drop0.3": Recipe(dropout=0.3), "drop0.5": Recipe(dropout=0.5),
            "wd0.1": Recipe(weight_decay=0.1), "eml2_1e-3": Recipe(embedding_l2=1e-3),
            "regularised": REGULARISED, "ple8": Recipe(numeric_bins=8), "ple16": PIECEWISE,
-           "ple32": Recipe(numeric_bins=32), "regularised+ple16": Recipe(0.3, 0.1, 1e-3, 16)}
+           "ple32": Recipe(numeric_bins=32), "regularised+ple16": Recipe(0.3, 0.1, 1e-3, 16),
+           "bs128": Recipe(batch_size=128), "bs2048": Recipe(batch_size=2048), "emb6": Recipe(embedding_dim=6),
+           "emb16": Recipe(embedding_dim=16), "plateau1": Recipe(plateau=1), "plateau2": Recipe(plateau=2),
+           "emb16+plateau1": Recipe(embedding_dim=16, plateau=1), "bs128+plateau1": Recipe(batch_size=128, plateau=1),
+           "regularised+plateau1": dataclasses.replace(REGULARISED, plateau=1)}
 VARIANTS = ("before", "fixed", "selected")
 RACE_COLUMNS = ["dataset", "seed", "variant", "winner", "winner_epochs", "finish_epochs", "valid_score",
                 "test_score", "metric", "elapsed_s", "budget_s", "machine", "stamp"]
@@ -74,8 +79,9 @@ def load(name: str):
 
 
 def run_settings(splits) -> TrainingSettings:
-    """The configuration's settings with the table's numeric fields' quantiles, as a run's."""
-    return TrainingSettings.from_config(numeric_edges=splits.layout.numeric_edges())
+    """The configuration's settings with the table's numeric fields' quantiles and the finishing
+    schedule of its task, as a run's."""
+    return task_schedule(TrainingSettings.from_config(numeric_edges=splits.layout.numeric_edges()), splits.layout.task)
 
 
 def race(splits, task, variant: str, seed: int, budget_s: float) -> dict:
@@ -84,7 +90,8 @@ def race(splits, task, variant: str, seed: int, budget_s: float) -> dict:
     archs = [parse_arch(arch) for arch in ARCHS]
     if variant in ("before", "fixed"):
         candidates = archs
-        settings = dataclasses.replace(base, keep_best=False, train_threads=0 if variant == "before" else 1)
+        settings = dataclasses.replace(base, keep_best=False, train_threads=0 if variant == "before" else 1,
+                                       plateau=0)
     else:
         recipes = race_recipes(base, Rules.from_config().mlp_recipes)
         candidates = [Candidate("mlp", c) for c in mlp_configs(archs, len(archs), recipes)]
@@ -106,14 +113,19 @@ def one_recipe(splits, task, recipe: Recipe, seconds: float) -> dict:
     trial = Trial(parse_arch(RECIPE_ARCH), splits.n_ids, splits.n_fields, 10**12, settings, seed=0, task=task)
     started = time.monotonic()
     train(trial, splits.train, 1, settings.batch_size, settings.iter_per_epoch)  # times an iteration
-    trial.anneal(int((seconds - (time.monotonic() - started)) / trial.seconds_per_iteration))
+    iterations = int((seconds - (time.monotonic() - started)) / trial.seconds_per_iteration)
+    if not settings.plateau:
+        trial.anneal(iterations)
+    plateau = Plateau.over(settings.plateau or 0, trial.iterations, iterations)
     scores = [evaluate(trial.model, splits.valid, task)]
     best_score, best_epoch, best = scores[0], 1, trial.snapshot()
     while time.monotonic() < started + seconds:
         train(trial, splits.train, 1, settings.batch_size, settings.iter_per_epoch, deadline=started + seconds)
         scores.append(evaluate(trial.model, splits.valid, task))
-        if task.better(scores[-1], best_score):
+        improved = task.better(scores[-1], best_score)
+        if improved:
             best_score, best_epoch, best = scores[-1], max(1, trial.epochs_trained), trial.snapshot()
+        plateau.after_epoch(trial, improved, best)
     trial.model.load_state_dict(best)
     return {"arch": RECIPE_ARCH, "epochs": trial.epochs_trained, "best_valid": best_score,
             "best_epoch": best_epoch, "last_valid": scores[-1],

@@ -8,7 +8,7 @@ import pytest
 
 from trails.coordinator import Plan
 from trails.families.mlp_config import MlpConfig
-from trails.refinement.recipe import REGULARISED
+from trails.refinement.recipe import REGULARISED, WIDE
 from trails.refinement.settings import TrainingSettings
 from trails.selection import entrants
 from trails.selection.entrants import MAX_ROUNDS_PER_UNIT, MIN_ROUNDS_PER_UNIT, TREES
@@ -79,8 +79,13 @@ def test_mlp_only_with_one_recipe_is_the_trails_race_unchanged():
 def test_mlp_slots_pair_the_best_arch_with_each_recipe_then_the_next_archs_in_turn():
     race = entrants.enter(revision(4), ("mlp",), RULES, TrainingSettings(), PORTFOLIO, in_trials=False, unit_s=0.5,
                           round_s=0.01)
-    assert [c.config for c in race.candidates] == [ARCHS[0], MlpConfig(ARCHS[0], REGULARISED),
-                                                   MlpConfig(ARCHS[1], REGULARISED), ARCHS[2]]
-    assert race.candidates[1].text == "64-64/drop=0.3,wd=0.1,eml2=0.001"
+    assert [c.config for c in race.candidates] == [ARCHS[0], MlpConfig(ARCHS[0], WIDE), MlpConfig(ARCHS[0], REGULARISED),
+                                                   MlpConfig(ARCHS[1], WIDE)]  # no numeric field: no bins
+    assert race.candidates[1].text == "64-64/emb=16" and race.candidates[2].text == "64-64/drop=0.3,wd=0.1,eml2=0.001"
+    # max_params bounds the run: the archs fit at the run's width, so no recipe widens the embedding
+    bounded = entrants.enter(revision(4), ("mlp",), RULES, TrainingSettings(), PORTFOLIO, in_trials=False, unit_s=0.5,
+                             round_s=0.01, max_nodes=10_000)
+    assert [c.config for c in bounded.candidates] == [ARCHS[0], MlpConfig(ARCHS[0], REGULARISED),
+                                                      MlpConfig(ARCHS[1], REGULARISED), ARCHS[2]]
     in_trials = entrants.enter(revision(4), ("mlp",), RULES, TrainingSettings(), PORTFOLIO, in_trials=True)
     assert [c.config for c in in_trials.candidates] == ARCHS  # max_trials: K archs with the run's recipe

@@ -118,7 +118,7 @@ def test_the_numeric_encoding_argument_sets_the_runs_bins_and_which_recipes_race
 
     configured = TrainingSettings(numeric_bins=8)
     auto = numeric_settings(TrainingSettings(), EDGES, "auto")
-    assert (auto.numeric_bins, auto.numeric_edges) == (0, EDGES) and race_recipes(auto, 3) == PORTFOLIO
+    assert (auto.numeric_bins, auto.numeric_edges) == (0, EDGES) and race_recipes(auto, 4) == PORTFOLIO
     assert numeric_settings(configured, EDGES, "auto").numeric_bins == 8  # the configuration's run recipe
     linear = numeric_settings(configured, EDGES, "linear")
     assert (linear.numeric_bins, linear.numeric_edges) == (0, ()) and PIECEWISE not in race_recipes(linear, 3)
@@ -126,7 +126,7 @@ def test_the_numeric_encoding_argument_sets_the_runs_bins_and_which_recipes_race
     assert piecewise.numeric_bins == PIECEWISE.numeric_bins and PIECEWISE not in race_recipes(piecewise, 3)
     assert numeric_settings(configured, EDGES, "piecewise").numeric_bins == 8
     no_numeric = numeric_settings(TrainingSettings(), (), "auto")
-    assert race_recipes(no_numeric, 3) == PORTFOLIO[:2] and race_recipes(no_numeric, 3, in_trials=True) == (Recipe(),)
+    assert race_recipes(no_numeric, 4) == PORTFOLIO[:3] and race_recipes(no_numeric, 3, in_trials=True) == (Recipe(),)
 
 
 WAVE = """CREATE TABLE wave AS

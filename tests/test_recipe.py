@@ -4,6 +4,9 @@ any other MLP's. No database."""
 
 from __future__ import annotations
 
+import configparser
+import time
+
 import pytest
 import torch
 
@@ -11,9 +14,12 @@ from trails.errors import TrailsError
 from trails.families import MLP, Candidate, ModelHyper, parse_candidate
 from trails.families.mlp_config import MlpConfig, arch_and_recipe, mlp_config
 from trails.model import ReLUDropout
-from trails.refinement.recipe import PORTFOLIO, REGULARISED, Recipe
+from trails.refinement.finishing import PLATEAU_FACTOR, Plateau
+from trails.refinement.halving import successive_halving
+from trails.refinement.recipe import PLATEAU_PATIENCE, PORTFOLIO, REGULARISED, Recipe, task_schedule
 from trails.refinement.settings import TrainingSettings
 from trails.refinement.trainer import Trial, train
+from trails.task import BINARY_01, Task
 from test_halving import N_FIELDS, N_IDS, synthetic
 
 SETTINGS = TrainingSettings(batch_size=128, iter_per_epoch=5, learning_rate=1e-2)
@@ -72,3 +78,94 @@ def test_a_trial_trains_with_its_recipe_and_resumes_with_it():
     hyper = ModelHyper(n_ids=N_IDS, n_fields=N_FIELDS, embedding_dim=SETTINGS.embedding_dim, batch_norm=True)
     stored = MLP.from_bytes(config, hyper, 2, MLP.to_bytes(trial.model))
     assert not stored.training and MLP.parameter_count(config, hyper, 2) == MLP.parameter_count((16, 8), hyper, 2)
+
+
+def test_batch_size_scales_the_rate_and_keeps_an_epochs_rows_and_applies_once():
+    recipe = Recipe.parse("bs=2048,emb=16,plateau=2")
+    assert (recipe.batch_size, recipe.embedding_dim, recipe.plateau) == (2048, 16, 2)
+    assert recipe.text == "bs=2048,emb=16,plateau=2" and Recipe.parse(recipe.text) == recipe
+    run = TrainingSettings(batch_size=512, iter_per_epoch=200, learning_rate=1e-3)
+    applied = recipe.apply(run)
+    assert (applied.batch_size, applied.iter_per_epoch, applied.embedding_dim, applied.plateau) == (2048, 50, 16, 2)
+    assert applied.learning_rate == pytest.approx(2e-3)  # √(2048 / 512) = 2
+    assert recipe.apply(applied) == applied  # refit applies it to the settings the model recorded
+    small = Recipe(batch_size=128).apply(run)
+    assert (small.iter_per_epoch, small.learning_rate) == (800, pytest.approx(5e-4))
+    with pytest.raises(TrailsError, match="batch_size"):
+        Recipe(batch_size=0).apply(run)
+    with pytest.raises(TrailsError, match="plateau"):
+        Recipe(plateau=-1).apply(run)
+
+
+def test_an_embedding_width_recipe_trains_stores_and_rebuilds_its_own_width():
+    config = mlp_config((16, 8), Recipe(embedding_dim=6, batch_size=256))
+    trial = MLP.new_trial(config, N_IDS, N_FIELDS, 1000, SETTINGS, seed=1)
+    assert trial.model.embedding.weight.shape == (N_IDS, 6) and trial.settings.batch_size == 256
+    assert trial.settings.iter_per_epoch == 2  # 5 iterations of 128 rows: about 2 of 256
+    train(trial, synthetic(600, 5), 1, trial.settings.batch_size, trial.settings.iter_per_epoch)
+    rebuilt = MLP.from_snapshot(config, trial.snapshot(), N_IDS, N_FIELDS, SETTINGS, BINARY_01)
+    assert rebuilt.embedding.weight.shape == (N_IDS, 6)
+    hyper = ModelHyper(n_ids=N_IDS, n_fields=N_FIELDS, embedding_dim=SETTINGS.embedding_dim, batch_norm=True)
+    assert MLP.parameter_count(config, hyper, 2) == sum(p.numel() for p in trial.model.mlp.parameters())
+
+
+def test_the_plateau_schedule_restores_the_best_weights_and_steps_the_rate_down():
+    trial = MLP.new_trial((16, 8), N_IDS, N_FIELDS, 10**6, SETTINGS, seed=2)
+    best = trial.snapshot()
+    plateau = Plateau(2)
+    assert not plateau.after_epoch(trial, True, best)
+    with torch.no_grad():
+        trial.model.embedding.weight.add_(1.0)  # an epoch that did not help
+    assert not plateau.after_epoch(trial, False, best)
+    assert plateau.after_epoch(trial, False, best) and plateau.steps == 1
+    assert torch.equal(trial.model.embedding.weight, best["embedding.weight"])
+    assert trial.learning_rate == pytest.approx(SETTINGS.learning_rate / PLATEAU_FACTOR)
+    train(trial, synthetic(600, 5), 1, 128, 5)  # the rate is held after the step
+    assert trial.learning_rate == pytest.approx(SETTINGS.learning_rate / PLATEAU_FACTOR)
+    assert not Plateau(0).after_epoch(trial, False, best)  # patience 0: never steps
+
+
+def test_a_plateau_winner_holds_its_rate_and_steps_it_down_in_the_finishing_phase(monkeypatch):
+    rates = []  # the rate after each evaluated epoch of the finishing phase
+    after_epoch = Plateau.after_epoch
+
+    def watched(self, trial, improved, best):
+        stepped = after_epoch(self, trial, improved, best)
+        rates.append((trial.learning_rate, stepped, self.annealing))
+        return stepped
+
+    monkeypatch.setattr(Plateau, "after_epoch", watched)
+    train_data, valid_data = synthetic(3000, 1), synthetic(800, 2)
+    config = mlp_config((16, 8), Recipe(plateau=1))
+    settings = TrainingSettings(batch_size=128, iter_per_epoch=5, learning_rate=1e-2, decision_valid_rows=800)
+    result = successive_halving([Candidate("mlp", config)], train_data, valid_data, N_IDS, N_FIELDS, 1, 3, 9,
+                                settings=settings, seed=0, device="cpu", finish=True,
+                                deadline=time.monotonic() + 4.0)
+    assert result.winner.config == config and len(rates) >= 4
+    # held, not annealed: before any step the rate is the initial one; each step divides it by
+    # 10; over the last quarter it decays from where it was
+    steps, held = 0, [(rate, stepped) for rate, stepped, annealing in rates if not annealing]
+    for rate, stepped in held:
+        steps += stepped
+        assert rate == pytest.approx(1e-2 / PLATEAU_FACTOR ** steps)
+    decay = [rate for rate, _, annealing in rates if annealing]
+    assert held and decay and decay == sorted(decay, reverse=True) and decay[0] <= held[-1][0]
+
+
+def test_the_task_chooses_the_finishing_schedule_unless_the_configuration_does(tmp_path):
+    auto = TrainingSettings()
+    assert auto.plateau is None  # [refinement] plateau = auto
+    assert task_schedule(auto, BINARY_01).plateau == PLATEAU_PATIENCE
+    assert task_schedule(auto, Task("regression")).plateau == 0
+    assert task_schedule(TrainingSettings(plateau=0), BINARY_01).plateau == 0  # configured: kept
+    assert TrainingSettings.from_json(auto.to_json()) == auto
+    config = configparser.ConfigParser()
+    config.read_string("[refinement]\nbatch_size = 512\niter_per_epoch = 200\nlearning_rate = 0.001\n"
+                       "embedding_dim = 10\nbatch_norm = true\nplateau = 2\n")
+    assert TrainingSettings.from_config(config).plateau == 2
+    config.set("refinement", "plateau", "auto")
+    assert TrainingSettings.from_config(config).plateau is None
+    config.set("refinement", "plateau", "soon")
+    with pytest.raises(TrailsError, match="plateau") as error:
+        TrainingSettings.from_config(config)
+    assert "auto" in error.value.hint

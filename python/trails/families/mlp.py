@@ -134,7 +134,9 @@ class MlpFamily:
     def parameter_count(self, config, hyper: ModelHyper, n_outputs: int) -> int:
         """The MLP's parameters (:func:`trails.model.mlp_parameters`; the embedding table is the
         layout's and is not counted)."""
-        return mlp_parameters(arch_and_recipe(config)[0], hyper.n_fields * hyper.embedding_dim, n_outputs, hyper.batch_norm)
+        arch, recipe = arch_and_recipe(config)
+        width = recipe.embedding_dim or hyper.embedding_dim
+        return mlp_parameters(arch, hyper.n_fields * width, n_outputs, hyper.batch_norm)
 
     def prediction_seconds(self, units: int, settings: TrainingSettings) -> float:
         """0: an MLP predicts the test split within the budget's own reserve."""
@@ -153,8 +155,10 @@ class MlpFamily:
         """A fresh :class:`~trails.refinement.trainer.Trial` of ``config``'s arch, trained with
         ``settings`` and the configuration's recipe on top."""
         arch, recipe = arch_and_recipe(config)
-        trial = Trial(arch, n_ids, n_fields, max_iterations, recipe.apply(settings), seed=seed, device=device,
-                      task=task)
+        own = recipe.apply(settings)
+        if own.iter_per_epoch != settings.iter_per_epoch:  # its batch size: the same epochs, other iterations
+            max_iterations = max(1, int(max_iterations) * own.iter_per_epoch // settings.iter_per_epoch)
+        trial = Trial(arch, n_ids, n_fields, max_iterations, own, seed=seed, device=device, task=task)
         if not recipe.is_default:
             trial.candidate = Candidate(self.name, config)
         return trial
@@ -214,8 +218,9 @@ class MlpFamily:
                       settings: TrainingSettings, task: Task, device="cpu") -> TabularMLP:
         """The network with the weights ``snapshot`` (a ``state_dict``), in eval mode; the
         caller's global torch RNG is left as it was."""
+        arch, recipe = arch_and_recipe(config)
         with torch.random.fork_rng(devices=[]):
-            return build_model(arch_and_recipe(config)[0], n_ids, n_fields, settings.embedding_dim, settings.batch_norm,
+            return build_model(arch, n_ids, n_fields, recipe.apply(settings).embedding_dim, settings.batch_norm,
                                state=snapshot, device=device, n_outputs=task.n_outputs)
 
     def snapshot_bytes(self, snapshot: dict) -> bytes:

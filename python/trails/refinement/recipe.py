@@ -27,15 +27,17 @@ numeric field (:meth:`Recipe.applies`). One arch at a time it lifted movielens' 
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, fields
 
 from trails.errors import TrailsError
 
-RECIPE_KEYS = {"dropout": "drop", "weight_decay": "wd", "embedding_l2": "eml2", "numeric_bins": "ple"}
+RECIPE_KEYS = {"dropout": "drop", "weight_decay": "wd", "embedding_l2": "eml2", "numeric_bins": "ple",
+               "batch_size": "bs", "embedding_dim": "emb", "plateau": "plateau"}
 """Field of :class:`Recipe` (a :class:`~trails.refinement.settings.TrainingSettings` field) →
 its key in the text form."""
 
-INTEGER_KNOBS = ("numeric_bins",)
+INTEGER_KNOBS = ("numeric_bins", "batch_size", "embedding_dim", "plateau")
 """Knobs whose value is a whole number."""
 
 PAIR_SEPARATOR = ","
@@ -52,12 +54,21 @@ class Recipe:
         embedding_l2: L2 penalty on a batch's embeddings, ≥ 0.
         numeric_bins: numeric fields embedded piecewise-linearly over at most this many bins
             (:mod:`trails.piecewise`); 0: linearly.
+        batch_size: rows per iteration; the learning rate scales with the square root of its
+            ratio to the run's batch, and an epoch's iterations inversely, so an epoch still
+            holds the run's rows (:meth:`apply`).
+        embedding_dim: numbers per embedded id (the MLP's input is fields × this wide).
+        plateau: the finishing phase's schedule (``TrainingSettings.plateau``): N ≥ 1 steps the
+            rate down after N epochs without a better valid score; 0: cosine.
     """
 
     dropout: float | None = None
     weight_decay: float | None = None
     embedding_l2: float | None = None
     numeric_bins: int | None = None
+    batch_size: int | None = None
+    embedding_dim: int | None = None
+    plateau: int | None = None
 
     def applies(self, settings) -> bool:
         """Whether its bins change training on a run of ``settings``: a recipe without
@@ -71,7 +82,12 @@ class Recipe:
         return all(getattr(self, item.name) is None for item in fields(self))
 
     def apply(self, settings):
-        """``settings`` with this recipe's knobs (validated).
+        """``settings`` with this recipe's knobs (validated). A ``batch_size`` ``b`` on a run of
+        batch ``b0`` also sets the learning rate to ``lr0 · √(b / b0)`` (Adam's square-root
+        scaling) and ``iter_per_epoch`` to ``round(i0 · b0 / b)`` (at least 1), so an epoch still
+        holds about the run's rows and a rung costs about the same. Applying it again to its own
+        result changes nothing (the ratio is then 1): refit applies a stored model's recipe to
+        the settings it recorded.
 
         Raises:
             TrailsError: for a knob out of its range.
@@ -79,6 +95,10 @@ class Recipe:
         overrides = {item.name: getattr(self, item.name) for item in fields(self) if getattr(self, item.name) is not None}
         if not overrides:
             return settings
+        if self.batch_size is not None and int(self.batch_size) >= 1:
+            ratio = int(self.batch_size) / int(settings.batch_size)
+            overrides["learning_rate"] = settings.learning_rate * math.sqrt(ratio)
+            overrides["iter_per_epoch"] = max(1, round(settings.iter_per_epoch / ratio))
         applied = dataclasses.replace(settings, **overrides)
         applied.validate()
         return applied
@@ -120,9 +140,25 @@ REGULARISED = Recipe(dropout=0.3, weight_decay=0.1, embedding_l2=1e-3)
 PIECEWISE = Recipe(numeric_bins=16)
 """The portfolio's recipe that embeds numeric fields piecewise-linearly (:mod:`trails.piecewise`)."""
 
-PORTFOLIO = (Recipe(), REGULARISED, PIECEWISE)
+WIDE = Recipe(embedding_dim=16)
+"""The portfolio's recipe with wider embeddings (16 numbers per id instead of the run's 10)."""
+
+PORTFOLIO = (Recipe(), WIDE, REGULARISED, PIECEWISE)
 """The recipes an MLP arch may race with, the run's own first (``[coordinator] mlp_recipes`` of
 those that apply: :func:`trails.selection.entrants.race_recipes`)."""
+
+PLATEAU_PATIENCE = 1
+"""The plateau schedule's patience (evaluated epochs) where the task chooses it."""
+
+
+def task_schedule(settings, task):
+    """``settings`` with the finishing phase's schedule resolved for ``task`` (a
+    :class:`~trails.task.Task`) where the configuration leaves it to the task (``plateau =
+    auto``, None): step down on a plateau (:data:`PLATEAU_PATIENCE`) for a classification, the
+    cosine for a regression (see the module docstring for the measurement behind the rule)."""
+    if settings.plateau is not None:
+        return settings
+    return dataclasses.replace(settings, plateau=0 if task.kind == "regression" else PLATEAU_PATIENCE)
 
 
 def numeric_settings(settings, numeric_edges: tuple, numeric: str = "auto"):

@@ -17,7 +17,7 @@ __all__ = ["PRECISIONS", "RECIPE_SETTINGS", "TrainingSettings", "check_precision
 PRECISIONS = ("auto", "fp32", "bf16")
 
 
-RECIPE_SETTINGS = ("dropout", "weight_decay", "embedding_l2", "numeric_bins")
+RECIPE_SETTINGS = ("dropout", "weight_decay", "embedding_l2", "numeric_bins", "plateau")
 """The settings of an MLP's recipe that a stored model's ``hyper`` records (``recipe``) and refit
 trains with again."""
 
@@ -42,6 +42,21 @@ def edges_tuple(numeric_edges) -> tuple:
     except (TypeError, ValueError):
         raise TrailsError("numeric_edges must be [[field index, value id, [quantiles...]], ...]",
                           hint="send what Layout.numeric_edges() gives") from None
+
+
+def _optional_int(text: str, name: str) -> int | None:
+    """``auto`` (or empty) → None; else the whole number ``text`` names.
+
+    Raises:
+        TrailsError: for anything else.
+    """
+    if text.strip().lower() in ("auto", ""):
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise TrailsError(f"the value of {name} is {text!r}, but must be auto or a whole number",
+                          hint=f"set [refinement] {name} in config.ini to auto, 0 or 1") from None
 
 
 @dataclass(frozen=True)
@@ -87,6 +102,11 @@ class TrainingSettings:
         numeric_edges: the run's numeric fields as ``(field index, value id, quantiles in
             standardised units)``, from the layout (:meth:`trails.data.layout.Layout.numeric_edges`);
             empty: no field can be binned (none is numeric, or an old layout holds no quantiles).
+        plateau: the MLP finishing phase's schedule: 0 decays the learning rate by a cosine to 0
+            over the iterations that fit; N ≥ 1 holds it and, after N evaluated epochs without
+            a better valid score, restores the best weights and divides the rate by 10, the last
+            quarter annealed (:mod:`trails.refinement.finishing`); None (the default): chosen by
+            the task (:func:`trails.refinement.recipe.task_schedule`; unresolved, a cosine).
     """
 
     batch_size: int = 512
@@ -108,6 +128,7 @@ class TrainingSettings:
     train_threads: int = 1
     numeric_bins: int = 0
     numeric_edges: tuple = ()
+    plateau: int | None = None
 
     @classmethod
     def from_config(cls, config=None, **overrides) -> "TrainingSettings":
@@ -132,6 +153,7 @@ class TrainingSettings:
             keep_best=config.getboolean(section, "keep_best", fallback=cls.keep_best),
             train_threads=config.getint(section, "train_threads", fallback=cls.train_threads),
             numeric_bins=config.getint(section, "numeric_bins", fallback=cls.numeric_bins),
+            plateau=_optional_int(config.get(section, "plateau", fallback="auto"), "plateau"),
         )
         overrides = {k: v for k, v in overrides.items() if v is not None}
         if "numeric_edges" in overrides:
@@ -173,7 +195,8 @@ class TrainingSettings:
                        dropout=float(data["dropout"]), weight_decay=float(data["weight_decay"]),
                        embedding_l2=float(data["embedding_l2"]), keep_best=bool(data["keep_best"]),
                        train_threads=int(data["train_threads"]), numeric_bins=int(data["numeric_bins"]),
-                       numeric_edges=edges_tuple(data["numeric_edges"]))
+                       numeric_edges=edges_tuple(data["numeric_edges"]),
+                       plateau=None if data["plateau"] is None else int(data["plateau"]))
         settings.validate()
         return settings
 
@@ -193,6 +216,8 @@ class TrainingSettings:
                               "learning_rate > 0")
         if int(self.numeric_bins) < 0:
             raise TrailsError(f"the value of numeric_bins is {self.numeric_bins}, but must be numeric_bins >= 0")
+        if self.plateau is not None and int(self.plateau) < 0:
+            raise TrailsError(f"the value of plateau is {self.plateau}, but must be auto or plateau >= 0")
         if int(self.train_threads) < 0:
             raise TrailsError(f"the value of train_threads is {self.train_threads}, but must be train_threads >= 0")
         if not 0 <= self.dropout < 1:

@@ -134,6 +134,14 @@ class CosineDecay:
         return 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
+class ConstantRate:
+    """Learning-rate factor 1 at every iteration: the rate is held (a class, so a scheduler
+    state pickles)."""
+
+    def __call__(self, iteration: int) -> float:
+        return 1.0
+
+
 class Trial:
     """One candidate being trained: model + Adam + cosine schedule + shuffling generator.
 
@@ -198,6 +206,14 @@ class Trial:
         for group in self.optimizer.param_groups:
             group["lr"] = group["initial_lr"] = current
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, CosineDecay(iterations))
+
+    def step_down(self, factor: float) -> None:
+        """Multiply the learning rate by ``factor`` and hold it there (a constant schedule from
+        now on): the plateau schedule's step (:mod:`trails.refinement.finishing`)."""
+        lowered = self.learning_rate * float(factor)
+        for group in self.optimizer.param_groups:
+            group["lr"] = group["initial_lr"] = lowered
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, ConstantRate())
 
     @property
     def seconds_per_iteration(self) -> float | None:
@@ -325,7 +341,8 @@ def train(trial: Trial, data: SplitTensors, epochs: int, batch_size: int, iter_p
 def _train_epochs(trial: Trial, split, epochs: int, max_batch_size: int, iter_per_epoch: int,
                   deadline, should_stop, on_epoch) -> list[float]:
     """The loop of :func:`train` (arguments checked there)."""
-    model, optimizer, scheduler, task = trial.model, trial.optimizer, trial.scheduler, trial.task
+    # trial.scheduler is read at each step: an on_epoch callback may replace it (plateau steps)
+    model, optimizer, task = trial.model, trial.optimizer, trial.task
     model.train()
     forward_context = _forward_context(trial)
     embedding_l2 = trial.settings.embedding_l2
@@ -353,7 +370,7 @@ def _train_epochs(trial: Trial, split, epochs: int, max_batch_size: int, iter_pe
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
-                scheduler.step()
+                trial.scheduler.step()
                 loss_sum += loss.detach()
                 trial.iterations += 1
         mean_loss = float(loss_sum.item()) / per_epoch

@@ -21,7 +21,7 @@ import importlib
 from trails import deployments
 from trails.data.session import Session
 from trails.errors import TrailsError
-from trails.refinement.recipe import numeric_settings
+from trails.refinement.recipe import numeric_settings, task_schedule
 from trails.refinement.settings import TrainingSettings
 from trails.selection import planning, score_cache, warm
 from trails.selection.budget import Budget
@@ -39,8 +39,10 @@ def _training_phases():
 
 def run_settings(request: SelectionRequest, problem) -> TrainingSettings:
     """The configuration's training settings for this call, its ``numeric_encoding`` applied to
-    the layout's numeric fields (:func:`~trails.refinement.recipe.numeric_settings`)."""
-    return numeric_settings(TrainingSettings.from_config(), problem.layout.numeric_edges(), request.numeric_encoding)
+    the layout's numeric fields (:func:`~trails.refinement.recipe.numeric_settings`) and the
+    finishing schedule resolved for its task (:func:`~trails.refinement.recipe.task_schedule`)."""
+    settings = numeric_settings(TrainingSettings.from_config(), problem.layout.numeric_edges(), request.numeric_encoding)
+    return task_schedule(settings, problem.task)
 
 
 def select(session: Session, request: SelectionRequest, hooks: Hooks = Hooks(),

@@ -111,13 +111,17 @@ def shares(k: int, families: tuple[str, ...], mlp_available: int, trees_availabl
     return mlp, max(0, min(total - mlp, trees_available))
 
 
-def race_recipes(settings: TrainingSettings, count: int, in_trials: bool = False) -> tuple:
+def race_recipes(settings: TrainingSettings, count: int, in_trials: bool = False, bounded: bool = False) -> tuple:
     """The recipes an MLP arch races with: the first ``count`` (at least one) of
     :data:`~trails.refinement.recipe.PORTFOLIO` that change training on a run of ``settings``
-    (bins need a numeric field: :meth:`Recipe.applies`); only the run's own in trials."""
+    (bins need a numeric field: :meth:`Recipe.applies`); only the run's own in trials. A run
+    ``bounded`` by ``max_params`` leaves out recipes that widen the embedding: its archs were
+    chosen within the bound at the run's width, and a wider input adds first-layer weights."""
     if in_trials:
         return (Recipe(),)
-    return tuple(recipe for recipe in PORTFOLIO if recipe.applies(settings))[:max(1, count)]
+    fitting = (recipe for recipe in PORTFOLIO if recipe.applies(settings)
+               and not (bounded and (recipe.embedding_dim or 0) > settings.embedding_dim))
+    return tuple(fitting)[:max(1, count)]
 
 
 def mlp_configs(archs: list, n: int, recipes: tuple) -> list:
@@ -147,7 +151,8 @@ def enter(revision: Revision, families: tuple[str, ...], rules: Rules, settings:
                           "nodes in one boosting round than max_params, or needs more memory than is free",
                           hint="raise max_params, or use families => 'auto' or 'mlp'")
     mlps = [Candidate(DEFAULT_FAMILY, config)
-            for config in mlp_configs(archs, n_mlp, race_recipes(settings, rules.mlp_recipes, in_trials))]
+            for config in mlp_configs(archs, n_mlp, race_recipes(settings, rules.mlp_recipes, in_trials,
+                                                                 bounded=max_nodes is not None))]
     trees = [Candidate(TREES, config) for config in portfolio[:n_trees]]
     reserves = () if in_trials or not trees else tuple(Candidate(TREES, config) for config in portfolio[n_trees:])
     candidates = tuple(c for pair in zip_longest(mlps, trees) for c in pair if c is not None)

@@ -59,15 +59,23 @@ def auc_of(family: ModelFamily, model, data: SplitTensors | None, task: Task, sc
     return None if data is None else family.evaluate(model, data, task.with_metric(AUC), batch_size)
 
 
-def _hyper_extra(refined: Refined, settings: TrainingSettings) -> dict:
+def trained_settings(refined: Refined, settings: TrainingSettings) -> TrainingSettings:
+    """The settings the winner trained with: the run's ``settings`` with an MLP winner's recipe
+    applied (its batch size, rate, iterations per epoch, embedding width, ...); the run's for
+    another family."""
+    if refined.winner.family != DEFAULT_FAMILY:
+        return settings
+    return arch_and_recipe(refined.winner.config)[1].apply(settings)
+
+
+def _hyper_extra(refined: Refined, trained: TrainingSettings) -> dict:
     """What the stored ``hyper`` holds beyond :class:`ModelHyper`'s fields: an MLP's ``recipe``
-    (dropout, weight decay, embedding L2 and numeric bins it trained with: the run's settings and
-    its candidate's recipe, bins 0 where the run had no field to bin; what refit trains it with
-    again) and, for a warm
-    start's winner that started from a stored model, ``resumed_from``."""
+    (dropout, weight decay, embedding L2, numeric bins and plateau it trained with: the run's
+    settings and its candidate's recipe, ``trained``; bins 0 where the run had no field to bin;
+    what refit trains it with again) and, for a warm start's winner that started from a stored
+    model, ``resumed_from``."""
     extra = {}
     if refined.winner.family == DEFAULT_FAMILY:
-        trained = arch_and_recipe(refined.winner.config)[1].apply(settings)
         extra["recipe"] = {name: getattr(trained, name) for name in RECIPE_SETTINGS}
         if not trained.numeric_edges:  # nothing was binned (numeric_encoding => 'linear', or no numeric field)
             extra["recipe"]["numeric_bins"] = 0
@@ -81,11 +89,12 @@ def evaluate_winner(session: Session, problem: Problem, refined: Refined, settin
     """Read the test split and score the winner on it (see the module docstring)."""
     layout, task, family = problem.layout, problem.task, get_family(refined.winner.family)
     test_data = load_split(session, problem.context.dataset, layout, "test", ordered=False)
+    trained = trained_settings(refined, settings)
     hyper = ModelHyper(n_ids=layout.n_ids, n_fields=layout.n_fields, n_outputs=task.n_outputs,
-                       embedding_dim=settings.embedding_dim, batch_norm=settings.batch_norm,
-                       epochs=refined.summary.get("winner_epochs"), learning_rate=settings.learning_rate,
-                       batch_size=settings.batch_size, iter_per_epoch=settings.iter_per_epoch, seed=seed,
-                       family=family.name, extra=_hyper_extra(refined, settings))
+                       embedding_dim=trained.embedding_dim, batch_norm=trained.batch_norm,
+                       epochs=refined.summary.get("winner_epochs"), learning_rate=trained.learning_rate,
+                       batch_size=trained.batch_size, iter_per_epoch=trained.iter_per_epoch, seed=seed,
+                       family=family.name, extra=_hyper_extra(refined, trained))
     network = family.from_bytes(refined.winner.config, hyper, task.n_outputs, refined.weights)
     params = family.model_parameters(network)
     hyper = dataclasses.replace(hyper, mlp_params=params, rounds_per_unit=settings.rounds_per_unit)

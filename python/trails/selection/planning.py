@@ -64,7 +64,7 @@ class Rules:
     eta: int = 3
     ratio: int = 100
     max_epochs: int = 27
-    mlp_recipes: int = 3
+    mlp_recipes: int = 4
 
     @classmethod
     def from_config(cls, config=None) -> "Rules":

@@ -141,10 +141,14 @@ def _why_not(previous: Previous, layout: Layout, families: tuple, settings, max_
     stored, hyper = previous.stored, previous.stored.hyper
     if stored.family not in families:
         return f"its family, {stored.family}, is not in this race"
-    if stored.family == "mlp" and (hyper.get("embedding_dim"), hyper.get("batch_norm")) != (
-            settings.embedding_dim, settings.batch_norm):
-        return (f"it was trained with embedding_dim {hyper.get('embedding_dim')}, batch_norm {hyper.get('batch_norm')};"
-                f" now {settings.embedding_dim}, {settings.batch_norm}")
+    if stored.family == "mlp":
+        from trails.families import parse_candidate
+        from trails.families.mlp_config import arch_and_recipe
+
+        width = arch_and_recipe(parse_candidate(stored.arch).config)[1].apply(settings).embedding_dim  # its recipe's
+        if (hyper.get("embedding_dim"), hyper.get("batch_norm")) != (width, settings.batch_norm):
+            return (f"it was trained with embedding_dim {hyper.get('embedding_dim')}, batch_norm {hyper.get('batch_norm')};"
+                    f" now {width}, {settings.batch_norm}")
     if stored.layout.n_fields != layout.n_fields:
         return "its layout has other fields"
     if max_params is not None and stored.params is not None and stored.params > max_params:
@@ -159,8 +163,8 @@ def resume(previous: Previous, layout: Layout, race, settings, max_params: int |
     from trails.families.stored_start import StoredStart
 
     families = tuple(sorted({candidate.family for candidate in race.candidates}))
-    reason = _why_not(previous, layout, families, settings, max_params)  # no candidate of its family: not in it
     try:
+        reason = _why_not(previous, layout, families, settings, max_params)  # no candidate of its family: not in it
         candidate: Candidate = parse_candidate(previous.stored.arch)
         mapping = id_map(previous.stored.layout, layout) if reason is None else None
     except (TrailsError, CannotExtend) as error:

@@ -56,6 +56,7 @@ class SettingsRequest(BaseModel):
     train_threads: int = Field(ge=0)
     numeric_bins: int = Field(ge=0)
     numeric_edges: list[tuple[int, int, list[float]]]
+    plateau: Optional[int] = Field(ge=0)
 
 
 class JobRequest(BaseModel):
