@@ -1,27 +1,46 @@
-"""An MLP candidate's training recipe: the regularisation it trains with, on top of the run's
+"""An MLP candidate's training recipe: how it trains, on top of the run's
 :class:`~trails.refinement.settings.TrainingSettings`.
 
 A :class:`Recipe` overrides some of the settings' recipe knobs (:data:`RECIPE_KEYS`: dropout
-after each hidden ReLU, AdamW weight decay on the Linear weights, L2 on a batch's embeddings);
-a knob it leaves as None is the settings'. The empty recipe is the run's own, TRAILS' fixed one
-(``[refinement]``: no dropout, no decay, no penalty by default). Its text lists the knobs it
-sets, ``drop=0.3,wd=0.1,eml2=0.001``, in that order; the empty recipe's text is empty.
+after each hidden ReLU, AdamW weight decay on the Linear weights, L2 on a batch's embeddings,
+piecewise-linear bins of numeric fields, batch size, embedding width, the finishing phase's
+plateau schedule); a knob it leaves as None is the settings'. The empty recipe is the run's own
+(``[refinement]``: TRAILS' by default, with the schedule chosen by the task). Its text lists the
+knobs it sets, ``drop=0.3,wd=0.1,eml2=0.001``, in :data:`RECIPE_KEYS` order; the empty recipe's
+text is empty.
 
 **The portfolio** (:data:`PORTFOLIO`) is small and measured, not searched: the run's recipe,
-and a regularised one (dropout 0.3, weight decay 0.1, embedding L2 0.001). Measured one recipe
-at a time on one arch (``exps/recipe.py --part recipes``, ``exps/README.md`` "The MLP's recipe"):
-on uci_diabetes, where the MLP overfits from its first epoch, the regularised recipe raised the
-best valid AUC from 0.658 to 0.668; on movielens from 0.7761 to 0.7770; on frappe no recipe moved
-it by more than 0.0005 and dropout cost a quarter of the epochs. No recipe wins everywhere, so
-the race decides: successive halving trains (arch, recipe) pairs
+wider embeddings (:data:`WIDE`, ``emb=16``), a regularised one (:data:`REGULARISED`: dropout
+0.3, weight decay 0.1, embedding L2 0.001) and piecewise-linear bins (:data:`PIECEWISE`,
+``ple=16``, only on a table with a numeric field: :meth:`Recipe.applies`). Each was measured one
+recipe at a time on one arch, 30 s, best valid score (``exps/recipe.py --part recipes``,
+``exps/README.md`` "The MLP's recipe" and "The recipe space"):
+
+* the regularised recipe lifts the tables an MLP overfits from its first epoch (uci_diabetes
+  0.658 → 0.668, movielens 0.7761 → 0.7770), not frappe;
+* bins lift movielens (0.7752 → 0.7807) and uci_diabetes (0.6579 → 0.6668), not diamonds;
+* 16 numbers per id instead of 10 lift frappe (0.9787 → 0.9799–0.9802) and uci_diabetes
+  (0.6579 → 0.6698), diamonds and movielens a little, and cost fertility 0.0005; 6 lower frappe
+  by 0.003. It is a recipe, not the run's width, because TFMEMs score and ``max_params`` bounds
+  the archs at the run's width (a run bounded by ``max_params`` races no wider recipe:
+  :func:`trails.selection.entrants.race_recipes`);
+* a batch of 128 (rate ÷ 2) or 2048 (rate × 2), an epoch holding the same rows, moved no table
+  by more than 0.005 and 2048 lost on four of five: on two CPU cores a large batch buys no
+  progress per second, so batch size is a knob (``bs=N``) but not in the portfolio.
+
+No recipe wins everywhere, so the race decides: successive halving trains (arch, recipe) pairs
 (:func:`trails.selection.entrants.mlp_configs`) and keeps what the valid rows prefer.
 
-The third, :data:`PIECEWISE` (``ple=16``), embeds numeric fields piecewise-linearly over at most
-16 bins of their train quantiles (:mod:`trails.piecewise`); it races only on a table with a
-numeric field (:meth:`Recipe.applies`). One arch at a time it lifted movielens' best valid AUC
-0.7752 → 0.7807 and uci_diabetes' 0.6579 → 0.6668 and left diamonds' R² as it was
-(``exps/README.md`` "Numeric fields"). :func:`numeric_settings` applies ``model_selection``'s
-``numeric_encoding``.
+**The schedule** is not raced: the rungs train every candidate at a constant rate, so they
+cannot tell schedules apart. The finishing phase's is chosen by the task (:func:`task_schedule`,
+``[refinement] plateau = auto``): step down on a plateau for a classification — it lifted every
+classification table (frappe 0.9789 → 0.9796, uci_diabetes 0.6579 → 0.6639, movielens 0.7759 →
+0.7770, fertility 0.6200 → 0.6207) — and the cosine for a regression, where diamonds' R² fell
+0.9814 → 0.9743 with steps (it improves slowly and noisily for 100 epochs, and each step
+lowers the rate for good). One regression table is thin evidence; the knob (``plateau=N``, or
+``[refinement] plateau = 0 | N``) lets a user decide.
+
+:func:`numeric_settings` applies ``model_selection``'s ``numeric_encoding``.
 """
 
 from __future__ import annotations
