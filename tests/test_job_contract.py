@@ -7,6 +7,8 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 import conftest
+from trails.families import parse_candidate
+from trails.families.mlp_config import arch_and_recipe
 
 # the caller's (the test cluster's config.ini) are the repository's: embedding_dim 10,
 # batch_norm on, decision_valid_rows 50,000; the service's own configuration says otherwise
@@ -33,7 +35,10 @@ def test_service_trains_with_the_callers_settings(sql, odd_service):
     # what the service trained with is what the caller asked for, not the service's own config
     assert (settings["embedding_dim"], settings["batch_norm"], settings["decision_valid_rows"],
             settings["iter_per_epoch"]) == (10, True, 50_000, 200)
-    assert (hyper["embedding_dim"], hyper["batch_norm"], hyper["family"]) == (10, True, "mlp")
+    arch = sql("SELECT arch FROM trails.models WHERE model_id = %s", model_id)[0][0]
+    width = arch_and_recipe(parse_candidate(arch).config)[1].embedding_dim or 10  # a recipe may widen it
+    assert (hyper["embedding_dim"], hyper["batch_norm"], hyper["family"]) == (width, True, "mlp")
+    assert summary["embedding_dim"] == width
     # the stored model predicts what the service's model scored: the valid AUC the service
     # measured on the whole valid split is the stored model's, recomputed here from predict
     scores = sql("SELECT t.label, trails.predict(%s, t) FROM frappe_valid t", model_id)

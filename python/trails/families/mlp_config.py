@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from trails.families.base import DEFAULT_FAMILY
 from trails.refinement.recipe import Recipe
 from trails.space import arch_text, parse_arch
 
@@ -55,3 +56,12 @@ def parse_config(text: str):
     """
     arch, _, recipe = str(text).partition(RECIPE_SEPARATOR)
     return mlp_config(parse_arch(arch), Recipe.parse(recipe) if recipe.strip() else None)
+
+
+def trained_settings(candidate, settings):
+    """The settings ``candidate`` (a :class:`~trails.families.base.Candidate`) trains with: the
+    run's ``settings`` with an MLP candidate's recipe applied (its batch size, rate, iterations
+    per epoch, embedding width, ...); the run's for another family."""
+    if candidate.family != DEFAULT_FAMILY:
+        return settings
+    return arch_and_recipe(candidate.config)[1].apply(settings)

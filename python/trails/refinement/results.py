@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from trails.families import Candidate, get_family
+from trails.families.mlp_config import trained_settings
 from trails.refinement.trainer import TrainingSettings
 from trails.task import BINARY_01, Task
 
@@ -135,7 +136,8 @@ class HalvingResult:
             "decision_score": finite_or_none(self.decision_score), "decision_rows": self.decision_rows,
             "training_dtype": self.training_dtype,
             "seconds": self.seconds, "n_ids": self.n_ids, "n_fields": self.n_fields,
-            "embedding_dim": self.settings.embedding_dim, "batch_norm": self.settings.batch_norm,
+            "embedding_dim": trained_settings(self.winner, self.settings).embedding_dim,  # the winner's
+            "batch_norm": self.settings.batch_norm,
             "settings": self.settings.to_json(), "seed": self.seed, "device": self.device,
             "schedule": [rung._asdict() for rung in self.schedule],
             "rungs": [rung.to_json() for rung in self.rungs], "failures": list(self.failures),

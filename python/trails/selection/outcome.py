@@ -15,7 +15,7 @@ from trails.coordinator import Plan
 from trails.data.session import Session
 from trails.filtering import FilteringResult
 from trails.families import DEFAULT_FAMILY, ModelFamily, ModelHyper, get_family
-from trails.families.mlp_config import arch_and_recipe
+from trails.families.mlp_config import trained_settings
 from trails.refinement.data import SplitTensors, load_split
 from trails.refinement.settings import RECIPE_SETTINGS
 from trails.refinement.trainer import TrainingSettings
@@ -59,15 +59,6 @@ def auc_of(family: ModelFamily, model, data: SplitTensors | None, task: Task, sc
     return None if data is None else family.evaluate(model, data, task.with_metric(AUC), batch_size)
 
 
-def trained_settings(refined: Refined, settings: TrainingSettings) -> TrainingSettings:
-    """The settings the winner trained with: the run's ``settings`` with an MLP winner's recipe
-    applied (its batch size, rate, iterations per epoch, embedding width, ...); the run's for
-    another family."""
-    if refined.winner.family != DEFAULT_FAMILY:
-        return settings
-    return arch_and_recipe(refined.winner.config)[1].apply(settings)
-
-
 def _hyper_extra(refined: Refined, trained: TrainingSettings) -> dict:
     """What the stored ``hyper`` holds beyond :class:`ModelHyper`'s fields: an MLP's ``recipe``
     (dropout, weight decay, embedding L2, numeric bins and plateau it trained with: the run's
@@ -89,7 +80,7 @@ def evaluate_winner(session: Session, problem: Problem, refined: Refined, settin
     """Read the test split and score the winner on it (see the module docstring)."""
     layout, task, family = problem.layout, problem.task, get_family(refined.winner.family)
     test_data = load_split(session, problem.context.dataset, layout, "test", ordered=False)
-    trained = trained_settings(refined, settings)
+    trained = trained_settings(refined.winner, settings)
     hyper = ModelHyper(n_ids=layout.n_ids, n_fields=layout.n_fields, n_outputs=task.n_outputs,
                        embedding_dim=trained.embedding_dim, batch_norm=trained.batch_norm,
                        epochs=refined.summary.get("winner_epochs"), learning_rate=trained.learning_rate,

@@ -143,9 +143,9 @@ def _why_not(previous: Previous, layout: Layout, families: tuple, settings, max_
         return f"its family, {stored.family}, is not in this race"
     if stored.family == "mlp":
         from trails.families import parse_candidate
-        from trails.families.mlp_config import arch_and_recipe
+        from trails.families.mlp_config import trained_settings
 
-        width = arch_and_recipe(parse_candidate(stored.arch).config)[1].apply(settings).embedding_dim  # its recipe's
+        width = trained_settings(parse_candidate(stored.arch), settings).embedding_dim  # its recipe's
         if (hyper.get("embedding_dim"), hyper.get("batch_norm")) != (width, settings.batch_norm):
             return (f"it was trained with embedding_dim {hyper.get('embedding_dim')}, batch_norm {hyper.get('batch_norm')};"
                     f" now {width}, {settings.batch_norm}")
