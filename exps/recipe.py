@@ -43,7 +43,7 @@ from trails.families import Candidate
 from trails.refinement.finishing import Plateau
 from trails.refinement.halving import successive_halving
 from trails.refinement.recipe import PIECEWISE, REGULARISED, Recipe, task_schedule
-from trails.refinement.trainer import Trial, TrainingSettings, evaluate, train
+from trails.refinement.trainer import Trial, TrainingSettings, evaluate, iterations_per_epoch, train
 from trails.selection.entrants import mlp_configs, race_recipes
 from trails.selection.planning import Rules
 from trails.space import parse_arch
@@ -116,7 +116,8 @@ def one_recipe(splits, task, recipe: Recipe, seconds: float) -> dict:
     iterations = int((seconds - (time.monotonic() - started)) / trial.seconds_per_iteration)
     if not settings.plateau:
         trial.anneal(iterations)
-    plateau = Plateau.over(settings.plateau or 0, trial.iterations, iterations)
+    per_epoch = iterations_per_epoch(len(splits.train), settings.batch_size, settings.iter_per_epoch)
+    plateau = Plateau.over(settings.plateau or 0, trial.iterations, iterations, per_epoch)
     scores = [evaluate(trial.model, splits.valid, task)]
     best_score, best_epoch, best = scores[0], 1, trial.snapshot()
     while time.monotonic() < started + seconds:

@@ -16,7 +16,7 @@ from trails.families.mlp_config import MlpConfig, arch_and_recipe, mlp_config
 from trails.model import ReLUDropout
 from trails.refinement.finishing import PLATEAU_FACTOR, Plateau
 from trails.refinement.halving import successive_halving
-from trails.refinement.recipe import PLATEAU_PATIENCE, PORTFOLIO, REGULARISED, Recipe, task_schedule
+from trails.refinement.recipe import PLATEAU_PATIENCE, PORTFOLIO, REGULARISED, WIDE, Recipe, task_schedule
 from trails.refinement.settings import TrainingSettings
 from trails.refinement.trainer import Trial, train
 from trails.task import BINARY_01, Task
@@ -169,3 +169,31 @@ def test_the_task_chooses_the_finishing_schedule_unless_the_configuration_does(t
     with pytest.raises(TrailsError, match="plateau") as error:
         TrainingSettings.from_config(config)
     assert "auto" in error.value.hint
+
+
+def test_the_cosine_runs_untouched_and_a_short_plateau_phase_still_ends_annealed():
+    trial = MLP.new_trial((16, 8), N_IDS, N_FIELDS, 10**6, SETTINGS, seed=2)
+    trial.anneal(100)
+    cosine = Plateau.over(0, trial.iterations, 100, 10)  # patience 0: the phase's own cosine
+    assert cosine.anneal_from is None
+    schedule = trial.scheduler
+    assert not cosine.after_epoch(trial, False, trial.snapshot()) and trial.scheduler is schedule
+    # two epochs in all: the decay starts at the first boundary, not after the last
+    short = Plateau.over(1, 0, 20, 10)
+    trial.iterations = 10
+    short.after_epoch(trial, True, trial.snapshot())
+    assert short.annealing
+
+
+def test_a_held_rate_survives_export_and_a_recipe_that_changes_nothing_does_not_race():
+    trial = MLP.new_trial((16, 8), N_IDS, N_FIELDS, 10**6, SETTINGS, seed=2)
+    trial.step_down(0.1)
+    rebuilt = MLP.trial_from_state(trial.export_state(), N_IDS, N_FIELDS, SETTINGS)
+    train(rebuilt, synthetic(600, 5), 1, 128, 5)
+    assert rebuilt.learning_rate == pytest.approx(SETTINGS.learning_rate * 0.1)
+    wide = TrainingSettings(embedding_dim=16)
+    assert not WIDE.applies(wide) and WIDE.applies(TrainingSettings())
+    assert not Recipe(batch_size=512).applies(TrainingSettings()) and Recipe(batch_size=512, dropout=0.1).applies(
+        TrainingSettings())
+    big = Recipe(batch_size=1_000_000)
+    assert big.text == "bs=1000000" and Recipe.parse(big.text) == big

@@ -63,9 +63,15 @@ class Plateau:
         self.anneal_from, self.end, self.annealing = anneal_from, end, False
 
     @classmethod
-    def over(cls, patience: int, start: int, iterations: int) -> "Plateau":
-        """The schedule of a phase of ``iterations`` iterations from the trial's ``start``."""
-        return cls(patience, start + int((1 - PLATEAU_ANNEALED) * iterations), start + iterations)
+    def over(cls, patience: int, start: int, iterations: int, per_epoch: int) -> "Plateau":
+        """The schedule of a phase of ``iterations`` iterations (``per_epoch`` an epoch) from the
+        trial's ``start``: the final decay starts at the last epoch boundary before its last
+        :data:`PLATEAU_ANNEALED` (a short phase still ends annealed). Patience 0: no steps and
+        no decay of its own (the phase's cosine runs untouched)."""
+        if not patience:
+            return cls(0)
+        return cls(patience, start + int((1 - PLATEAU_ANNEALED) * iterations) - int(per_epoch) + 1,
+                   start + iterations)
 
     def after_epoch(self, trial: Trial, improved: bool, best: dict | None) -> bool:
         """Record one evaluated epoch (``improved``: it scored better than every earlier one;
@@ -172,7 +178,7 @@ def finish_trial(trial: Trial, context: HalvingContext, deadline: float, evaluat
     plateau = (settings.plateau or 0) if watch else 0  # its steps need evaluated epochs
     if not plateau:
         trial.anneal(iterations)
-    best = BestWeights(context, on_epoch, Plateau.over(plateau, trial.iterations, iterations)) if watch else None
+    best = BestWeights(context, on_epoch, Plateau.over(plateau, trial.iterations, iterations, per_epoch)) if watch else None
     losses = train(trial, train_data, epochs, settings.batch_size, settings.iter_per_epoch,
                    deadline=deadline - keep_s, should_stop=context.should_stop, on_epoch=best or on_epoch)
     score, seconds = timed_evaluation(trial, context)

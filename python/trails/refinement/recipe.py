@@ -90,9 +90,13 @@ class Recipe:
     plateau: int | None = None
 
     def applies(self, settings) -> bool:
-        """Whether its bins change training on a run of ``settings``: a recipe without
-        ``numeric_bins`` always applies; one with them needs a numeric field with quantiles
-        (``settings.numeric_edges``) and bins the run does not already use."""
+        """Whether it changes training on a run of ``settings``: not when it only sets the batch
+        size or width the run already has; a recipe with ``numeric_bins`` needs a numeric field
+        with quantiles (``settings.numeric_edges``) and bins the run does not already use."""
+        knobs = {item.name: getattr(self, item.name) for item in fields(self) if getattr(self, item.name) is not None}
+        if knobs and all(name in ("batch_size", "embedding_dim") and value == getattr(settings, name)
+                         for name, value in knobs.items()):
+            return False
         return not self.numeric_bins or (bool(settings.numeric_edges) and self.numeric_bins != settings.numeric_bins)
 
     @property
@@ -126,8 +130,9 @@ class Recipe:
     def text(self) -> str:
         """``drop=0.3,wd=0.1,eml2=0.001`` (the knobs it sets, in :data:`RECIPE_KEYS` order; empty
         for the default)."""
-        return PAIR_SEPARATOR.join(f"{key}{KEY_VALUE_SEPARATOR}{getattr(self, name):g}"
-                                   for name, key in RECIPE_KEYS.items() if getattr(self, name) is not None)
+        return PAIR_SEPARATOR.join(
+            f"{key}{KEY_VALUE_SEPARATOR}{int(getattr(self, name)) if name in INTEGER_KNOBS else format(getattr(self, name), 'g')}"
+            for name, key in RECIPE_KEYS.items() if getattr(self, name) is not None)
 
     @classmethod
     def parse(cls, text: str) -> "Recipe":

@@ -122,6 +122,10 @@ def iterations_per_epoch(n_rows: int, batch_size: int, iter_per_epoch: int) -> i
     return max(1, min(int(iter_per_epoch), int(n_rows) // int(batch_size)))
 
 
+HELD_ITERATIONS = 10**12
+"""The cosine horizon of a held rate (:meth:`Trial.step_down`): its factor stays 1 to 1e-13."""
+
+
 class CosineDecay:
     """Learning-rate factor at iteration ``t``: ``½(1 + cos(π · min(t, T) / T))``, from 1 to 0
     over ``T`` iterations, then 0 (a class, not a lambda, so a scheduler state pickles)."""
@@ -132,14 +136,6 @@ class CosineDecay:
     def __call__(self, iteration: int) -> float:
         progress = min(iteration, self.total_iterations) / self.total_iterations
         return 0.5 * (1.0 + math.cos(math.pi * progress))
-
-
-class ConstantRate:
-    """Learning-rate factor 1 at every iteration: the rate is held (a class, so a scheduler
-    state pickles)."""
-
-    def __call__(self, iteration: int) -> float:
-        return 1.0
 
 
 class Trial:
@@ -213,7 +209,8 @@ class Trial:
         lowered = self.learning_rate * float(factor)
         for group in self.optimizer.param_groups:
             group["lr"] = group["initial_lr"] = lowered
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, ConstantRate())
+        # a cosine far longer than any run: held, and its state travels as a CosineDecay's does
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, CosineDecay(HELD_ITERATIONS))
 
     @property
     def seconds_per_iteration(self) -> float | None:
