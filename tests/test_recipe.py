@@ -5,7 +5,6 @@ any other MLP's. No database."""
 from __future__ import annotations
 
 import configparser
-import time
 
 import pytest
 import torch
@@ -15,7 +14,6 @@ from trails.families import MLP, Candidate, ModelHyper, parse_candidate
 from trails.families.mlp_config import MlpConfig, arch_and_recipe, mlp_config
 from trails.model import ReLUDropout
 from trails.refinement.finishing import PLATEAU_FACTOR, Plateau
-from trails.refinement.halving import successive_halving
 from trails.refinement.recipe import PLATEAU_PATIENCE, PORTFOLIO, REGULARISED, WIDE, Recipe, task_schedule
 from trails.refinement.settings import TrainingSettings
 from trails.refinement.trainer import Trial, train
@@ -125,31 +123,26 @@ def test_the_plateau_schedule_restores_the_best_weights_and_steps_the_rate_down(
     assert not Plateau(0).after_epoch(trial, False, best)  # patience 0: never steps
 
 
-def test_a_plateau_winner_holds_its_rate_and_steps_it_down_in_the_finishing_phase(monkeypatch):
-    rates = []  # the rate after each evaluated epoch of the finishing phase
-    after_epoch = Plateau.after_epoch
+def test_a_plateau_schedule_holds_steps_and_decays_inside_one_training_call():
+    # one train() call of 12 epochs, as the finishing phase makes: the loop must follow the
+    # schedules the epoch callback puts in place (it once kept stepping the one it started with)
+    trial = MLP.new_trial((16, 8), N_IDS, N_FIELDS, 10**12, SETTINGS, seed=0)
+    per_epoch, epochs = 5, 12
+    plateau = Plateau.over(1, trial.iterations, epochs * per_epoch, per_epoch)
+    improvements = [True, False, True, False, True, True, True, True, True, True, True, True]  # steps after 2 and 4
+    rates = []
 
-    def watched(self, trial, improved, best):
-        stepped = after_epoch(self, trial, improved, best)
-        rates.append((trial.learning_rate, stepped, self.annealing))
-        return stepped
+    def on_epoch(trial, loss):
+        improved = improvements[len(rates)]
+        stepped = plateau.after_epoch(trial, improved, trial.snapshot())
+        rates.append((trial.learning_rate, stepped, plateau.annealing))
 
-    monkeypatch.setattr(Plateau, "after_epoch", watched)
-    train_data, valid_data = synthetic(3000, 1), synthetic(800, 2)
-    config = mlp_config((16, 8), Recipe(plateau=1))
-    settings = TrainingSettings(batch_size=128, iter_per_epoch=5, learning_rate=1e-2, decision_valid_rows=800)
-    result = successive_halving([Candidate("mlp", config)], train_data, valid_data, N_IDS, N_FIELDS, 1, 3, 9,
-                                settings=settings, seed=0, device="cpu", finish=True,
-                                deadline=time.monotonic() + 4.0)
-    assert result.winner.config == config and len(rates) >= 4
-    # held, not annealed: before any step the rate is the initial one; each step divides it by
-    # 10; over the last quarter it decays from where it was
-    steps, held = 0, [(rate, stepped) for rate, stepped, annealing in rates if not annealing]
-    for rate, stepped in held:
-        steps += stepped
-        assert rate == pytest.approx(1e-2 / PLATEAU_FACTOR ** steps)
-    decay = [rate for rate, _, annealing in rates if annealing]
-    assert held and decay and decay == sorted(decay, reverse=True) and decay[0] <= held[-1][0]
+    train(trial, synthetic(3000, 1), epochs, 128, per_epoch, on_epoch=on_epoch)
+    held = [rate for rate, _, annealing in rates if not annealing]
+    assert held == pytest.approx([1e-2, 1e-3, 1e-3, 1e-4, 1e-4, 1e-4, 1e-4, 1e-4])  # held between steps
+    assert [stepped for _, stepped, _ in rates][:4] == [False, True, False, True] and plateau.steps == 2
+    decay = [rate for rate, _, annealing in rates if annealing]  # from the boundary before the last quarter
+    assert len(decay) == 4 and decay == sorted(decay, reverse=True) and decay[0] == pytest.approx(1e-4) and decay[-1] < 1e-6
 
 
 def test_the_task_chooses_the_finishing_schedule_unless_the_configuration_does(tmp_path):
