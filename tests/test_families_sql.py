@@ -129,8 +129,9 @@ def test_served_rows_match_the_training_codes_predictions_and_need_no_torch(sql,
 
 @pytest.mark.parametrize("kind, label", [("multiclass", "(i % 7) % 3"), ("regression", "((i * 37) % 101) / 10.0 + i % 7")])
 def test_served_trees_of_every_task_match_the_training_codes_predictions(sql, pg_dsn, kind, label):
-    """One row at a time (LightGBM's single-row path) and by table, a multiclass and a
-    regression trees model give what the family's own predict gives."""
+    """One row at a time (LightGBM's single-row path for the first rows of a backend, then the
+    forest's bit masks: trails.serving.tree_masks) and by table, a multiclass and a regression
+    trees model give what the family's own predict gives, on every row."""
     import psycopg2
 
     from trails.data.row_values import columns_from_rows
@@ -141,7 +142,7 @@ def test_served_trees_of_every_task_match_the_training_codes_predictions(sql, pg
         f" {label} AS y FROM generate_series(1, 3000) AS i")
     model_id = _select(sql, "model_selection('tasks', NULL, label => 'y', task => %s, max_trials => 2,"
                             " families => 'gbdt', refinement => 'backend')", kind)["model_id"]
-    rows = [row for (row,) in sql("SELECT to_jsonb(t) FROM tasks t ORDER BY id LIMIT 200")]
+    rows = [row for (row,) in sql("SELECT to_jsonb(t) FROM tasks t ORDER BY id")]
     with psycopg2.connect(pg_dsn) as connection:
         stored = load_model(PgSession(connection), model_id)
     ids, values, _ = stored.layout.encode(columns_from_rows(stored.layout, rows))
@@ -149,12 +150,12 @@ def test_served_trees_of_every_task_match_the_training_codes_predictions(sql, pg
     table = {key: (score, label_) for key, score, label_ in
              sql("SELECT id, score, label FROM trails.predict_table(%s, 'tasks')", model_id)}
     if kind == "regression":
-        served = [v for (v,) in sql("SELECT trails.predict(%s, t) FROM tasks t ORDER BY id LIMIT 200", model_id)]
+        served = [v for (v,) in sql("SELECT trails.predict(%s, t) FROM tasks t ORDER BY id", model_id)]
         np.testing.assert_allclose(served, expected, rtol=1e-9, atol=1e-6)
         np.testing.assert_allclose([table[row["id"]][0] for row in rows], expected, rtol=1e-9, atol=1e-6)
         return
     classes = stored.task.classes
-    served = sql("SELECT trails.predict_proba(%s, t), trails.predict_label(%s, t) FROM tasks t ORDER BY id LIMIT 200",
+    served = sql("SELECT trails.predict_proba(%s, t), trails.predict_label(%s, t) FROM tasks t ORDER BY id",
                  model_id, model_id)
     np.testing.assert_allclose([[proba[c] for c in classes] for proba, _ in served], expected, atol=1e-6)
     assert [label_ for _, label_ in served] == [classes[i] for i in expected.argmax(axis=1)]

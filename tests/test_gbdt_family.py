@@ -494,3 +494,55 @@ def test_memory_estimate_and_configurations_that_do_not_fit():
     fits, skipped = fitting([small, large], 10_000, 10, 2, limit)
     assert fits == [small] and skipped == [(large, booster_bytes(large, 10_000, 10, 2))]
     assert costliest(list(PORTFOLIO[:3])) == PORTFOLIO[1]  # 63 leaves, 80 % of fields and rows
+
+
+@pytest.mark.parametrize("kind", list(TASKS))
+def test_stored_trees_resume_through_their_masks_as_through_lightgbms_init_model(splits, kind, monkeypatch):
+    """A trainable resumed from its state scores its rows with the stored trees' bit masks
+    (trails.families.gbdt_resume) instead of LightGBM's prediction: the same trees grow on, and
+    the model predicts what LightGBM's own resume (init_model) gives."""
+    from trails.families import gbdt_training
+
+    train, valid = splits[kind]
+    task = TASKS[kind]
+    original = GBDT.new_trial(CONFIG, N_IDS, N_FIELDS, 0, SETTINGS, seed=4, task=task)
+    GBDT.train(original, train, 3, SETTINGS, watch=valid)
+    state = pickle.dumps(original.export_state())
+    built = []
+    masked_resume = gbdt_training.resumed_booster
+    monkeypatch.setattr(gbdt_training, "resumed_booster", lambda *args, **kwargs: built.append(
+        masked_resume(*args, **kwargs)) or built[-1])
+    through_masks = GBDT.trial_from_state(pickle.loads(state), N_IDS, N_FIELDS, SETTINGS, task=task)
+    GBDT.train(through_masks, train, 2, SETTINGS, watch=valid)
+    assert len(built) == 1 and built[0] is not None  # the masks expressed the stored trees
+    monkeypatch.setattr(gbdt_training, "resumed_booster", lambda *args, **kwargs: None)
+    through_lightgbm = GBDT.trial_from_state(pickle.loads(state), N_IDS, N_FIELDS, SETTINGS, task=task)
+    GBDT.train(through_lightgbm, train, 2, SETTINGS, watch=valid)
+    assert through_masks.resumed and through_lightgbm.resumed
+    a, b = through_masks.booster, through_lightgbm.booster
+    assert a.current_iteration() == b.current_iteration() > original.booster.current_iteration()
+    assert a.num_trees() == b.num_trees()
+    np.testing.assert_allclose(GBDT.predict(through_masks.model, task, valid.ids, valid.values),
+                               GBDT.predict(through_lightgbm.model, task, valid.ids, valid.values), rtol=0, atol=1e-9)
+    assert through_masks.best_loss == pytest.approx(through_lightgbm.best_loss, rel=1e-9)
+    assert through_masks.best_iteration == through_lightgbm.best_iteration
+
+
+@pytest.mark.parametrize("kind", list(TASKS))
+def test_many_rows_are_predicted_through_the_models_masks_as_lightgbm_predicts_them(splits, kind, monkeypatch):
+    from trails.families import gbdt_model
+
+    train, valid = splits[kind]
+    task = TASKS[kind]
+    trainable = GBDT.new_trial(CONFIG, N_IDS, N_FIELDS, 0, SETTINGS, seed=6, task=task)
+    GBDT.train(trainable, train, 3, SETTINGS, watch=valid)
+    model = trainable.model
+    matrix = feature_matrix(train.ids, train.values, model.feature_map)
+    lightgbms = trainable.booster.predict(matrix, num_iteration=model.num_iteration)
+    monkeypatch.setattr(gbdt_model, "MASKS_MIN_ROWS", 10)
+    np.testing.assert_allclose(raw_predictions(model, train.ids, train.values), lightgbms, rtol=0, atol=1e-9)
+    assert model.masked() is not None and model.masked() is model.masked()  # built once
+    GBDT.train(trainable, train, 1, SETTINGS)  # the booster trains on: the masks follow it
+    unwatched = gbdt_model.GbdtModel(trainable.booster, model.feature_map)
+    np.testing.assert_allclose(raw_predictions(unwatched, train.ids, train.values),
+                               trainable.booster.predict(matrix), rtol=0, atol=1e-9)

@@ -18,9 +18,9 @@ import json
 
 import numpy as np
 
-from trails.config import load_config
 from trails.data.layout import NUMERIC_CATEGORIES, table_columns
 from trails.data.session import Session
+from trails.data.table_reader import iter_table
 from trails.errors import TrailsError
 from trails.serving.scorer import Scorer, scorer_for
 
@@ -89,10 +89,11 @@ def check_table_fields(scorer: Scorer, table: str, columns: list[dict]) -> None:
 
 def predict_table(session: Session, model_id, table, with_proba: bool = False) -> list[dict]:
     """Every row of ``table`` (regclass text) scored, a chunk of rows (``[data] chunk_rows``) at a
-    time: per chunk, arrays of one length — ``ids`` (the table's ``id`` column when it has one,
-    else the row number), ``scores`` (P(positive) or the predicted value; None for
+    time, read by :func:`~trails.data.table_reader.iter_table`: per chunk, arrays of one length
+    — ``ids`` (the table's ``id`` column when it has one, else the row number), ``scores`` (P(positive) or the predicted value; None for
     multiclass), ``labels`` (the most probable class; None for regression) and, when
-    ``with_proba``, ``probas`` (class → probability as JSON text per row; else None). Arrays
+    ``with_proba``, ``probas`` (class → probability as JSON text per row; else None). Rows come
+    in physical order (a heap) or a sequential scan's (a view); the row number counts in it. Arrays
     per chunk keep each one far below PostgreSQL's 1 GB a value on any table.
 
     Raises:
@@ -104,18 +105,16 @@ def predict_table(session: Session, model_id, table, with_proba: bool = False) -
     scorer = scorer_for(session, model_id)
     columns = table_columns(session, table)
     check_table_fields(scorer, table, columns)
-    names = {c["name"] for c in columns}
-    layout, task = scorer.stored.layout, scorer.task
-    sql = layout.select_features_sql(table, session.quote_ident, "id" if "id" in names else None, names)
+    key = "id" if any(c["name"] == "id" for c in columns) else None
+    task = scorer.task
     classes = np.array(task.classes, dtype=object)
     chunks = []
-    for chunk in session.chunks(sql, load_config().getint("data", "chunk_rows")):
-        ids, values, _ = layout.encode(chunk)
+    for keys, ids, values in iter_table(session, scorer.stored.layout, table, key):
         outputs = scorer.outputs(ids, values)
         if task.kind == "regression":
-            chunks.append({"ids": chunk["key"], "scores": outputs.tolist(), "labels": None, "probas": None})
+            chunks.append({"ids": keys, "scores": outputs.tolist(), "labels": None, "probas": None})
             continue
         probas = [json.dumps(dict(zip(task.classes, p))) for p in outputs.tolist()] if with_proba else None
-        chunks.append({"ids": chunk["key"], "scores": outputs[:, 1].tolist() if task.kind == "binary" else None,
+        chunks.append({"ids": keys, "scores": outputs[:, 1].tolist() if task.kind == "binary" else None,
                        "labels": classes[outputs.argmax(axis=1)].tolist(), "probas": probas})
     return chunks

@@ -51,10 +51,14 @@ class ColumnarSource:
 
 
 def columnar_source(session: Session, dataset: Dataset, split: str, chunk_rows: int) -> ColumnarSource | None:
-    """The split's table and chunk size in pages (about ``chunk_rows`` rows, from the
+    """:func:`paged_source` of the table holding ``split``."""
+    return paged_source(session, dataset.table(split), chunk_rows)
+
+
+def paged_source(session: Session, table: str, chunk_rows: int) -> ColumnarSource | None:
+    """The (quoted) table and its chunk size in pages (about ``chunk_rows`` rows, from the
     planner's rows per page, or a count of the first pages of a table never analysed); None
     when the table is not a heap (a view, a foreign or a partitioned table)."""
-    table = dataset.table(split)
     rows = session.query("SELECT c.relkind::text AS kind, c.reltuples::float8 AS tuples, c.relpages AS pages"
                          " FROM pg_class c WHERE c.oid = $1::regclass", [table], ["text"])
     if not rows or rows[0]["kind"] not in PAGED_RELKINDS:
@@ -128,10 +132,10 @@ def _category_column(column: str, info: dict | None, enum_hashes: dict, codes_ar
 
 
 def plan_columns(session: Session, layout: Layout, table: str, quote_ident,
-                 as_bytes: frozenset = frozenset()) -> list[Column]:
-    """One :class:`Column` per field of ``layout``, then the label's, for the (quoted)
-    ``table`` as its columns are typed now; text columns whose index is in ``as_bytes``
-    travel as ``bytes``."""
+                 as_bytes: frozenset = frozenset(), with_label: bool = True) -> list[Column]:
+    """One :class:`Column` per field of ``layout``, then (``with_label``) the label's, for the
+    (quoted) ``table`` as its columns are typed now; text columns whose index is in
+    ``as_bytes`` travel as ``bytes``."""
     infos = {c["name"]: c for c in table_columns(session, table)}
     enum_types = sorted({c["enum_oid"] for c in infos.values() if c["enum_oid"] is not None})
     enum_hashes: dict = {}
@@ -147,6 +151,8 @@ def plan_columns(session: Session, layout: Layout, table: str, quote_ident,
         else:
             codes_args = (*fld.dictionary(), fld.missing_id, fld.unknown_id)
             planned.append(_category_column(column, infos.get(fld.name), enum_hashes, codes_args, i in as_bytes))
+    if not with_label:
+        return planned
     label, task = f"t.{quote_ident(layout.label)}", layout.task
     if task.is_classification:
         codes_args = (task.classes, range(len(task.classes)), -1, -1)
@@ -157,19 +163,34 @@ def plan_columns(session: Session, layout: Layout, table: str, quote_ident,
     return planned
 
 
-def chunk_sql(dataset: Dataset, layout: Layout, split: str, columns: list[Column], quote_ident) -> str:
-    """The query returning one row per chunk of pages of ``split``: ``p`` (its first page),
-    ``n`` (rows kept) and ``c0`` .. ``c{F}`` (the fields', then the label's values; NULL when
-    ``n`` is 0). ``$1`` is the split's table (regclass text), ``$2`` the pages per chunk,
-    ``$3`` the first page read."""
-    label = f"t.{quote_ident(layout.label)}"
-    pages = ("t.ctid >= ('(' || g.p || ',0)')::tid AND t.ctid < ('(' || (g.p + $2) || ',0)')::tid AND "
-             + layout.task.label_condition(label))
-    aggregates = ", ".join(["count(*) AS n"] + [f"string_agg({c.expression}, {c.separator}) AS c{i}"
-                                               for i, c in enumerate(columns)])
+PAGE_RANGE = "t.ctid >= ('(' || g.p || ',0)')::tid AND t.ctid < ('(' || (g.p + $2) || ',0)')::tid"
+"""The rows of one chunk: pages ``g.p`` to ``g.p + $2 − 1``."""
+
+
+def _paged_sql(columns: list[Column], source: str, extra: tuple = ()) -> str:
+    """The query returning one row per chunk of pages: ``p`` (its first page), ``n`` (rows
+    kept), the ``extra`` aggregates, and ``c0`` .. (each column's values; NULL when ``n`` is
+    0). ``source`` is the ``FROM`` text of the rows, holding :data:`PAGE_RANGE`; ``$1`` is the
+    table (regclass text), ``$2`` the pages per chunk, ``$3`` the first page read."""
+    aggregates = ", ".join(["count(*) AS n", *extra] + [f"string_agg({c.expression}, {c.separator}) AS c{i}"
+                                                        for i, c in enumerate(columns)])
     last_page = "pg_relation_size($1::regclass) / current_setting('block_size')::bigint - 1"
     return (f"SELECT g.p, c.* FROM generate_series($3::bigint, {last_page}, $2::bigint) AS g(p)"
-            f" CROSS JOIN LATERAL (SELECT {aggregates} {dataset.source(split, pages)}) AS c")
+            f" CROSS JOIN LATERAL (SELECT {aggregates} {source}) AS c")
+
+
+def chunk_sql(dataset: Dataset, layout: Layout, split: str, columns: list[Column], quote_ident) -> str:
+    """:func:`_paged_sql` of ``split``'s rows that have a label: ``c0`` .. ``c{F}`` the
+    fields', then the label's values."""
+    label = f"t.{quote_ident(layout.label)}"
+    return _paged_sql(columns, dataset.source(split, f"{PAGE_RANGE} AND {layout.task.label_condition(label)}"))
+
+
+def table_chunk_sql(table: str, columns: list[Column], key: str | None) -> str:
+    """:func:`_paged_sql` of every row of the (quoted) ``table``; with a ``key`` column (quoted),
+    also ``k``: its values as bigint text joined by ``\\x1f``, NULL as ``''``."""
+    extra = (f"string_agg(coalesce(t.{key}::bigint::text, ''), E'\\x1f') AS k",) if key else ()
+    return _paged_sql(columns, f"FROM {table} AS t WHERE {PAGE_RANGE}", extra)
 
 
 class SeparatorInText(Exception):
@@ -180,9 +201,9 @@ class SeparatorInText(Exception):
         self.column = column
 
 
-def decode_chunk(layout: Layout, columns: list[Column], row: dict) -> tuple:
-    """One chunk row of :func:`chunk_sql` → ids int64 (n, F), values float32 (n, F), labels
-    (n,) (int64 class indices, or float32 standardised targets), as ``Layout.encode``.
+def decode_fields(layout: Layout, columns: list[Column], row: dict) -> tuple:
+    """One chunk row of :func:`_paged_sql` → ids int64 (n, F), values float32 (n, F) of the
+    layout's fields (the first F columns), and the decoded columns after them.
 
     Raises:
         SeparatorInText: a text column's values hold its separator.
@@ -201,18 +222,28 @@ def decode_chunk(layout: Layout, columns: list[Column], row: dict) -> tuple:
             ids[:, i], values[:, i] = fld.encode_numbers(decoded[i])
         else:
             ids[:, i] = decoded[i]
-    labels = decoded[-1] if layout.task.is_classification else layout.task.encode_label_numbers(decoded[-1])
-    return ids, values, labels
+    return ids, values, decoded[layout.n_fields:]
 
 
-def iter_columnar(session: Session, source: ColumnarSource, dataset: Dataset, layout: Layout, split: str,
-                  limit: int | None = None) -> Iterator[tuple]:
-    """``(ids, values, labels)`` of each non-empty chunk of ``split`` in physical order; the
-    first ``limit`` rows when given (the chunk holding the limit is cut)."""
-    rows, first_page, as_bytes = 0, 0, frozenset()
+def decode_chunk(layout: Layout, columns: list[Column], row: dict) -> tuple:
+    """One chunk row of :func:`chunk_sql` → ids int64 (n, F), values float32 (n, F), labels
+    (n,) (int64 class indices, or float32 standardised targets), as ``Layout.encode``.
+
+    Raises:
+        SeparatorInText: a text column's values hold its separator.
+    """
+    ids, values, (labels,) = decode_fields(layout, columns, row)
+    return ids, values, labels if layout.task.is_classification else layout.task.encode_label_numbers(labels)
+
+
+def stream_chunks(session: Session, source: ColumnarSource, plan, decode) -> Iterator:
+    """``decode(columns, row)`` of each non-empty chunk row of ``source``'s table, in physical
+    order. ``plan(as_bytes)`` gives ``(columns, sql)`` — the columns (text columns whose index
+    is in ``as_bytes`` as ``bytes``) and their :func:`_paged_sql` query; a chunk whose text
+    holds the separator is read again, from that chunk on, with that column as ``bytes``."""
+    first_page, as_bytes = 0, frozenset()
     while first_page is not None:
-        columns = plan_columns(session, layout, source.table, session.quote_ident, as_bytes)
-        sql = chunk_sql(dataset, layout, split, columns, session.quote_ident)
+        columns, sql = plan(as_bytes)
         chunks = session.stream(sql, [source.table, source.pages_per_chunk, first_page],
                                 ["text", "bigint", "bigint"])
         first_page = None
@@ -221,13 +252,29 @@ def iter_columnar(session: Session, source: ColumnarSource, dataset: Dataset, la
                 if not row["n"]:
                     continue
                 try:
-                    ids, values, labels = decode_chunk(layout, columns, row)
-                except SeparatorInText as separator:  # read again from this chunk, that column as bytes
+                    decoded = decode(columns, row)
+                except SeparatorInText as separator:
                     first_page, as_bytes = row["p"], as_bytes | {separator.column}
                     break
-                if limit is not None and rows + len(labels) >= limit:
-                    keep = limit - rows
-                    yield ids[:keep], values[:keep], labels[:keep]
-                    return
-                rows += len(labels)
-                yield ids, values, labels
+                yield decoded
+
+
+def iter_columnar(session: Session, source: ColumnarSource, dataset: Dataset, layout: Layout, split: str,
+                  limit: int | None = None) -> Iterator[tuple]:
+    """``(ids, values, labels)`` of each non-empty chunk of ``split`` in physical order; the
+    first ``limit`` rows when given (the chunk holding the limit is cut)."""
+
+    def plan(as_bytes):
+        columns = plan_columns(session, layout, source.table, session.quote_ident, as_bytes)
+        return columns, chunk_sql(dataset, layout, split, columns, session.quote_ident)
+
+    rows = 0
+    chunks = stream_chunks(session, source, plan, lambda columns, row: decode_chunk(layout, columns, row))
+    with contextlib.closing(chunks):
+        for ids, values, labels in chunks:
+            if limit is not None and rows + len(labels) >= limit:
+                keep = limit - rows
+                yield ids[:keep], values[:keep], labels[:keep]
+                return
+            rows += len(labels)
+            yield ids, values, labels

@@ -10,17 +10,25 @@ keep for the best evaluation of a run.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import lightgbm
 import numpy as np
 
 from trails.serving.tree_format import (FeatureMap, as_outputs, empty_model_outputs, feature_matrix,
                                         read_trees_bytes, trees_bytes)
+from trails.serving.tree_masks import MaskedForest
 from trails.task import Task
 
 LEAF_COUNT_PREFIX = "num_leaves="
 """The line of a LightGBM model string that gives one tree's leaves."""
+
+MASKS_MIN_ROWS = 20_000
+"""Rows from which :func:`raw_predictions` builds the model's bit masks
+(:mod:`trails.serving.tree_masks`) to predict them: about where building (~0.5 ms a tree here)
+costs less than it saves (LightGBM ~30 ns a row and tree on 2 threads, the masks ~8 on one).
+Measured here on a warm start's forest of 1,420 trees and frappe's 28,860 test rows: LightGBM
+3.4 s, the masks 0.34 s after a 0.8 s build."""
 
 
 @dataclass
@@ -45,6 +53,19 @@ class GbdtModel:
     feature_map: FeatureMap
     iterations: int | None = None
     known: tuple | None = None
+    _masked: tuple | None = field(default=None, repr=False, compare=False)  # (rounds then, masks)
+
+    def masked(self) -> MaskedForest | None:
+        """The model's bit masks, built at the first call and again once its booster has
+        trained on; None where they cannot express it, or for no trees."""
+        if self.booster is None:
+            return None
+        rounds = self.booster.current_iteration()
+        if self._masked is None or self._masked[0] != rounds:
+            text = self.booster.model_to_string(num_iteration=self.num_iteration)
+            self._masked = (rounds, MaskedForest.build(self.booster, text, self.feature_map.n_fields,
+                                                       self.num_iteration))
+        return self._masked[1]
 
     @property
     def num_iteration(self) -> int:
@@ -99,7 +120,8 @@ def tree_nodes(model_string: str) -> int:
 def raw_predictions(model: GbdtModel, ids, values, num_threads: int | None = None) -> np.ndarray:
     """The booster's prediction for encoded rows (LightGBM's transformed output): P(positive)
     ``[N]`` for ``binary``, class probabilities ``[N, C]`` for ``multiclass``, the standardised
-    target ``[N]`` for ``regression``; float64."""
+    target ``[N]`` for ``regression``; float64. From :data:`MASKS_MIN_ROWS` rows on, through the
+    model's bit masks (:meth:`GbdtModel.masked`) where they express it."""
     if num_threads is None:
         import torch  # the trainer's thread count (a trained model predicts beside it)
 
@@ -108,6 +130,9 @@ def raw_predictions(model: GbdtModel, ids, values, num_threads: int | None = Non
     matrix = feature_matrix(ids, values, model.feature_map)
     if len(matrix) == 0:
         return np.empty((0,), dtype=np.float64)
+    masked = model.masked() if len(matrix) >= MASKS_MIN_ROWS else None
+    if masked is not None:
+        return masked.predict(matrix)
     return np.asarray(model.booster.predict(matrix, num_iteration=model.num_iteration, num_threads=threads),
                       dtype=np.float64)
 

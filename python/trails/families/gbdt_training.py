@@ -46,6 +46,7 @@ from trails.families.base import CANDIDATE_SEED_MASK, Candidate
 from trails.families.gbdt_config import GbdtConfig, parse_config, round_nodes, trees_per_round
 from trails.families.gbdt_features import FeatureMap, new_dataset, train_dataset, watched_dataset
 from trails.families.gbdt_model import GbdtModel, GbdtSnapshot
+from trails.families.gbdt_resume import resumed_booster
 from trails.refinement.settings import TrainingSettings
 from trails.refinement.trainer import Cancelled
 from trails.task import BINARY_01, Task
@@ -198,8 +199,9 @@ class GbdtTrainable:
 
 def _start_booster(trainable: GbdtTrainable, data, num_threads: int, watch=None) -> lightgbm.Booster:
     """The training booster of ``trainable``: a fresh one on the shared train set, or one
-    resumed from its model string (after one round: ``lightgbm.train`` merges an init model
-    only while training, so the caller counts that round); watching ``watch`` when given."""
+    resumed from its model string (after one round, which the caller counts: LightGBM merges
+    an init model only while training; :func:`~trails.families.gbdt_resume.resumed_booster`,
+    else ``lightgbm.train``); watching ``watch`` when given."""
     feature_map, shared = train_dataset(data, trainable.n_ids, num_threads)
     if trainable.feature_map is not None and trainable.feature_map != feature_map:
         if not trainable.stored_start:
@@ -215,14 +217,18 @@ def _start_booster(trainable: GbdtTrainable, data, num_threads: int, watch=None)
         return trainable.booster
     params = booster_params(trainable.config, trainable.task, (trainable.seed + trainable.rounds) & CANDIDATE_SEED_MASK,
                             num_threads)  # a 31-bit seed, as every candidate's
-    own = new_dataset(data.complete(), feature_map, num_threads, reference=shared)  # lightgbm.train sets its init scores
-    # a watched sample of its own too: its init scores are the init model's predictions
-    valid_sets = [] if watch is None else [new_dataset(watch, feature_map, num_threads, reference=own)]
     init_model = lightgbm.Booster(model_str=trainable.model_string)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # LightGBM's notes on parameters taken from the init model
-        booster = lightgbm.train(params, own, num_boost_round=1, keep_training_booster=True, init_model=init_model,
-                                 valid_sets=valid_sets, valid_names=[WATCH_NAME] * len(valid_sets))
+    booster = resumed_booster(init_model, trainable.model_string, params, data.complete(), feature_map, num_threads,
+                              shared, watch, WATCH_NAME)
+    if booster is None:  # trees the masks cannot express: LightGBM predicts the rows' init scores
+        own = new_dataset(data.complete(), feature_map, num_threads, reference=shared)
+        # a watched sample of its own too: its init scores are the init model's predictions
+        valid_sets = [] if watch is None else [new_dataset(watch, feature_map, num_threads, reference=own)]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # LightGBM's notes on parameters taken from the init model
+            booster = lightgbm.train(params, own, num_boost_round=1, keep_training_booster=True,
+                                     init_model=init_model, valid_sets=valid_sets,
+                                     valid_names=[WATCH_NAME] * len(valid_sets))
     trainable.model_string, trainable._loaded, trainable.resumed = None, None, True
     if watch is not None:
         trainable.watched, trainable.watch_data, trainable.best_predictions = True, watch, None
