@@ -197,3 +197,22 @@ def test_any_table_reads_the_same_through_columns_and_rows(sql, pg2, key):
     view = _table_chunks(iter_table(session, layout, "vedge_rows", key, 200))
     pg2.commit()
     assert len(view[0]) == len(by_rows[0])
+
+
+def test_a_text_category_scored_from_an_integer_column_is_read_as_text(sql, pg2):
+    """A model trained on text in a column scores a table holding integers there: the column
+    reader reads them as text (what the row reader's ::text gives), not as numbers."""
+    sql(EDGE_TABLE)
+    session = PgSession(pg2)
+    layout = get_or_create_layout(session, resolve_dataset(session, "edge_rows"), "target")
+    pg2.commit()
+    sql("CREATE TABLE edge_ints AS SELECT id, (id % 15)::integer AS word, longword, color, small, big, flag, x,"
+        " amount, kind, target FROM edge_rows")
+    by_columns = _table_chunks(_columns(session, layout, paged_source(session, "edge_ints", 200), "id"))
+    by_rows = _table_chunks(_rows(session, layout, "edge_ints", "id", 200))
+    pg2.commit()
+    assert by_columns[0] == by_rows[0]
+    for x, y in zip(by_columns[1:], by_rows[1:]):
+        assert np.array_equal(x, y, equal_nan=x.dtype.kind == "f")
+    word = [f.name for f in layout.fields].index("word")
+    assert set(np.unique(by_columns[1][:, word])) <= {layout.fields[word].unknown_id}  # no integer is a text value

@@ -15,6 +15,8 @@ from trails.serving.trees_forward import TreesForward
 from trails.task import BINARY_01, Task
 
 N_ROWS = 3000
+ZERO = np.float32(1e-35)  # LightGBM's kZeroThreshold: a dense value of |x| <= this reaches the trees as 0.0
+ABOVE_ZERO = np.nextafter(ZERO, np.float32(1))
 
 
 def _data(seed=0):
@@ -38,9 +40,10 @@ def _train(objective, labels, x, rounds=40, **params):
 
 def _probe_rows(x):
     """The training rows, then rows LightGBM never saw: NaN everywhere, codes out of range,
-    negative and fractional, zeros and extremes."""
+    negative and fractional, zeros, values at and just past LightGBM's zero threshold, extremes."""
     extra = np.array([[np.nan] * 4, [-1, -3, 0.0, -0.0], [12, 400, 1e30, -1e30], [2.5, 7.9, 1e-36, np.nan],
-                      [-0.5, 0.99, -1e-36, 0.0], [1e9, 3, 0.3, 0.3]], dtype=np.float32)
+                      [-0.5, 0.99, -1e-36, 0.0], [1e9, 3, 0.3, 0.3], [1, 2, ZERO, -ZERO], [0, 0, -ZERO, ABOVE_ZERO],
+                      [3, 1, ABOVE_ZERO, -ABOVE_ZERO]], dtype=np.float32)
     return np.vstack([x, extra])
 
 
@@ -127,6 +130,7 @@ def test_a_split_of_missing_values_from_the_rest_at_an_infinite_threshold():
                              lightgbm.Dataset(x, labels), num_boost_round=5)
     assert "threshold=inf" in booster.model_to_string()
     forest = MaskedForest.build(booster, booster.model_to_string(), 2)
-    rows = np.vstack([x, [[np.inf, 0], [-np.inf, 0], [3e38, 1], [np.nan, np.nan], [1e-36, 0]]]).astype(np.float32)
+    rows = np.vstack([x, [[np.inf, 0], [-np.inf, 0], [3e38, 1], [np.nan, np.nan], [1e-36, 0], [ZERO, 0], [-ZERO, 1],
+                          [ABOVE_ZERO, 0], [-ABOVE_ZERO, 0]]]).astype(np.float32)
     np.testing.assert_allclose(forest.predict(rows), booster.predict(rows), rtol=0, atol=1e-9)
     np.testing.assert_allclose([forest.row_predict(r.tolist())[0] for r in rows], booster.predict(rows), atol=1e-9)

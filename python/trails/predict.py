@@ -90,10 +90,11 @@ def check_table_fields(scorer: Scorer, table: str, columns: list[dict]) -> None:
 def predict_table(session: Session, model_id, table, with_proba: bool = False) -> list[dict]:
     """Every row of ``table`` (regclass text) scored, a chunk of rows (``[data] chunk_rows``) at a
     time, read by :func:`~trails.data.table_reader.iter_table`: per chunk, arrays of one length
-    — ``ids`` (the table's ``id`` column when it has one, else the row number), ``scores`` (P(positive) or the predicted value; None for
-    multiclass), ``labels`` (the most probable class; None for regression) and, when
-    ``with_proba``, ``probas`` (class → probability as JSON text per row; else None). Rows come
-    in physical order (a heap) or a sequential scan's (a view); the row number counts in it. Arrays
+    — ``ids`` (the table's ``id`` column when it has one, else the row number), ``scores``
+    (P(positive) or the predicted value; None for multiclass), ``labels`` (the most probable
+    class; None for regression) and, when ``with_proba``, ``probas`` (class → probability as
+    JSON text per row; else None). Rows come in physical order (a heap) or a sequential scan's
+    (a view); the row number counts in it. Arrays
     per chunk keep each one far below PostgreSQL's 1 GB a value on any table.
 
     Raises:

@@ -1,6 +1,8 @@
 """The column reader: PostgreSQL hands each chunk out as one value per column.
 
-One query streams a split in chunks of whole heap pages. For each chunk, a ``LATERAL``
+One query streams a split (:func:`chunk_sql`), or every row of any table for
+``trails.predict_table`` (:func:`table_chunk_sql`, with the table's key), in chunks of whole
+heap pages. For each chunk, a ``LATERAL``
 subquery reads its pages with a TID range scan (physical order: the rows of a sequential scan,
 without its synchronised-scan start) and aggregates every column into one ``bytea``, in the
 cheapest form that keeps it exact (:func:`plan_columns`):
@@ -102,6 +104,9 @@ class Column:
 
 TEXT_SEPARATORS = {"text": 0x1F, "bytes": 0x00}
 
+KEY_SEPARATOR = "\x1f"
+"""Between the keys of a chunk (:func:`table_chunk_sql`): bigint text never holds it."""
+
 
 def _number_column(column: str, codes=None) -> Column:
     return Column(f"float8send(coalesce({column}::float8, 'NaN'))", "''::bytea", "float8", codes)
@@ -113,12 +118,22 @@ def _text_column(column: str, codes: TextCodes, as_bytes: bool) -> Column:
     return Column(f"coalesce({column}::text, '')", "E'\\x1f'", "text", codes)
 
 
+def _integer_texts(values) -> bool:
+    """Whether every value is an integer's text as PostgreSQL prints it (``'-3'``, not ``'03'``)."""
+    try:
+        return all(str(int(value)) == value for value in values)
+    except ValueError:
+        return False
+
+
 def _category_column(column: str, info: dict | None, enum_hashes: dict, codes_args: tuple,
                      as_bytes: bool) -> Column:
-    """The cheapest exact way for a category: float8 for smallint/integer, hash4 for an enum
-    whose labels' hashes differ (``enum_hashes``: type oid → {label: hash}), text otherwise.
-    ``codes_args``: ``(values, ids, missing, unknown)`` of its dictionary."""
-    if info is not None and info["sql_type"] in EXACT_FLOAT_INTEGERS:
+    """The cheapest exact way for a category: float8 for smallint/integer (when every value of
+    the dictionary is an integer as ``::text`` prints it: a table scored with a model trained
+    on text in that column is read as text), hash4 for an enum whose labels' hashes differ
+    (``enum_hashes``: type oid → {label: hash}), text otherwise. ``codes_args``: ``(values,
+    ids, missing, unknown)`` of its dictionary."""
+    if info is not None and info["sql_type"] in EXACT_FLOAT_INTEGERS and _integer_texts(codes_args[0]):
         return _number_column(column, NumberCodes(*codes_args))
     if info is not None and info["enum_oid"] is not None:
         hashes = enum_hashes.get(info["enum_oid"], {})
@@ -189,7 +204,8 @@ def chunk_sql(dataset: Dataset, layout: Layout, split: str, columns: list[Column
 def table_chunk_sql(table: str, columns: list[Column], key: str | None) -> str:
     """:func:`_paged_sql` of every row of the (quoted) ``table``; with a ``key`` column (quoted),
     also ``k``: its values as bigint text joined by ``\\x1f``, NULL as ``''``."""
-    extra = (f"string_agg(coalesce(t.{key}::bigint::text, ''), E'\\x1f') AS k",) if key else ()
+    separator = f"E'\\x{ord(KEY_SEPARATOR):02x}'"
+    extra = (f"string_agg(coalesce(t.{key}::bigint::text, ''), {separator}) AS k",) if key else ()
     return _paged_sql(columns, f"FROM {table} AS t WHERE {PAGE_RANGE}", extra)
 
 

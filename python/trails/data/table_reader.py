@@ -5,7 +5,13 @@ A heap table is read by the column reader (:mod:`trails.data.columnar`: one valu
 per chunk of pages, ~4x faster than rows here) when ``[data] reader`` is ``columns``; a view, a
 foreign or a partitioned table by the row reader. Each chunk comes with its rows' keys: the
 table's ``id`` column (as bigint; None for NULL) when it has one, else the row's number in the
-order read (1, 2, ...). Both readers give the same keys, ids and values for the same rows.
+order read (1, 2, ...). Both readers give the same keys, ids and values for the same rows read
+in the same order: the column reader reads pages in physical order; the row reader's
+sequential scan does too, but for a table larger than a quarter of shared_buffers scanned by
+another query at the same time (PostgreSQL then starts it mid-table), which moves row numbers.
+A chunk whose text holds the column reader's separator is read again from there by a second
+statement — in the same snapshot inside ``trails.predict_table`` (a STABLE function); through
+psycopg2 under READ COMMITTED, in a newer one.
 """
 
 from __future__ import annotations
@@ -16,11 +22,11 @@ from typing import Iterator
 import numpy as np
 
 from trails.config import load_config
-from trails.data.columnar import decode_fields, paged_source, plan_columns, stream_chunks, table_chunk_sql
+from trails.data.columnar import (KEY_SEPARATOR, decode_fields, paged_source, plan_columns, stream_chunks,
+                                  table_chunk_sql)
 from trails.data.layout import Layout
 from trails.data.session import Session
 
-KEY_SEPARATOR = "\x1f"
 
 def iter_table(session: Session, layout: Layout, table: str, key: str | None,
                chunk_rows: int | None = None) -> Iterator[tuple[list, np.ndarray, np.ndarray]]:

@@ -53,18 +53,19 @@ class GbdtModel:
     feature_map: FeatureMap
     iterations: int | None = None
     known: tuple | None = None
-    _masked: tuple | None = field(default=None, repr=False, compare=False)  # (rounds then, masks)
+    _masked: tuple | None = field(default=None, repr=False, compare=False)  # ((rounds, num_iteration), masks)
 
     def masked(self) -> MaskedForest | None:
         """The model's bit masks, built at the first call and again once its booster has
-        trained on; None where they cannot express it, or for no trees."""
+        trained on (boosters here only grow) or :attr:`iterations` changed; None where they
+        cannot express it, or for no trees."""
         if self.booster is None:
             return None
-        rounds = self.booster.current_iteration()
-        if self._masked is None or self._masked[0] != rounds:
+        key = (self.booster.current_iteration(), self.num_iteration)
+        if self._masked is None or self._masked[0] != key:
             text = self.booster.model_to_string(num_iteration=self.num_iteration)
-            self._masked = (rounds, MaskedForest.build(self.booster, text, self.feature_map.n_fields,
-                                                       self.num_iteration))
+            self._masked = (key, MaskedForest.build(self.booster, text, self.feature_map.n_fields,
+                                                    self.num_iteration))
         return self._masked[1]
 
     @property

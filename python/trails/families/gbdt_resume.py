@@ -16,27 +16,20 @@ from __future__ import annotations
 
 import lightgbm
 
-from trails.families.gbdt_features import dataset_params, lightgbm_labels
+from trails.families.gbdt_features import new_dataset
 from trails.serving.tree_format import FeatureMap, feature_matrix
 from trails.serving.tree_masks import MaskedForest
-
-
-def _merge_library():
-    """LightGBM's loaded C library when it has ``LGBM_BoosterMerge``, else None."""
-    library = getattr(getattr(lightgbm, "basic", None), "_LIB", None)
-    return library if library is not None and hasattr(library, "LGBM_BoosterMerge") else None
+from trails.serving.trees_forward import lightgbm_library
 
 
 def scored_dataset(data, feature_map: FeatureMap, masked: MaskedForest, num_threads: int,
                    reference: lightgbm.Dataset) -> lightgbm.Dataset:
-    """The rows of ``data`` (a :class:`~trails.refinement.data.SplitTensors`) as a LightGBM
-    dataset binned with ``reference``'s boundaries, its init scores the masked trees' raw
-    scores of the rows (``(N,)``, or ``(N, C)`` for multiclass)."""
-    matrix = feature_matrix(data.ids, data.values, feature_map)
-    raw = masked.raw(matrix)
-    return lightgbm.Dataset(matrix, lightgbm_labels(data.labels), categorical_feature=feature_map.categorical_fields,
-                            reference=reference, params=dataset_params(num_threads), free_raw_data=True,
-                            init_score=raw[:, 0] if raw.shape[1] == 1 else raw)
+    """:func:`~trails.families.gbdt_features.new_dataset` of ``data`` (binned with
+    ``reference``'s boundaries) whose init scores are the masked trees' raw scores of its rows
+    (``(N,)``, or ``(N, C)`` for multiclass)."""
+    dataset = new_dataset(data, feature_map, num_threads, reference=reference)
+    raw = masked.raw(feature_matrix(data.ids, data.values, feature_map))
+    return dataset.set_init_score(raw[:, 0] if raw.shape[1] == 1 else raw)
 
 
 def resumed_booster(init_model: lightgbm.Booster, model_string: str, params: dict, rows, feature_map: FeatureMap,
@@ -49,7 +42,7 @@ def resumed_booster(init_model: lightgbm.Booster, model_string: str, params: dic
     Raises:
         RuntimeError: with LightGBM's message, when it refuses the merge.
     """
-    library = _merge_library()
+    library = lightgbm_library("LGBM_BoosterMerge")
     masked = MaskedForest.build(init_model, model_string, feature_map.n_fields) if library is not None else None
     if masked is None:
         return None
@@ -61,4 +54,3 @@ def resumed_booster(init_model: lightgbm.Booster, model_string: str, params: dic
         booster.add_valid(scored_dataset(watch, feature_map, masked, num_threads, own), watch_name)
     booster.update()
     return booster
-

@@ -6,6 +6,8 @@
   family trains with the same code);
 * :mod:`.torch_weights` reads a ``torch.save``'d ``state_dict`` into numpy arrays without torch;
 * :mod:`.mlp_forward` and :mod:`.trees_forward` predict one row or many from those;
+  :mod:`.tree_masks` rebuilds a trees model as bit masks over its leaves (what
+  :mod:`.trees_forward` uses once a backend has scored enough rows);
 * :mod:`.row_encoder` turns one row (a dict from ``to_json``) into a model's ids and values;
 * :mod:`.scorer` puts them together, cached per backend and model.
 

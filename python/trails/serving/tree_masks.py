@@ -17,28 +17,33 @@ The behaviours of a field, as LightGBM 4 decides (``Tree::NumericalDecision``,
   *default* behaviour; each code named by some set has its own.
 * **numeric** (``<=`` splits): left when ``x <= threshold``, except where the node's missing
   type says otherwise — NaN is read as 0.0 by a node whose missing type is not NaN, and a node
-  of missing type *Zero* (or NaN) sends |x| ≤ 1e-35 (or NaN) its default way. So the field's
-  sorted distinct thresholds cut the line into intervals (a behaviour each, the index found by
-  bisection), plus one for NaN and, when some node has missing type Zero, one for zero.
+  of missing type *Zero* (or NaN) sends zero (or NaN) its default way. A dense row's value of
+  |x| ≤ float32(1e-35) reaches the trees as 0.0 (LightGBM drops it as a sparse zero). So the
+  field's sorted distinct thresholds cut the line into intervals (a behaviour each, the index
+  found by bisection), plus one for NaN and, when some node has missing type Zero, one for zero.
 
-:meth:`MaskedForest.build` returns None for a forest this cannot express (more than 64 leaves
-a tree, linear trees, an objective other than regression / binary / multiclass) and for one
-whose table would exceed :data:`MAX_TABLE_BYTES`; the caller keeps LightGBM's own prediction.
-It also checks itself on probe rows against the booster and returns None on any disagreement
-beyond :data:`AGREEMENT`, so a LightGBM whose rules differ from the above is never answered
-wrongly.
+:meth:`MaskedForest.build` returns None for a forest this cannot express — more than 64 leaves
+a tree, linear trees, an objective other than regression / binary / multiclass, averaged
+output (random forests), a field split both as a category and as a number, a split on a
+feature beyond the row — for one whose table would exceed :data:`MAX_TABLE_BYTES`, and for any
+failure while building; the caller keeps LightGBM's own prediction. It also checks itself
+against the booster on :data:`PROBE_ROWS` rows mixing every behaviour's value and returns None
+on any disagreement beyond :data:`AGREEMENT`: a LightGBM whose rules differ from the above
+shows there, unless only rows the probes miss differ.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from bisect import bisect_left
 from dataclasses import dataclass
 
 import numpy as np
 
-ZERO_THRESHOLD = 1e-35
-"""LightGBM's ``kZeroThreshold``: |x| at most this is zero to a node of missing type Zero."""
+ZERO_THRESHOLD = float(np.float32(1e-35))
+"""LightGBM's ``kZeroThreshold`` (``1e-35f``, a float32 read as a double): a dense row's value
+of |x| at most this reaches the trees as 0.0."""
 
 FLOAT_VIEWS = {4: (np.float32, np.int32, 23, 127), 8: (np.float64, np.int64, 52, 1023)}
 """Per mask width in bytes: the float a power of two is exact in, the int of its bits, the
@@ -48,16 +53,26 @@ MAX_TABLE_BYTES = 32 << 20
 """The largest mask table built (rows × trees × 4 or 8 bytes; a backend keeps up to
 :data:`trails.serving.scorer.CACHE_SIZE` models)."""
 
+MAX_EXPONENT = 709.0
+"""Below ``log(float max)``: ``exp`` of more overflows (the probability is then 0.0)."""
+
+LEAF_COUNTS = re.compile(r"^num_leaves=(\d+)$", re.MULTILINE)
+"""A tree's leaf count in a LightGBM model string."""
+
 AGREEMENT = 1e-9
 """The largest difference from LightGBM's prediction tolerated on the probe rows."""
 
 PROBE_ROWS = 256
+"""Rows :meth:`MaskedForest.build` checks against the booster's own prediction."""
 
 CHUNK_ROWS = 256
 """Rows scored together by :meth:`MaskedForest.raw`, so that a chunk's masks stay in the CPU's
 cache (frappe, 365 trees: 365 KB a chunk); all rows at once ran several times slower here."""
 
 NO_CATEGORIES = np.empty(0, dtype=np.int64)
+
+MAX_LEAVES = 64
+"""The widest tree the masks hold (a uint64 a tree; up to 32 leaves, a uint32)."""
 
 MISSING_TYPES = ("None", "Zero", "NaN", "NaN")
 """LightGBM's missing type, bits 2–3 of a node's ``decision_type`` (bit 0: categorical, bit 1:
@@ -81,9 +96,9 @@ class _Node:
     def goes_right(self, x: float) -> bool:
         """Whether a row whose feature is ``x`` (a double; NaN allowed) goes right at this
         numeric split (categorical splits: see :func:`_apply_nodes`)."""
-        if math.isnan(x) and self.missing != "NaN":
+        if (math.isnan(x) and self.missing != "NaN") or abs(x) <= ZERO_THRESHOLD:
             x = 0.0
-        if (self.missing == "Zero" and abs(x) <= ZERO_THRESHOLD) or (self.missing == "NaN" and math.isnan(x)):
+        if (self.missing == "Zero" and x == 0.0) or (self.missing == "NaN" and math.isnan(x)):
             return not self.default_left
         return not x <= self.threshold
 
@@ -181,13 +196,21 @@ class MaskedForest:
     def build(cls, booster, model_string: str, n_fields: int, num_iteration: int = -1) -> "MaskedForest | None":
         """The masked form of ``model_string`` — the trees of ``booster`` (a LightGBM Booster
         over ``n_fields`` float features), or of its first ``num_iteration`` rounds — or None
-        where it cannot be expressed, would be too large, or disagrees with the booster on
-        probe rows."""
+        where it cannot be expressed, would be too large, disagrees with the booster on probe
+        rows, or fails to build (see the module docstring). Never raises."""
+        if any(int(count) > MAX_LEAVES for count in LEAF_COUNTS.findall(model_string)):
+            return None  # found without parsing the trees
+        try:
+            return cls._build(booster, model_string, n_fields, num_iteration)
+        except Exception:  # noqa: BLE001 — anything unexpected: LightGBM predicts instead
+            return None
+
+    @classmethod
+    def _build(cls, booster, model_string: str, n_fields: int, num_iteration: int) -> "MaskedForest | None":
         header, trees = _parse_model(model_string)
         objective = _objective(header.get("objective", ""))
         n_classes = int(header.get("num_tree_per_iteration", 1))
-        if objective is None or not trees or "average_output" in header or any(
-                int(tree.get("num_leaves", 1)) > 64 for tree in trees):
+        if objective is None or not trees or "average_output" in header:
             return None
         width = max(int(tree.get("num_leaves", 1)) for tree in trees)
         dtype = np.uint32 if width <= 32 else np.uint64
@@ -212,10 +235,9 @@ class MaskedForest:
         row_bytes = len(trees) * np.dtype(dtype).itemsize
         if (len(behaviours) + 1) * row_bytes > MAX_TABLE_BYTES:
             return None
-        by_tree = np.full((len(trees), len(behaviours)), np.iinfo(dtype).max, dtype=dtype)
+        table = np.full((len(behaviours), len(trees)), np.iinfo(dtype).max, dtype=dtype)
         for field, kind, lookup in fields:
-            _apply_nodes(by_tree, by_field[field], kind, lookup, behaviours, dtype)
-        table = np.ascontiguousarray(by_tree.T)
+            _apply_nodes(table, by_field[field], kind, lookup, behaviours, dtype)
         forest = cls(n_fields, n_classes, objective, table, leaf_values, fields)
         return forest if forest._agrees(booster, behaviours, num_iteration) else None
 
@@ -253,7 +275,8 @@ class MaskedForest:
         if kind == "regression":
             return raw
         if kind == "binary":
-            return [1.0 / (1.0 + math.exp(-sigmoid * raw[0]))]
+            exponent = -sigmoid * raw[0]
+            return [1.0 / (1.0 + math.exp(exponent)) if exponent < MAX_EXPONENT else 0.0]
         top = max(raw)
         weights = [math.exp(value - top) for value in raw]
         total = sum(weights)
@@ -290,7 +313,8 @@ class MaskedForest:
         if kind == "regression":
             return raw[..., 0]
         if kind == "binary":
-            return 1.0 / (1.0 + np.exp(-sigmoid * raw[..., 0]))
+            with np.errstate(over="ignore"):  # exp → inf: P = 0, as LightGBM gives it
+                return 1.0 / (1.0 + np.exp(-sigmoid * raw[..., 0]))
         shifted = np.exp(raw - raw.max(axis=-1, keepdims=True))
         return shifted / shifted.sum(axis=-1, keepdims=True)
 
@@ -318,8 +342,10 @@ def _field_lookup(nodes: list[_Node], first_row: int):
     """((kind, lookup), [(field, probe value) per behaviour]) of one field's nodes; the
     behaviours' rows start at ``first_row``. None for a field this cannot express.
 
-    kind "cat": lookup ``(codes, default_row)`` — ``codes[c]`` the row of code ``c``;
-    kind "num": lookup ``(thresholds, first_row, nan_row, zero_row or None)``."""
+    kind "cat": lookup ``(codes, default_row, table)`` — ``codes[c]`` the row of code ``c``,
+    ``table`` the same as an int64 array with the default row appended;
+    kind "num": lookup ``(thresholds, first_row, nan_row, zero_row or None, thresholds as an
+    array)``."""
     field = nodes[0].field
     if len({node.categorical for node in nodes}) > 1:
         return None, []
@@ -328,21 +354,19 @@ def _field_lookup(nodes: list[_Node], first_row: int):
         codes = [first_row] * (named[-1] + 1 if named else 0)  # first_row: the default behaviour
         for offset, code in enumerate(named, start=1):
             codes[code] = first_row + offset
-        return ("cat", (codes, first_row)), [(field, -1.0)] + [(field, float(code)) for code in named]
+        table = np.asarray(codes + [first_row], dtype=np.int64)
+        return ("cat", (codes, first_row, table)), [(field, -1.0)] + [(field, float(code)) for code in named]
     thresholds = sorted({node.threshold for node in nodes})
-    has_zero = any(node.missing == "Zero" for node in nodes)
-    if has_zero and any(abs(t) <= ZERO_THRESHOLD for t in thresholds):
-        return None, []
     # interval j: thresholds[:j] < x <= thresholds[j:]; its probe a value inside it
     probes = [thresholds[0] - 1.0] + [_above(t, thresholds[j + 1] if j + 1 < len(thresholds) else None)
                                       for j, t in enumerate(thresholds)]
     nan_row = first_row + len(probes)
     behaviours = [(field, p) for p in probes] + [(field, math.nan)]
     zero_row = None
-    if has_zero:
+    if any(node.missing == "Zero" for node in nodes):
         zero_row = nan_row + 1
         behaviours.append((field, 0.0))
-    return ("num", (thresholds, first_row, nan_row, zero_row)), behaviours
+    return ("num", (thresholds, first_row, nan_row, zero_row, np.asarray(thresholds))), behaviours
 
 
 def _above(threshold: float, next_threshold: float | None) -> float:
@@ -356,59 +380,59 @@ def _above(threshold: float, next_threshold: float | None) -> float:
     return value if next_threshold is None or value <= next_threshold else next_threshold
 
 
-def _apply_nodes(by_tree: np.ndarray, nodes: list[_Node], kind: str, lookup, behaviours: list, dtype) -> None:
+def _apply_nodes(table: np.ndarray, nodes: list[_Node], kind: str, lookup, behaviours: list, dtype) -> None:
     """AND each node's mask into the behaviours of its field that it sends right, in
-    ``by_tree`` (``(T, R)``: a row per tree, a column per behaviour)."""
+    ``table`` (``(R, T)``: a row per behaviour, a column per tree)."""
     if kind == "cat":
-        codes, default = lookup
+        codes, default, _ = lookup
         rows = np.asarray(codes, dtype=np.int64) - default  # the field's rows: [default, end)
         end = default + 1 + int(np.count_nonzero(rows))
         for node in nodes:
-            row = by_tree[node.tree, default:end]
+            column = table[default:end, node.tree]
             left = rows[node.categories]
-            kept = row[left].copy()  # the node sends its categories left: their masks stay
-            row &= dtype(node.mask)
-            row[left] = kept
+            kept = column[left].copy()  # the node sends its categories left: their masks stay
+            column &= dtype(node.mask)
+            column[left] = kept
         return
-    thresholds, first, nan_row, zero_row = lookup
+    thresholds, first, nan_row, zero_row, _ = lookup
     position = {threshold: index for index, threshold in enumerate(thresholds)}
     end = first + len(thresholds) + 1
     for node in nodes:
-        row, mask = by_tree[node.tree], dtype(node.mask)
-        row[first + position[node.threshold] + 1:end] &= mask  # intervals above its threshold
+        mask = dtype(node.mask)
+        table[first + position[node.threshold] + 1:end, node.tree] &= mask  # intervals above its threshold
         for special in (nan_row, zero_row):
             if special is not None and node.goes_right(behaviours[special][1]):
-                row[special] &= mask
+                table[special, node.tree] &= mask
 
 
 def _behaviour_of(kind: str, lookup, x: float) -> int:
     """The mask-table row of one feature value ``x`` (see :func:`_field_lookup`)."""
     if kind == "cat":
-        codes, default = lookup
+        codes, default, _ = lookup
         if x != x or x <= -1.0 or x >= len(codes):  # NaN, negative or a code no set names
             return default
         return codes[int(x)]  # C's static_cast<int>: toward zero
-    thresholds, first, nan_row, zero_row = lookup
+    thresholds, first, nan_row, zero_row, _ = lookup
     if x != x:
         return nan_row
-    if zero_row is not None and abs(x) <= ZERO_THRESHOLD:
-        return zero_row
+    if -ZERO_THRESHOLD <= x <= ZERO_THRESHOLD:  # reaches the trees as 0.0
+        return zero_row if zero_row is not None else first + bisect_left(thresholds, 0.0)
     return first + bisect_left(thresholds, x)
 
 
 def _behaviours(kind: str, lookup, x: np.ndarray) -> np.ndarray:
     """:func:`_behaviour_of` of a column of values float32 ``(B,)``: rows int64 ``(B,)``."""
     x = x.astype(np.float64)
-    nan = np.isnan(x)
     if kind == "cat":
-        codes, default = lookup
-        table = np.asarray(codes + [default], dtype=np.int64)
+        codes, _, table = lookup
         code = np.trunc(np.nan_to_num(x, nan=-1.0))
         code[(code < 0) | (code > len(codes))] = len(codes)
         return table[code.astype(np.int64)]
-    thresholds, first, nan_row, zero_row = lookup
-    rows = first + np.searchsorted(np.asarray(thresholds), x, side="left")
+    _, first, nan_row, zero_row, thresholds = lookup
+    zero = np.abs(x) <= ZERO_THRESHOLD
+    x[zero] = 0.0  # reaches the trees as 0.0
+    rows = first + np.searchsorted(thresholds, x, side="left")
     if zero_row is not None:
-        rows[np.abs(x) <= ZERO_THRESHOLD] = zero_row
-    rows[nan] = nan_row
+        rows[zero] = zero_row
+    rows[np.isnan(x)] = nan_row
     return rows

@@ -24,14 +24,20 @@ _PREDICT_NORMAL = 0  # C_API_PREDICT_NORMAL: the objective's transformed output
 _DTYPE_FLOAT32 = 0  # C_API_DTYPE_FLOAT32
 
 MASKS_AFTER_ROWS = 2048
-"""Rows a backend scores one at a time with a model before it builds the model's masks: a
-query of a few rows does not pay for the build, a scan of a table soon gains from it."""
+"""Rows a backend scores with a model (one at a time or in batches) before it builds the
+model's masks: a query of a few rows does not pay for the build, a scan of a table soon gains
+from it."""
+
+
+def lightgbm_library(symbol: str):
+    """LightGBM's loaded C library (``lightgbm.basic._LIB``) when it exposes ``symbol``, else None."""
+    library = getattr(getattr(lightgbm, "basic", None), "_LIB", None)
+    return library if library is not None and hasattr(library, symbol) else None
 
 
 def _c_api():
-    """LightGBM's loaded library (``lightgbm.basic._LIB``), or None where it is not exposed."""
-    library = getattr(getattr(lightgbm, "basic", None), "_LIB", None)
-    return library if library is not None and hasattr(library, "LGBM_BoosterPredictForMatSingleRowFast") else None
+    """The library for single-row predictions (see :func:`lightgbm_library`)."""
+    return lightgbm_library("LGBM_BoosterPredictForMatSingleRowFast")
 
 
 class TreesForward:
@@ -48,7 +54,7 @@ class TreesForward:
         self.model_string, self.feature_map, self.task = model_string, feature_map, task
         self.features = np.zeros(feature_map.n_fields, dtype=np.float32)  # one row's, refilled per row
         self._fast = None
-        self.rows_scored = 0  # one at a time
+        self.rows_scored = 0  # one at a time and in batches
         self.masked: MaskedForest | None | bool = None  # False: tried, cannot be built
 
     def outputs(self, ids: np.ndarray, values: np.ndarray) -> np.ndarray:
