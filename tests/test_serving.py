@@ -98,3 +98,17 @@ def test_one_row_encodes_as_the_table_path_encodes():
 def test_a_row_the_model_cannot_read_is_refused_naming_the_columns(row, message):
     with pytest.raises(TrailsError, match=message.replace("(", r"\(")):
         RowEncoder(LAYOUT, 1, "paint").encode(row)
+
+
+def test_serving_imports_no_torch():
+    """What a backend imports to predict (either family, one row or a table) holds no torch:
+    the first row of a new backend does not pay ~1 s for it (a numeric field's piecewise
+    embedding once pulled it in through trails.piecewise)."""
+    import subprocess
+    import sys
+
+    script = ("import sys\nimport trails.sql_api, trails.predict, trails.serving.scorer\n"
+              "import trails.serving.mlp_forward, trails.serving.trees_forward, trails.data.table_reader\n"
+              "print('torch' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"

@@ -19,7 +19,8 @@ column's units); a run resolves them once (:meth:`trails.data.layout.Layout.nume
 ``z`` units) into :attr:`TrainingSettings.numeric_edges`, and the recipe's ``numeric_bins``
 (:mod:`trails.refinement.recipe`) says how many bins a candidate uses (0: the linear encoding).
 The bins a model used are buffers of its ``state_dict`` (``numeric.*``), so predict, the numpy
-forward pass, export and a refit's warm start encode a row exactly as training did. Its
+forward pass (:mod:`trails.serving.piecewise_forward`, torch-free), export and a refit's warm
+start encode a row exactly as training did. Its
 weights encode the input, as the embedding table does, and like it are not counted in
 ``max_params`` or a model's ``params`` (:func:`trails.model.mlp_parameters`: the MLP part).
 """
@@ -32,8 +33,8 @@ import numpy as np
 import torch
 from torch import nn
 
-STATE_PREFIX = "numeric."
-"""The ``state_dict`` keys of a model's piecewise encoding start with this."""
+from trails.serving.piecewise_forward import STATE_PREFIX
+
 
 
 def bin_edges(quantiles: Sequence[float], bins: int) -> np.ndarray:
@@ -128,19 +129,3 @@ class PiecewiseNumeric(nn.Module):
         present = (ids.index_select(1, self.fields) == self.first_ids).unsqueeze(-1)
         numeric = torch.where(present, piecewise.to(embedded.dtype), embedded.index_select(1, self.fields))
         return torch.cat([embedded, numeric], dim=1).index_select(1, self.order)
-
-
-def piecewise_numpy(state: dict, ids: np.ndarray, values: np.ndarray, embedded: np.ndarray) -> np.ndarray:
-    """:meth:`PiecewiseNumeric.forward` in numpy (float32), from a ``state_dict`` of arrays
-    (``numeric.*``); ``embedded`` unchanged when the state has none."""
-    if STATE_PREFIX + "lower" not in state:
-        return embedded
-    get = lambda name: state[STATE_PREFIX + name]  # noqa: E731
-    fields = get("fields").astype(np.int64)
-    z = values[:, fields].astype(np.float32)
-    parts = np.clip((z[:, :, None] - get("lower")) * get("inv_width"), 0.0, 1.0).astype(np.float32)
-    piecewise = np.einsum("bfk,fkd->bfd", parts, get("weight").astype(np.float32)) + get("bias").astype(np.float32)
-    present = (ids[:, fields] == get("first_ids"))[:, :, None]
-    out = embedded.copy()
-    out[:, fields] = np.where(present, piecewise, embedded[:, fields])
-    return out

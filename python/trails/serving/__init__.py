@@ -8,6 +8,7 @@
 * :mod:`.mlp_forward` and :mod:`.trees_forward` predict one row or many from those;
   :mod:`.tree_masks` rebuilds a trees model as bit masks over its leaves (what
   :mod:`.trees_forward` uses once a backend has scored enough rows);
+* :mod:`.piecewise_forward` is a numeric field's piecewise-linear embedding in numpy;
 * :mod:`.row_encoder` turns one row (a dict from ``to_json``) into a model's ids and values;
 * :mod:`.scorer` puts them together, cached per backend and model.
 

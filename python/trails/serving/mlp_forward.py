@@ -1,7 +1,7 @@
 """An MLP's forward pass in numpy, from its stored ``state_dict`` (:mod:`.torch_weights`).
 
 The network is :class:`trails.model.TabularMLP` in eval mode: each field's embedding times its
-value (a numeric field's piecewise-linear embedding: :func:`trails.piecewise.piecewise_numpy`),
+value (a numeric field's piecewise-linear embedding: :func:`trails.serving.piecewise_forward.piecewise_numpy`),
 flattened, then ``[Linear, BatchNorm1d?, ReLU]`` per hidden width and a last ``Linear``. A batch norm in eval mode is an affine map of its running statistics (eps 1e-5),
 folded here into the Linear before it (in float64, then stored as float32); the products run
 in float32 as torch's do, then the logits are read as the task reads them
@@ -15,7 +15,7 @@ import math
 
 import numpy as np
 
-from trails.piecewise import STATE_PREFIX, piecewise_numpy
+from trails.serving.piecewise_forward import STATE_PREFIX, piecewise_numpy
 
 BATCH_NORM_EPS = 1e-5
 """``nn.BatchNorm1d``'s default eps, which :func:`trails.model.build_mlp` keeps."""
